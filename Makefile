@@ -1,0 +1,47 @@
+# cervix: two commands. `make run` executes the notebooks on synthetic data; `make test` runs the tests.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch build to install when none is present in the venv (on the dev machine these lie on disk).
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+CERVIX_PROFILE ?= cpu
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: run test unit nbtest lab install clean-venv
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+
+# Reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name cervix --display-name "Python (cervix)" >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	mkdir -p runs/notebooks figures
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (profile $(CERVIX_PROFILE))"; \
+	  CERVIX_PROFILE=$(CERVIX_PROFILE) $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
+	    --output-dir runs/notebooks "$$nb" || exit 1; \
+	done
+	@echo "Executed notebooks in runs/notebooks/, figures in figures/"
+
+unit: install
+	$(PY) -m pytest -q tests
+
+nbtest: install
+	CERVIX_PROFILE=smoke $(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks/
+
+test: unit nbtest
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+clean-venv:
+	rm -rf $(VENV)
