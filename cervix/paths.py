@@ -1,0 +1,63 @@
+"""Project-root resolver shared by notebooks and the CLI.
+
+Notebook kernels start in ``notebooks/`` while the CLI starts wherever the user is; both must
+read and write the same ``data/``, ``runs/`` and ``figures/``. The root is, in order:
+``$CERVIX_ROOT``; the nearest parent of the working directory holding ``pyproject.toml`` with
+a ``cervix/`` package beside it; the checkout this package was imported from; the working
+directory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "real_samples_dir"]
+
+
+def _is_root(p: Path) -> bool:
+    return (p / "pyproject.toml").is_file() and (p / "cervix").is_dir()
+
+
+def project_root() -> Path:
+    """Return the project root (see module docstring for the search order)."""
+    env = os.environ.get("CERVIX_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    for p in (cwd, *cwd.parents):
+        if _is_root(p):
+            return p
+    here = Path(__file__).resolve().parent.parent
+    if _is_root(here):
+        return here
+    return cwd
+
+
+def _sub(name: str, create: bool) -> Path:
+    p = project_root() / name
+    if create:
+        p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def data_dir(create: bool = True) -> Path:
+    """``<root>/data``: generated synthetic data and user datasets."""
+    return _sub("data", create)
+
+
+def runs_dir(create: bool = True) -> Path:
+    """``<root>/runs``: training runs, generated masks, executed notebooks."""
+    return _sub("runs", create)
+
+
+def figures_dir(create: bool = True) -> Path:
+    """``<root>/figures``: paper figures (PDF + 300-dpi PNG)."""
+    return _sub("figures", create)
+
+
+def real_samples_dir() -> Path:
+    """Real-format samples: ``$CERVIX_REAL_SAMPLES`` or ``<root>/../shared/data/real-samples``."""
+    env = os.environ.get("CERVIX_REAL_SAMPLES")
+    if env:
+        return Path(env).expanduser().resolve()
+    return (project_root().parent / "shared" / "data" / "real-samples").resolve()
