@@ -1,0 +1,156 @@
+"""Command line: ``python -m cervix <command>`` (also the ``cervix`` console script).
+
+The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``classify``,
+``evaluate``, ``predict`` (SPEC 6). Each command is a thin wrapper around a function in
+:mod:`cervix.segmentation`, :mod:`cervix.classification` or :mod:`cervix.synth`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "parse_pretrained"]
+
+
+def parse_pretrained(value: str | None) -> bool | str:
+    """``none``/``false`` -> False (offline), ``hub``/``true`` -> True (timm download), else a local file path."""
+    if value is None or value.lower() in {"", "none", "false", "0", "no"}:
+        return False
+    if value.lower() in {"hub", "true", "1", "yes", "imagenet"}:
+        return True
+    if not Path(value).is_file():
+        raise argparse.ArgumentTypeError(f"--pretrained: no such weights file: {value}")
+    return value
+
+
+def _common_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, help="training epochs (profile default if omitted)")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--lr", type=float, help="peak learning rate (AdamW, warm-up + cosine)")
+    p.add_argument("--image-size", type=int, help="patch size (segment) or crop size (classify)")
+    p.add_argument("--encoder", help="any timm backbone name, e.g. convnext_tiny, convnext_atto, resnet18")
+    p.add_argument("--pretrained", type=parse_pretrained, default=None,
+                   help="none (default, offline) | hub (timm ImageNet download) | PATH to a backbone state dict")
+    p.add_argument("--profile", help="smoke | cpu | paper (default: $CERVIX_PROFILE or cpu)")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision (bf16 autocast on CPU)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--num-workers", type=int, help="DataLoader workers")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cervix", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="generate synthetic Pap smear fields and crops")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-fields", type=int, default=20)
+    p.add_argument("--n-crops", type=int, default=200)
+    p.add_argument("--size", type=int, default=256, help="crop size in pixels")
+    p.add_argument("--field-size", type=int, default=512, help="field size in pixels")
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard)")
+
+    p = sub.add_parser("segment", help="train the dual-head segmentation U-Net")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--format", default="masks", help="masks | sipakmed | isbi2014 | labelmap | synthetic")
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.add_argument("--scale", type=float, help="resize factor applied before patching (kept for masks/predict)")
+    p.add_argument("--split", type=Path, help="reuse a split.json")
+    _common_train(p)
+
+    p = sub.add_parser("masks", help="write cytoplasm/nucleus masks with a segmentation checkpoint")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--images", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--format", default="auto", help="auto | classes | flat: how to walk --images")
+    p.add_argument("--tile", type=int, help="window size (multiple of 32)")
+    p.add_argument("--overlap", type=float, help="window overlap fraction")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--threshold", type=float, nargs="+", help="one value or cytoplasm nucleus")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"])
+
+    p = sub.add_parser("classify", help="train the 5-channel classifier")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--masks", type=Path, help="masks root (cytoplasm/<class>/<id>.png ...); needed for --in-chans 5")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--format", default="classes", help="classes | sipakmed | labelmap | synthetic")
+    p.add_argument("--folds", type=int, help="k-fold cross-validation (one model per fold)")
+    p.add_argument("--split", type=Path, help="reuse a split.json")
+    p.add_argument("--in-chans", type=int, choices=[3, 5])
+    p.add_argument("--grouping", choices=["5", "3", "2"], help="SIPaKMeD label grouping")
+    _common_train(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a segmentation or classification checkpoint")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", type=Path, help="dataset (default: the run's data)")
+    p.add_argument("--masks", type=Path, help="masks root for a classifier (default: the run's)")
+    p.add_argument("--format", help="reader format (default: the run's)")
+    p.add_argument("--split", default="test", help="test (the run's test split) | all")
+    p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+
+    p = sub.add_parser("predict", help="masks + class probabilities for cell crops")
+    p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
+    p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
+    p.add_argument("--images", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--tta", action="store_true")
+    return ap
+
+
+def _overrides(args: argparse.Namespace, names: list[str]) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    train_keys = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
+    if args.command == "synth":
+        from .synth import generate
+
+        summary = generate(args.out, seed=args.seed, n_fields=args.n_fields, n_crops=args.n_crops,
+                           size=args.size, field_size=args.field_size, difficulty=args.difficulty)
+        print(json.dumps(summary, indent=2, default=str))
+    elif args.command == "segment":
+        from .segmentation import train_segmentation
+
+        ov = _overrides(args, train_keys + ["scale"])
+        res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
+                                 overrides=ov, resume=args.resume, split=args.split)
+        print(json.dumps(res, indent=2, default=str))
+    elif args.command == "masks":
+        from .segmentation import generate_masks
+
+        thr = args.threshold
+        if thr is not None and len(thr) == 1:
+            thr = [thr[0], thr[0]]
+        qc = generate_masks(args.checkpoint, args.images, args.out, walk=args.format, tile=args.tile,
+                            overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp)
+        print(json.dumps(qc["summary"], indent=2, default=str))
+    elif args.command == "classify":
+        from .classification import train_classifier
+
+        ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
+        res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
+                               profile=args.profile, overrides=ov, resume=args.resume, split=args.split)
+        print(json.dumps(res, indent=2, default=str))
+    elif args.command == "evaluate":
+        from .evaluation import evaluate_checkpoint
+
+        metrics = evaluate_checkpoint(args.checkpoint, data=args.data, masks=args.masks, fmt=args.format,
+                                      split=args.split, out=args.out, n_boot=args.n_boot)
+        keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]
+        print(json.dumps({k: metrics[k] for k in keys}, indent=2, default=str))
+    elif args.command == "predict":
+        from .classification import predict_crops
+
+        df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
+        print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
