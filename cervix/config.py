@@ -1,0 +1,256 @@
+"""Dataclass configurations and run profiles (SPEC section 5).
+
+One dataclass per stage — :class:`SegConfig` (dual-head attention ConvNeXt U-Net) and
+:class:`ClsConfig` (5-channel ConvNeXt attention classifier) — plus the settings of the synthetic
+data generator, bundled into a :class:`Profile`. Three profiles exist:
+
+- ``smoke``: CI; tiny data, ``convnext_atto``, 64 px, one epoch; each notebook under 2 minutes
+  on 2 CPU cores.
+- ``cpu`` (default): ``convnext_atto``, 256 px segmentation patches, 128 px classifier crops,
+  bf16 autocast; meaningful results on synthetic data on a laptop-class CPU.
+- ``paper``: the seed's settings (``convnext_tiny``; segmentation 1024 px, 100 epochs, batch 8,
+  lr 1e-4; classification 256 px, 50 epochs, batch 16, lr 1e-4), meant for a GPU.
+
+The profile is chosen with :func:`get_profile`, by name or from the ``CERVIX_PROFILE``
+environment variable. Configs round-trip through JSON with :func:`to_dict` / :func:`from_dict`;
+override single fields with :func:`dataclasses.replace`.
+
+The loop knobs shared by both stages (``epochs``, ``lr``, ``weight_decay``, ``warmup_epochs``,
+``min_lr``, ``grad_clip``, ``amp``, ``monitor``, ``mode``, ``early_stopping_patience``, ``seed``,
+``max_train_minutes``) carry the same names as :class:`cervix.engine.TrainConfig`, so
+``TrainConfig.from_config(seg_cfg)`` picks them up.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
+
+__all__ = [
+    "SegConfig",
+    "ClsConfig",
+    "Profile",
+    "PROFILES",
+    "get_profile",
+    "profile_names",
+    "to_dict",
+    "from_dict",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class SegConfig:
+    """Segmentation stage: model, patch sampling, optimisation and tiled inference."""
+
+    # --- model
+    encoder: str = "convnext_atto"  # any timm backbone with features_only (paper: convnext_tiny)
+    pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
+    decoder_channels: tuple[int, ...] = (256, 128, 64)  # the seed's decoder widths
+    # --- data
+    image_size: int = 256  # training patch side in pixels (multiple of 32)
+    scale: float = 1.0  # resize factor applied to every image before patching; reused by inference
+    patches_per_image: int = 4  # random patches drawn per field per epoch
+    val_fraction: float = 0.15  # fraction of fields held out for validation (grouped split)
+    test_fraction: float = 0.15  # fraction of fields held out for the final test
+    num_workers: int = 0  # DataLoader workers (0 = main process; deterministic and cheap on 2 cores)
+    # --- optimisation (names shared with cervix.engine.TrainConfig)
+    epochs: int = 12  # passes over the training patches
+    batch_size: int = 8  # patches per step
+    lr: float = 1e-3  # AdamW peak learning rate after warm-up
+    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
+    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed)
+    min_lr: float = 1e-6  # floor of the cosine schedule
+    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    amp: str = "bf16"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler)
+    monitor: str = "val_dice"  # metric that selects best.pt (mean Dice of both heads)
+    mode: str = "max"  # "max": larger monitor is better
+    early_stopping_patience: int | None = 5  # epochs without improvement before stopping; None = never
+    seed: int = 0  # seeds python, numpy, torch and the sampler order
+    max_train_minutes: float | None = None  # wall-clock budget for training; None = no budget
+    # --- loss (Dice + BCE per head, SPEC 2)
+    bce_weight: float = 1.0  # weight of the BCE term in each head's loss
+    dice_weight: float = 1.0  # weight of the Dice term in each head's loss
+    head_weights: tuple[float, float] = (1.0, 1.0)  # (cytoplasm, nucleus) weights of the two heads
+    # --- inference
+    thresholds: tuple[float, float] = (0.5, 0.5)  # (cytoplasm, nucleus) probability thresholds
+    tile: int = 256  # sliding-window side for tiled inference (multiple of 32)
+    overlap: float = 0.25  # fraction of the tile shared by neighbouring windows
+    tta: bool = False  # flip test-time augmentation (identity, hflip, vflip averaged)
+
+
+@dataclass
+class ClsConfig:
+    """Classification stage: 5-channel (RGB + cytoplasm + nucleus) crops."""
+
+    # --- model
+    encoder: str = "convnext_atto"  # timm backbone (paper: convnext_tiny)
+    pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
+    in_chans: int = 5  # 5 = RGB + cytoplasm + nucleus masks; 3 = RGB-only ablation
+    # --- data
+    image_size: int = 128  # crops (and masks) are resized to this side
+    grouping: str | None = None  # None / "5" = 5 SIPaKMeD classes; "3" or "2" for the coarse groupings
+    folds: int = 1  # 1 = one grouped train/val/test split; k > 1 = grouped k-fold cross-validation
+    val_fraction: float = 0.15  # fraction of groups held out for validation
+    test_fraction: float = 0.15  # fraction of groups held out for the final test
+    balanced_sampling: bool = False  # draw training crops with inverse class-frequency weights
+    class_weights: bool = True  # weight the cross-entropy by inverse class frequency
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (0 keeps probabilities calibratable)
+    num_workers: int = 0  # DataLoader workers
+    # --- optimisation (names shared with cervix.engine.TrainConfig)
+    epochs: int = 15  # passes over the training crops
+    batch_size: int = 32  # crops per step
+    lr: float = 1e-3  # AdamW peak learning rate after warm-up
+    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
+    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed)
+    min_lr: float = 1e-6  # floor of the cosine schedule
+    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    amp: str = "bf16"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler)
+    monitor: str = "val_f1_macro"  # metric that selects best.pt
+    mode: str = "max"  # "max": larger monitor is better
+    early_stopping_patience: int | None = 5  # epochs without improvement before stopping; None = never
+    seed: int = 0  # seeds python, numpy, torch and the sampler order
+    max_train_minutes: float | None = None  # wall-clock budget for training; None = no budget
+
+
+@dataclass
+class Profile:
+    """A named bundle of stage configs and synthetic-data settings.
+
+    ``synth`` holds keyword arguments of ``cervix.synth.generate`` (``seed``, ``n_fields``,
+    ``n_crops``, ``size`` = crop side, ``field_size``, ``difficulty``), so
+    ``generate(out, **profile.synth)`` works.
+    """
+
+    name: str  # profile name: "smoke", "cpu" or "paper"
+    seg: SegConfig = field(default_factory=SegConfig)  # segmentation stage
+    cls: ClsConfig = field(default_factory=ClsConfig)  # classification stage
+    synth: dict[str, Any] = field(default_factory=dict)  # cervix.synth.generate keyword arguments
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke",
+        seg=SegConfig(
+            image_size=64, patches_per_image=1, epochs=1, batch_size=4, lr=1e-3,
+            warmup_epochs=0.0, early_stopping_patience=None, tile=64, overlap=0.25,
+        ),
+        cls=ClsConfig(image_size=64, epochs=1, batch_size=8, lr=1e-3, warmup_epochs=0.0,
+                      early_stopping_patience=None),
+        synth=dict(seed=0, n_fields=8, n_crops=40, size=64, field_size=128, difficulty=0.5),
+    )
+
+
+def _cpu() -> Profile:
+    # Starting values; the integrator tunes epochs against the 25-minute budget on 2 cores.
+    return Profile(
+        name="cpu",
+        seg=SegConfig(
+            image_size=256, patches_per_image=4, epochs=12, batch_size=8, lr=1e-3,
+            warmup_epochs=1.0, early_stopping_patience=5, max_train_minutes=9.0, tile=256,
+        ),
+        cls=ClsConfig(image_size=128, epochs=15, batch_size=32, lr=1e-3, warmup_epochs=1.0,
+                      early_stopping_patience=5, max_train_minutes=6.0),
+        synth=dict(seed=0, n_fields=40, n_crops=600, size=128, field_size=512, difficulty=0.5),
+    )
+
+
+def _paper() -> Profile:
+    return Profile(
+        name="paper",
+        seg=SegConfig(
+            encoder="convnext_tiny", image_size=1024, patches_per_image=1, epochs=100,
+            batch_size=8, lr=1e-4, warmup_epochs=5.0, early_stopping_patience=15,
+            num_workers=8, tile=1024, overlap=0.25,
+        ),
+        cls=ClsConfig(encoder="convnext_tiny", image_size=256, epochs=50, batch_size=16,
+                      lr=1e-4, warmup_epochs=3.0, early_stopping_patience=10, num_workers=8),
+        synth=dict(seed=0, n_fields=200, n_crops=3000, size=256, field_size=1024, difficulty=0.5),
+    )
+
+
+#: Profile name -> factory (a fresh, independent Profile on every call).
+PROFILES: dict[str, Any] = {"smoke": _smoke, "cpu": _cpu, "paper": _paper}
+
+
+def profile_names() -> list[str]:
+    """Names accepted by :func:`get_profile`."""
+    return list(PROFILES)
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return a fresh :class:`Profile`.
+
+    Args:
+        name: ``"smoke"``, ``"cpu"`` or ``"paper"``; ``None`` reads ``$CERVIX_PROFILE``, else ``"cpu"``.
+
+    Raises:
+        ValueError: unknown profile name (the message lists the choices).
+    """
+    if name is None:
+        name = os.environ.get("CERVIX_PROFILE") or "cpu"
+    key = str(name).strip().lower()
+    if key not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {profile_names()}")
+    return PROFILES[key]()
+
+
+def to_dict(obj: Any) -> Any:
+    """Convert a config (dataclass, nested dicts/lists, tuples, paths) to JSON-ready plain types."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        return obj.item()  # numpy / torch scalars
+    return obj
+
+
+def _is_tuple_type(tp: Any) -> bool:
+    if typing.get_origin(tp) is tuple or tp is tuple:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_tuple_type(a) for a in typing.get_args(tp))
+    return False
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], strict: bool = True) -> T:
+    """Build dataclass ``cls`` from a plain dict (inverse of :func:`to_dict`).
+
+    Lists are turned back into tuples where the field is a tuple; a :class:`Profile` rebuilds its
+    nested stage configs.
+
+    Args:
+        cls: ``SegConfig``, ``ClsConfig``, ``Profile`` or another flat dataclass.
+        data: the dict, e.g. read from ``config.json``.
+        strict: raise on keys that are not fields of ``cls`` (else they are ignored).
+
+    Raises:
+        ValueError: unknown keys (when ``strict``), naming them and the class.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown and strict:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            continue
+        tp = hints.get(key)
+        if cls is Profile and key == "seg" and isinstance(value, Mapping):
+            value = from_dict(SegConfig, value, strict)
+        elif cls is Profile and key == "cls" and isinstance(value, Mapping):
+            value = from_dict(ClsConfig, value, strict)
+        elif isinstance(value, list) and _is_tuple_type(tp):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -1,0 +1,81 @@
+"""Tests for cervix.config: profile selection, SPEC 5 settings, JSON round-trip."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cervix.config import ClsConfig, Profile, SegConfig, from_dict, get_profile, profile_names, to_dict
+
+
+def test_default_profile_is_cpu(monkeypatch):
+    monkeypatch.delenv("CERVIX_PROFILE", raising=False)
+    assert get_profile().name == "cpu"
+
+
+def test_env_var_picks_profile(monkeypatch):
+    monkeypatch.setenv("CERVIX_PROFILE", "smoke")
+    assert get_profile().name == "smoke"
+    assert get_profile("paper").name == "paper"  # an explicit name wins over the env var
+
+
+def test_unknown_profile_rejected_with_choices(monkeypatch):
+    with pytest.raises(ValueError, match="smoke.*cpu.*paper"):
+        get_profile("gpu-huge")
+    monkeypatch.setenv("CERVIX_PROFILE", "nope")
+    with pytest.raises(ValueError, match="nope"):
+        get_profile()
+
+
+def test_profiles_follow_spec():
+    assert profile_names() == ["smoke", "cpu", "paper"]
+    paper = get_profile("paper")
+    assert (paper.seg.encoder, paper.seg.image_size, paper.seg.epochs, paper.seg.batch_size,
+            paper.seg.lr) == ("convnext_tiny", 1024, 100, 8, 1e-4)
+    assert (paper.cls.encoder, paper.cls.image_size, paper.cls.epochs, paper.cls.batch_size,
+            paper.cls.lr) == ("convnext_tiny", 256, 50, 16, 1e-4)
+    cpu = get_profile("cpu")
+    assert (cpu.seg.encoder, cpu.seg.image_size, cpu.cls.image_size) == ("convnext_atto", 256, 128)
+    assert cpu.seg.amp == cpu.cls.amp == "bf16"
+    smoke = get_profile("smoke")
+    assert smoke.seg.encoder == "convnext_atto" and 64 <= smoke.seg.image_size <= 128
+    assert smoke.seg.epochs <= 2 and smoke.synth["n_fields"] <= 10
+    for p in (paper, cpu, smoke):
+        assert p.seg.image_size % 32 == 0 and p.seg.tile % 32 == 0
+        assert p.seg.pretrained is False and p.cls.pretrained is False
+        assert p.cls.label_smoothing == 0.0 and p.seg.thresholds == (0.5, 0.5)
+        assert set(p.synth) == {"seed", "n_fields", "n_crops", "size", "field_size", "difficulty"}
+
+
+def test_profiles_are_independent_copies():
+    a = get_profile("cpu")
+    a.seg.epochs = 999
+    assert get_profile("cpu").seg.epochs != 999
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_json_round_trip(name):
+    p = get_profile(name)
+    d = json.loads(json.dumps(to_dict(p)))
+    q = from_dict(Profile, d)
+    assert q == p
+    assert isinstance(q.seg.thresholds, tuple) and isinstance(q.seg.decoder_channels, tuple)
+    s = from_dict(SegConfig, json.loads(json.dumps(to_dict(p.seg))))
+    assert s == p.seg
+
+
+def test_from_dict_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="bogus"):
+        from_dict(ClsConfig, {"bogus": 1})
+    assert from_dict(ClsConfig, {"bogus": 1, "epochs": 3}, strict=False).epochs == 3
+
+
+def test_every_field_has_a_comment():
+    import inspect
+    import cervix.config as m
+    src = inspect.getsource(m)
+    for cls in (SegConfig, ClsConfig, Profile):
+        for f in dataclasses.fields(cls):
+            line = next(l for l in src.splitlines() if l.strip().startswith(f"{f.name}:"))
+            assert "#" in line, f"{cls.__name__}.{f.name} lacks a comment"
