@@ -1,0 +1,167 @@
+"""Attention building blocks used by the cervix models.
+
+* :class:`CBAM` -- Convolutional Block Attention Module. Woo, Park, Lee, Kweon,
+  "CBAM: Convolutional Block Attention Module", ECCV 2018.
+* :class:`AttentionGate` -- additive attention gate on a U-Net skip connection. Oktay et al.,
+  "Attention U-Net: Learning Where to Look for the Pancreas", MIDL 2018.
+* :class:`SEBlock` -- Squeeze-and-Excitation. Hu, Shen, Sun, "Squeeze-and-Excitation
+  Networks", CVPR 2018.
+* :class:`ConvBNReLU` -- 3x3 conv, BatchNorm, ReLU.
+
+Every block maps ``(B, C, H, W)`` to a tensor of the same shape as the features it re-weights.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["CBAM", "ChannelAttention", "SpatialAttention", "AttentionGate", "SEBlock", "ConvBNReLU"]
+
+
+def _hidden(channels: int, reduction: int, floor: int = 8) -> int:
+    """Bottleneck width ``channels // reduction``, never below ``min(floor, channels)``."""
+    return max(channels // reduction, min(floor, channels))
+
+
+class ConvBNReLU(nn.Sequential):
+    """``Conv2d(k, padding=k//2, bias=False) -> BatchNorm2d -> ReLU``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ChannelAttention(nn.Module):
+    """CBAM channel attention (Woo et al. 2018, eq. 2).
+
+    ``sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))`` with one MLP shared by both pooled vectors.
+
+    Args:
+        channels: Number of input channels ``C``.
+        reduction: MLP bottleneck ratio (16 in the paper); the hidden width never drops below
+            8 channels (or ``C`` when ``C < 8``).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = _hidden(channels, reduction)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1, bias=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return channel weights ``(B, C, 1, 1)`` in (0, 1)."""
+        b, c = x.shape[:2]
+        pooled = torch.cat([x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)], 0)  # (2B, C, 1, 1)
+        logits = self.mlp(pooled)  # one MLP pass for both poolings
+        return torch.sigmoid(logits[:b] + logits[b:])  # (B, C, 1, 1)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM spatial attention (Woo et al. 2018, eq. 3).
+
+    ``sigmoid(conv7x7([mean_c(x); max_c(x)]))``.
+    """
+
+    def __init__(self, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return spatial weights ``(B, 1, H, W)`` in (0, 1)."""
+        desc = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)  # (B, 2, H, W)
+        return torch.sigmoid(self.conv(desc))
+
+
+class CBAM(nn.Module):
+    """Convolutional Block Attention Module (Woo et al., ECCV 2018).
+
+    Channel attention (avg- and max-pooled shared MLP, reduction 16) followed by spatial
+    attention (7x7 conv over the channel-wise mean and max), applied sequentially:
+    ``x' = Mc(x) * x``, ``x'' = Ms(x') * x'``.
+
+    Args:
+        channels: Number of channels ``C``.
+        reduction: Channel-MLP reduction ratio.
+        kernel_size: Spatial-attention kernel size.
+
+    Shape:
+        ``(B, C, H, W) -> (B, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.channel = ChannelAttention(channels, reduction)
+        self.spatial = SpatialAttention(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.channel(x)  # (B, C, H, W)
+        return x * self.spatial(x)  # (B, C, H, W)
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate on a skip connection (Oktay et al., MIDL 2018).
+
+    ``alpha = sigmoid(psi(relu(W_g g + W_x x)))`` and the output is ``alpha * x``, where ``W_g``,
+    ``W_x`` and ``psi`` are 1x1 convolutions (with BatchNorm, as in the reference
+    implementation) and ``g`` is the decoder (gating) signal. ``g`` is resized to the skip's
+    spatial size when they differ.
+
+    Args:
+        gate_channels: Channels of the gating signal ``g``.
+        skip_channels: Channels of the skip features ``x``.
+        inter_channels: Intermediate width; defaults to ``max(skip_channels // 2, 8)``.
+
+    Shape:
+        ``g: (B, Cg, h, w)``, ``x: (B, Cx, H, W) -> (B, Cx, H, W)``.
+    """
+
+    def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int | None = None) -> None:
+        super().__init__()
+        inter = inter_channels or max(skip_channels // 2, 8)
+        self.w_g = nn.Sequential(nn.Conv2d(gate_channels, inter, 1, bias=False), nn.BatchNorm2d(inter))
+        self.w_x = nn.Sequential(nn.Conv2d(skip_channels, inter, 1, bias=False), nn.BatchNorm2d(inter))
+        self.psi = nn.Sequential(nn.Conv2d(inter, 1, 1, bias=True), nn.BatchNorm2d(1))
+        self.relu = nn.ReLU(inplace=True)
+
+    def attention(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Return the attention coefficients ``(B, 1, H, W)`` in (0, 1)."""
+        if g.shape[-2:] != x.shape[-2:]:
+            g = nn.functional.interpolate(g, size=x.shape[-2:], mode="nearest")
+        return torch.sigmoid(self.psi(self.relu(self.w_g(g) + self.w_x(x))))
+
+    def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x * self.attention(g, x)  # (B, Cx, H, W)
+
+
+class SEBlock(nn.Module):
+    """Squeeze-and-Excitation block (Hu et al., CVPR 2018).
+
+    ``x * sigmoid(W2 relu(W1 avgpool(x)))`` with a bottleneck of ``C // reduction`` (at least 8).
+
+    Args:
+        channels: Number of channels ``C``.
+        reduction: Bottleneck ratio (16 in the paper).
+
+    Shape:
+        ``(B, C, H, W) -> (B, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = _hidden(channels, reduction)
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.fc(x.mean((2, 3)))  # (B, C)
+        return x * w[:, :, None, None]  # (B, C, H, W)
