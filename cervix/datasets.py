@@ -1,0 +1,354 @@
+"""PyTorch datasets and albumentations pipelines for both stages (SPEC sections 3 and 5).
+
+Geometric transforms (flips, 90-degree rotations, affine rotation/zoom) move the image and both
+masks together, masks with nearest-neighbour interpolation so they stay {0, 1}. Colour/stain
+jitter and blur touch the image only. The stain jitter perturbs the image in optical-density
+space after colour deconvolution (Ruifrok & Johnston, Anal. Quant. Cytol. Histol. 2001; HED
+augmentation as in Tellez et al., Med. Image Anal. 2019), applied to Papanicolaou stains as a
+generic stain-variation model. Inputs are normalised with the ImageNet mean/std (ConvNeXt, Liu
+et al., CVPR 2022); mask channels are {0, 1} floats.
+
+Random state: each process (the main one or a DataLoader worker) seeds the pipeline once from
+``torch.initial_seed()``, so runs are reproducible under ``torch.manual_seed`` and workers do
+not repeat one another.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from cervix.data import Record, Sample
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "AugmentConfig",
+    "StainJitter",
+    "seg_transforms",
+    "cls_transforms",
+    "SegmentationDataset",
+    "ClassificationDataset",
+    "to_model_input",
+    "to_image",
+    "preview_augmentations",
+]
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+_MEAN = np.asarray(IMAGENET_MEAN, np.float32)
+_STD = np.asarray(IMAGENET_STD, np.float32)
+_BORDER = cv2.BORDER_REFLECT_101
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentation strengths (tuned with the notebook-01 sliders)."""
+
+    rotate: float = 180.0  # max rotation in degrees (cells have no preferred orientation)
+    scale: float = 0.15  # +- relative zoom (0.15 = 85%..115%)
+    flip: bool = True  # horizontal/vertical flips and 90-degree rotations
+    stain: float = 0.3  # 0..1 colour/stain jitter strength (hue/sat/value, brightness/contrast, HED)
+    blur: float = 0.3  # 0..1 probability of a Gaussian blur (sigma 0.1..1.5)
+
+
+class StainJitter(A.ImageOnlyTransform):
+    """Random scale/shift of the stain concentrations after HED colour deconvolution.
+
+    Args:
+        sigma: each stain channel is multiplied by U(1 - sigma, 1 + sigma).
+        bias: and shifted by U(-bias, bias) (optical density units).
+        p: probability.
+    """
+
+    _RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], np.float32)
+    _HED_FROM_RGB = np.linalg.inv(_RGB_FROM_HED).astype(np.float32)
+
+    def __init__(self, sigma: float = 0.05, bias: float = 0.02, p: float = 0.5):
+        super().__init__(p=p)
+        self.sigma = float(sigma)
+        self.bias = float(bias)
+
+    def get_params(self) -> dict[str, Any]:
+        rng = self.random_generator
+        return {
+            "alpha": rng.uniform(1 - self.sigma, 1 + self.sigma, 3).astype(np.float32),
+            "beta": rng.uniform(-self.bias, self.bias, 3).astype(np.float32),
+        }
+
+    def apply(self, img: np.ndarray, alpha: np.ndarray, beta: np.ndarray, **params: Any) -> np.ndarray:
+        od = -np.log((img.astype(np.float32) + 1.0) / 256.0)  # (H, W, 3) optical density
+        hed = od @ self._HED_FROM_RGB
+        hed = hed * alpha + beta
+        rgb = 256.0 * np.exp(-(hed @ self._RGB_FROM_HED)) - 1.0
+        return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("sigma", "bias")
+
+
+def _geometric(cfg: AugmentConfig) -> list[A.BasicTransform]:
+    t: list[A.BasicTransform] = []
+    if cfg.flip:
+        t += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
+    if cfg.rotate > 0 or cfg.scale > 0:
+        t.append(A.Affine(rotate=(-cfg.rotate, cfg.rotate), scale=(1 - cfg.scale, 1 + cfg.scale),
+                          interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                          border_mode=_BORDER, p=0.7))
+    return t
+
+
+def _photometric(cfg: AugmentConfig) -> list[A.BasicTransform]:
+    t: list[A.BasicTransform] = []
+    s = float(np.clip(cfg.stain, 0.0, 1.0))
+    if s > 0:
+        t += [
+            A.HueSaturationValue(hue_shift_limit=12 * s, sat_shift_limit=30 * s, val_shift_limit=20 * s, p=0.8),
+            A.RandomBrightnessContrast(brightness_limit=0.25 * s, contrast_limit=0.25 * s, p=0.8),
+            StainJitter(sigma=0.15 * s, bias=0.05 * s, p=0.5),
+        ]
+    b = float(np.clip(cfg.blur, 0.0, 1.0))
+    if b > 0:
+        t.append(A.GaussianBlur(sigma_limit=(0.1, 1.5), p=b))
+    return t
+
+
+def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | None = None,
+                   eval_crop: bool = False, seed: int | None = None) -> A.Compose:
+    """Segmentation pipeline on ``image`` (H, W, 3) uint8 and ``mask`` (H, W, 2) {0, 255}.
+
+    Train: pad (reflect) to at least ``patch_size``, random ``patch_size`` crop, then the
+    augmentations of ``cfg`` (None = crop only). Eval: the whole image padded at the bottom/right
+    with zeros to a multiple of 32 (crop predictions back with ``[:H, :W]``), or with
+    ``eval_crop`` the centre ``patch_size`` patch.
+    """
+    t: list[A.BasicTransform] = []
+    if train:
+        if patch_size:
+            t += [A.PadIfNeeded(patch_size, patch_size, border_mode=_BORDER),
+                  A.RandomCrop(patch_size, patch_size)]
+        if cfg is not None:
+            t += _geometric(cfg) + _photometric(cfg)
+    elif eval_crop and patch_size:
+        t += [A.PadIfNeeded(patch_size, patch_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+              A.CenterCrop(patch_size, patch_size)]
+    else:
+        t.append(A.PadIfNeeded(min_height=None, min_width=None, pad_height_divisor=32, pad_width_divisor=32,
+                               position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0))
+    return A.Compose(t, seed=seed)
+
+
+def cls_transforms(cfg: AugmentConfig | None, train: bool, image_size: int, seed: int | None = None) -> A.Compose:
+    """Classification pipeline: resize crop and masks to ``image_size`` (masks nearest), then in
+    training the augmentations of ``cfg`` (None = resize only)."""
+    t: list[A.BasicTransform] = [A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA,
+                                          mask_interpolation=cv2.INTER_NEAREST)]
+    if train and cfg is not None:
+        t += _geometric(cfg) + _photometric(cfg)
+    return A.Compose(t, seed=seed)
+
+
+def to_model_input(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32, ImageNet-normalised."""
+    x = (image.astype(np.float32) / 255.0 - _MEAN) / _STD  # (H, W, 3)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+def to_image(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_model_input` on the first 3 channels: -> (H, W, 3) uint8 RGB."""
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    a = a[:3].transpose(1, 2, 0) * _STD + _MEAN
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def _mask_stack(s: Sample) -> np.ndarray:
+    """(H, W, 2) uint8 {0, 255}: ch0 cytoplasm, ch1 nucleus (zeros where absent)."""
+    h, w = s.image.shape[:2]
+    z = np.zeros((h, w), np.uint8)
+    return np.stack([s.cytoplasm if s.cytoplasm is not None else z,
+                     s.nucleus if s.nucleus is not None else z], axis=-1)
+
+
+def _resize(image: np.ndarray, mask: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    interp = cv2.INTER_AREA if h * w < image.shape[0] * image.shape[1] else cv2.INTER_LINEAR
+    img = cv2.resize(image, (w, h), interpolation=interp)
+    m = np.stack([cv2.resize(mask[..., c], (w, h), interpolation=cv2.INTER_NEAREST)
+                  for c in range(mask.shape[-1])], axis=-1)
+    return img, m
+
+
+class _Base(Dataset):
+    """Shared decoding cache and per-process seeding."""
+
+    def __init__(self, records: Sequence[Record], cache: bool):
+        if len(records) == 0:
+            raise ValueError("empty dataset: no records given")
+        self.records = list(records)
+        self.cache = cache
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._seeded: tuple[int, int] | None = None
+        self.transform: A.Compose
+
+    def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _arrays(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i in self._cache:
+            return self._cache[i]
+        out = self._prepare(self.records[i].load())
+        if self.cache:
+            self._cache[i] = out
+        return out
+
+    def _seed_once(self) -> None:
+        info = get_worker_info()
+        key = (os.getpid(), info.id if info is not None else -1)
+        if self._seeded != key:
+            self.transform.set_random_seed(int(torch.initial_seed() % (2**32)))
+            self._seeded = key
+
+    def _apply(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._seed_once()
+        out = self.transform(image=image, mask=mask)
+        return out["image"], out["mask"]
+
+
+class SegmentationDataset(_Base):
+    """Patches for the dual-head segmentation model.
+
+    Each image is resized by ``scale`` (masks nearest), then train mode draws
+    ``patches_per_image`` random ``patch_size`` patches per image and epoch (reflect-padded when
+    the image is smaller); eval mode returns the whole image zero-padded at the bottom/right to a
+    multiple of 32 (batch size 1 for images of different sizes; :meth:`original_size` gives the
+    size to crop back to), or the centre patch with ``eval_crop=True``.
+
+    ``__getitem__`` -> (image float32 (3, P, P) normalised, mask float32 (2, P, P) in {0, 1});
+    mask ch0 cytoplasm (whole cell), ch1 nucleus.
+
+    Args:
+        records: records with masks.
+        patch_size: training patch side (pixels after scaling).
+        scale: resize factor applied to images and masks before patching.
+        augment: augmentation strengths (None = random crop only); used in train mode.
+        train: random patches + augmentation, else deterministic eval views.
+        patches_per_image: patches per image per epoch (dataset length multiplier, train only).
+        cache: keep decoded, scaled images in memory (per process).
+        eval_crop: eval mode returns the centre patch instead of the whole padded image.
+
+    Raises:
+        ValueError: naming the first record without masks.
+    """
+
+    def __init__(self, records: Sequence[Record], patch_size: int, scale: float = 1.0,
+                 augment: AugmentConfig | None = None, train: bool = True, patches_per_image: int = 1,
+                 cache: bool = True, eval_crop: bool = False):
+        super().__init__(records, cache)
+        if scale <= 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        for r in self.records:
+            if not r.has_masks:
+                raise ValueError(f"{r.path}: segmentation needs cytoplasm and nucleus masks; this record has none")
+        self.patch_size = int(patch_size)
+        self.scale = float(scale)
+        self.train = train
+        self.patches_per_image = max(1, int(patches_per_image)) if train else 1
+        self.transform = seg_transforms(augment, train, self.patch_size, eval_crop)
+
+    def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
+        image, mask = s.image, _mask_stack(s)
+        if self.scale != 1.0:
+            h, w = image.shape[:2]
+            image, mask = _resize(image, mask, max(1, round(h * self.scale)), max(1, round(w * self.scale)))
+        return image, mask
+
+    def __len__(self) -> int:
+        return len(self.records) * self.patches_per_image
+
+    def original_size(self, i: int) -> tuple[int, int]:
+        """(H, W) of item ``i`` after scaling, before eval padding."""
+        return self._arrays(i // self.patches_per_image)[0].shape[:2]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self._apply(*self._arrays(i // self.patches_per_image))
+        m = torch.from_numpy(np.ascontiguousarray((mask > 127).transpose(2, 0, 1))).float()  # (2, P, P)
+        return to_model_input(image), m
+
+
+class ClassificationDataset(_Base):
+    """Cell crops for the classifier: RGB (+ cytoplasm + nucleus) resized to ``image_size``.
+
+    ``__getitem__`` -> (x float32 (in_chans, S, S), label int64): channels 0-2 ImageNet-normalised
+    RGB, with ``in_chans=5`` channel 3 the cytoplasm and 4 the nucleus mask in {0, 1}.
+
+    Args:
+        records: labelled records (with masks when ``in_chans=5``).
+        class_names: class order; a label's index is its target.
+        image_size: side S of the square input.
+        in_chans: 5 (RGB + masks) or 3 (RGB only).
+        augment: augmentation strengths (None = none); used in train mode.
+        train: apply augmentation.
+        cache: keep decoded crops, resized to S, in memory (per process).
+
+    Raises:
+        ValueError: naming the file, for a label outside ``class_names`` or missing masks with
+            ``in_chans=5``.
+    """
+
+    def __init__(self, records: Sequence[Record], class_names: Sequence[str], image_size: int,
+                 in_chans: int = 5, augment: AugmentConfig | None = None, train: bool = True,
+                 cache: bool = True):
+        super().__init__(records, cache)
+        if in_chans not in (3, 5):
+            raise ValueError(f"in_chans must be 3 (RGB) or 5 (RGB + cytoplasm + nucleus), got {in_chans}")
+        self.class_names = list(class_names)
+        index = {c: k for k, c in enumerate(self.class_names)}
+        self.targets: list[int] = []
+        for r in self.records:
+            if r.label not in index:
+                raise ValueError(f"{r.path}: label {r.label!r} is not one of the classes {self.class_names}")
+            if in_chans == 5 and not r.has_masks:
+                raise ValueError(f"{r.path}: in_chans=5 needs cytoplasm and nucleus masks; give a masks root "
+                                 "(e.g. from `cervix masks`) or use in_chans=3")
+            self.targets.append(index[r.label])
+        self.image_size = int(image_size)
+        self.in_chans = in_chans
+        self.train = train
+        self.transform = cls_transforms(augment, train, self.image_size)
+
+    def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
+        return _resize(s.image, _mask_stack(s), self.image_size, self.image_size)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self._apply(*self._arrays(i))
+        x = to_model_input(image)  # (3, S, S)
+        if self.in_chans == 5:
+            m = torch.from_numpy(np.ascontiguousarray((mask > 127).transpose(2, 0, 1))).float()  # (2, S, S)
+            x = torch.cat([x, m], dim=0)  # (5, S, S)
+        return x, torch.tensor(self.targets[i], dtype=torch.int64)
+
+
+def preview_augmentations(sample: Sample, cfg: AugmentConfig, n: int = 6,
+                          seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` augmented views of a whole sample for the notebook-01 slider preview.
+
+    Returns:
+        list of (image (H, W, 3) uint8, cytoplasm (H, W) uint8 {0,255}, nucleus (H, W) uint8 {0,255}).
+    """
+    t = seg_transforms(cfg, train=True, patch_size=None, seed=seed)
+    mask = _mask_stack(sample)
+    views = []
+    for _ in range(n):
+        out = t(image=sample.image, mask=mask)
+        m = np.where(out["mask"] > 127, 255, 0).astype(np.uint8)
+        views.append((out["image"], m[..., 0], m[..., 1]))
+    return views
