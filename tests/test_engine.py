@@ -1,0 +1,359 @@
+"""Tests for cervix.engine: exact resume, checkpoint safety, NaN stop, schedule, early stopping, DDP.
+
+All on CPU with toy models and TensorDatasets (the real models are not needed by the loop).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from cervix.engine import (
+    CheckpointError,
+    EpochSampler,
+    NonFiniteLossError,
+    TrainConfig,
+    check_plain,
+    device_and_amp,
+    fit,
+    load_checkpoint,
+    make_loader,
+    save_checkpoint,
+    unwrap,
+    warmup_cosine_lambda,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class NoisyDataset(Dataset):
+    """Regression toy whose items draw from numpy and python RNGs (like augmentations do)."""
+
+    def __init__(self, n: int = 48, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, 8, generator=g)
+        self.y = self.x @ torch.linspace(-1, 1, 8).unsqueeze(1) + 0.1
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        noise = torch.from_numpy(np.random.normal(0, 0.05, 8).astype(np.float32))
+        return self.x[i] * (1 + 0.1 * random.random()) + noise, self.y[i]
+
+
+def toy_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 1))
+
+
+def mse(out, y):
+    loss = nn.functional.mse_loss(out, y)
+    return loss, {"mse": loss.detach()}
+
+
+def evaluate(model, loader):
+    total, n = 0.0, 0
+    for x, y in loader:
+        total += nn.functional.mse_loss(model(x), y, reduction="sum").item()
+        n += len(x)
+    return {"val_loss": total / n, "val_score": -total / n}
+
+
+def cfg(**kw) -> TrainConfig:
+    base = dict(epochs=4, lr=3e-2, warmup_epochs=1.0, min_lr=1e-4, grad_clip=1.0,
+                monitor="val_loss", mode="min", progress=False, tensorboard=False, seed=7)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def loaders(seed: int = 7):
+    train = make_loader(NoisyDataset(48, 0), batch_size=8, shuffle=True, seed=seed)
+    val = make_loader(NoisyDataset(16, 1), batch_size=8, shuffle=False)
+    return train, val
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    """4 epochs straight == 2 epochs, a crash, then resume to 4 (weights, optimiser, history)."""
+    tr, va = loaders()
+    h_full = fit(toy_model(), tr, va, mse, evaluate, cfg(), tmp_path / "full")
+
+    def crash_after_two(history):
+        if len(history) == 2:
+            raise Interrupt
+
+    tr, va = loaders()
+    with pytest.raises(Interrupt):
+        fit(toy_model(), tr, va, mse, evaluate, cfg(), tmp_path / "cut", on_epoch_end=crash_after_two)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    # a freshly built process state: other init, other global RNG draws, new loaders
+    torch.manual_seed(999), np.random.seed(999), random.seed(999)
+    tr, va = loaders()
+    h_res = fit(toy_model(seed=5), tr, va, mse, evaluate, cfg(), tmp_path / "cut", resume=True)
+
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 4 and a["global_step"] == b["global_step"] == 4 * 6
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=1e-6)
+    for s_a, s_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        torch.testing.assert_close(s_a["exp_avg_sq"], s_b["exp_avg_sq"], rtol=0, atol=1e-7)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    for ra, rb in zip(strip(h_full.rows), strip(h_res.rows)):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            assert ra[k] == pytest.approx(rb[k], rel=1e-6, abs=1e-9), k
+    assert h_res.best_epoch == h_full.best_epoch
+    with open(tmp_path / "cut" / "history.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    tr, va = loaders()
+    h1 = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2), tmp_path / "a")
+    tr, va = loaders()
+    h2 = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2), tmp_path / "b")
+    assert h1["val_loss"] == h2["val_loss"] and h1["train_loss"] == h2["train_loss"]
+
+
+def test_checkpoint_is_weights_only_and_plain(tmp_path):
+    tr, va = loaders()
+    run_cfg = {"task": "segmentation", "class_names": ["a", "b"], "in_chans": 3,
+               "normalisation": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+               "image_size": 64, "scale": 1.0, "thresholds": (0.5, 0.5)}
+    fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2, tensorboard=True), tmp_path,
+        config=run_cfg, extra_state={"note": "x"})
+    for name in ("best.pt", "last.pt"):
+        raw = torch.load(tmp_path / name, weights_only=True)
+        check_plain(raw)
+        assert raw["config"]["class_names"] == ["a", "b"]
+        assert raw["config"]["thresholds"] == [0.5, 0.5]
+        assert raw["config"]["normalisation"]["mean"] == [0.485, 0.456, 0.406]
+        assert {"model", "optimizer", "scheduler", "epoch", "global_step", "best_metric",
+                "bad_epochs", "rng", "versions", "train_config", "history"} <= set(raw)
+        assert isinstance(raw["rng"]["torch"], torch.Tensor)
+        assert isinstance(raw["rng"]["numpy"][1], list) and isinstance(raw["rng"]["python"][1], list)
+        assert raw["versions"]["torch"] == torch.__version__ and raw["extra"] == {"note": "x"}
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] in (1, 2)
+    # atomic writes leave no temporary files behind; the run folder holds the SPEC 6 files
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in names if n.endswith(".tmp")], names
+    assert {"best.pt", "last.pt", "config.json", "history.csv"} <= set(names)
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    conf = json.loads((tmp_path / "config.json").read_text())
+    assert conf["task"] == "segmentation" and conf["train_config"]["epochs"] == 2
+
+
+def test_save_checkpoint_refuses_non_plain_and_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    with pytest.raises(TypeError, match="weights_only"):
+        save_checkpoint(path, {"arr": np.zeros(3)})
+    save_checkpoint(path, {"w": torch.ones(2), "epoch": 1})
+
+    def broken_save(obj, fh, *a, **k):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"w": torch.zeros(2), "epoch": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_load_checkpoint_refuses_non_weights_only(tmp_path):
+    bad = tmp_path / "pickled.pt"
+    torch.save({"model": {}, "obj": Evil()}, bad)
+    with pytest.raises(CheckpointError, match="pickled.pt.*not a weights-only checkpoint"):
+        load_checkpoint(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint at all" * 10)
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(junk)
+    lst = tmp_path / "list.pt"
+    torch.save([torch.ones(1)], lst)
+    with pytest.raises(CheckpointError, match="list.pt"):
+        load_checkpoint(lst)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def flaky(out, y):
+        calls["n"] += 1
+        loss = nn.functional.mse_loss(out, y)
+        return loss * float("nan") if calls["n"] == 9 else loss  # step 3 of epoch 2
+
+    tr, va = loaders()
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss.*epoch 2.*last\.pt"):
+        fit(toy_model(), tr, va, flaky, evaluate, cfg(), tmp_path)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_warmup_cosine_by_hand():
+    f = warmup_cosine_lambda(total_steps=10, warmup_steps=2, min_ratio=0.1)
+    assert [f(0), f(1)] == [0.5, 1.0]
+    assert f(2) == pytest.approx(1.0)
+    assert f(6) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 4 / 8)))  # 0.55
+    assert f(6) == pytest.approx(0.55)
+    assert f(10) == pytest.approx(0.1) and f(50) == pytest.approx(0.1)
+    g = warmup_cosine_lambda(total_steps=4, warmup_steps=0)
+    assert [g(s) for s in range(5)] == pytest.approx([1.0, 0.5 + 0.5 * math.cos(math.pi / 4), 0.5,
+                                                      0.5 - 0.5 * math.cos(math.pi / 4), 0.0])
+
+
+def test_fit_lr_follows_schedule(tmp_path):
+    tr, va = loaders()  # 6 steps per epoch
+    c = cfg(epochs=3, lr=0.01, min_lr=0.001, warmup_epochs=0.5)
+    h = fit(toy_model(), tr, va, mse, evaluate, c, tmp_path)
+    f = warmup_cosine_lambda(18, 3, 0.1)
+    assert h["lr"] == pytest.approx([0.01 * f(6), 0.01 * f(12), 0.01 * f(18)])
+    assert h["step"] == [6, 12, 18]
+
+
+def test_early_stopping_after_patience(tmp_path):
+    scores = iter([0.5, 0.7, 0.6, 0.7, 0.65, 0.9, 0.9])
+
+    def ev(model, loader):
+        return {"val_dice": next(scores)}
+
+    tr, va = loaders()
+    h = fit(toy_model(), tr, va, mse, ev, cfg(epochs=10, monitor="val_dice", mode="max",
+                                             early_stopping_patience=3), tmp_path)
+    # best 0.7 at epoch 2; epochs 3, 4 (0.7 is no improvement), 5 are bad -> stop after 5
+    assert len(h) == 5 and h.stop_reason == "early stopping"
+    assert h.best_epoch == 2 and h.best_metric == 0.7
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 2
+    again = fit(toy_model(), tr, va, mse, ev, cfg(epochs=10, monitor="val_dice", mode="max",
+                                                 early_stopping_patience=3), tmp_path, resume=True)
+    assert again.stop_reason == "early stopping" and len(again) == 5
+
+
+def test_missing_monitor_is_a_clear_error(tmp_path):
+    tr, va = loaders()
+    with pytest.raises(KeyError, match="val_dice.*val_loss"):
+        fit(toy_model(), tr, va, mse, evaluate, cfg(monitor="val_dice"), tmp_path)
+
+
+def test_callback_sees_history_and_can_stop(tmp_path):
+    seen = []
+
+    def cb(history):
+        seen.append(list(history["epoch"]))
+        return len(history) == 2
+
+    tr, va = loaders()
+    h = fit(toy_model(), tr, va, mse, evaluate, cfg(), tmp_path, on_epoch_end=cb)
+    assert seen == [[1], [1, 2]] and h.stop_reason == "callback"
+
+
+def test_time_budget_stops(tmp_path):
+    tr, va = loaders()
+    h = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=50, max_train_minutes=1e-9), tmp_path)
+    assert len(h) == 1 and h.stop_reason == "time budget"
+
+
+def test_train_config_from_stage_config():
+    from cervix.config import get_profile
+
+    seg = get_profile("cpu").seg
+    tc = TrainConfig.from_config(seg, progress=False)
+    assert (tc.epochs, tc.lr, tc.monitor, tc.mode, tc.amp) == (seg.epochs, seg.lr, "val_dice", "max", "bf16")
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(TypeError, match="bogus"):
+        TrainConfig.from_config(seg, bogus=1)
+
+
+def test_bf16_autocast_on_cpu_trains(tmp_path):
+    dev, dtype, scaler = device_and_amp("bf16", "cpu")
+    assert (dev.type, dtype, scaler) == ("cpu", torch.bfloat16, False)
+    with pytest.warns(UserWarning, match="fp16"):
+        assert device_and_amp("fp16", "cpu")[1] == torch.bfloat16
+    tr, va = loaders()
+    h = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=1, amp="bf16"), tmp_path)
+    assert math.isfinite(h["train_loss"][0])
+
+
+def test_epoch_sampler_order_and_sharding():
+    s = EpochSampler(10, shuffle=True, seed=3)
+    s.set_epoch(1)
+    a = list(s)
+    s.set_epoch(2)
+    b = list(s)
+    s.set_epoch(1)
+    assert list(s) == a and a != b and sorted(a) == list(range(10))
+    shards = [list(EpochSampler(10, seed=3, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5 and sorted(shards[0] + shards[1]) == list(range(10))
+    w = EpochSampler(100, weights=[0.0] * 50 + [1.0] * 50, seed=0)
+    assert min(w) >= 50 and len(list(w)) == 100
+    assert unwrap(nn.DataParallel(nn.Linear(1, 1))).__class__ is nn.Linear
+
+
+DDP_SCRIPT = textwrap.dedent("""
+    import sys, torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+    from cervix.engine import TrainConfig, fit, make_loader, cleanup_distributed, setup_distributed
+    rank, world, _ = setup_distributed()
+    assert world == 2, world
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 4, generator=g); y = x.sum(1, keepdim=True)
+    train = make_loader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=0)
+    assert len(train) == 4  # 20 samples per rank
+    val = make_loader(TensorDataset(x[:10], y[:10]), batch_size=5, shuffle=False)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    ev = lambda m, loader: {"val_loss": sum(nn.functional.mse_loss(m(a), b).item() for a, b in loader)}
+    h = fit(model, train, val, nn.functional.mse_loss, ev,
+            TrainConfig(epochs=2, lr=1e-2, warmup_epochs=0, progress=False, tensorboard=False),
+            sys.argv[1], config={"task": "toy"})
+    assert len(h) == 2
+    cleanup_distributed()
+""")
+
+
+def test_ddp_two_process_gloo(tmp_path):
+    script = tmp_path / "ddp_toy.py"
+    script.write_text(DDP_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+         str(script), str(tmp_path / "run")],
+        env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ck = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert ck["world_size"] == 2 and ck["config"]["task"] == "toy"
+    assert ck["global_step"] in (4, 8) and ck["epoch"] in (1, 2)
+    assert not any(k.startswith("module.") for k in ck["model"])  # the unwrapped weights
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    model.load_state_dict(ck["model"])
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # written once, by rank 0
