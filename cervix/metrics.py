@@ -1,0 +1,324 @@
+"""Evaluation metrics: segmentation overlap, classification, calibration, bootstrap CIs.
+
+* Segmentation: Dice (Sorensen-Dice), IoU (Jaccard), pixel accuracy, per image and per head.
+  Convention: when prediction and target are both empty the image scores 1.0 on Dice and IoU.
+* Classification: thin wrappers around scikit-learn (accuracy, macro P/R/F1, one-vs-rest ROC-AUC,
+  confusion matrix).
+* Calibration: expected calibration error and reliability curve (Naeini et al., AAAI 2015;
+  Guo et al., "On Calibration of Modern Neural Networks", ICML 2017), negative log-likelihood and
+  temperature scaling (Guo et al. 2017).
+* Uncertainty: percentile bootstrap confidence intervals (Efron & Tibshirani 1993).
+
+Arrays may be numpy arrays or torch tensors; results are numpy arrays or Python floats.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from sklearn import metrics as skm
+
+from .models import HEAD_NAMES
+
+__all__ = [
+    "dice_score",
+    "iou_score",
+    "pixel_accuracy",
+    "seg_metrics_per_image",
+    "seg_metrics",
+    "classification_metrics",
+    "expected_calibration_error",
+    "reliability_curve",
+    "negative_log_likelihood",
+    "nll",
+    "bootstrap_ci",
+    "fit_temperature",
+    "apply_temperature",
+    "softmax",
+]
+
+
+def _np(x) -> np.ndarray:
+    """numpy view of an array-like or torch tensor (detached, on CPU, bf16 -> float32)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+        if x.is_floating_point():
+            x = x.float()
+        x = x.numpy()
+    return np.asarray(x)
+
+
+def _binary(x, threshold: float = 0.5) -> np.ndarray:
+    """Bool mask: bools as is, integers ``> 0``, floats ``> threshold``."""
+    x = _np(x)
+    if x.dtype == bool:
+        return x
+    if np.issubdtype(x.dtype, np.integer):
+        return x > 0
+    return x > threshold
+
+
+def _counts(pred, target) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-image (tp, fp, fn, n_pixels) over the last two axes."""
+    p, t = _binary(pred), _binary(target)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction {p.shape} and target {t.shape} must have the same shape")
+    tp = (p & t).sum((-2, -1))
+    fp = (p & ~t).sum((-2, -1))
+    fn = (~p & t).sum((-2, -1))
+    return tp, fp, fn, np.full(tp.shape, p.shape[-1] * p.shape[-2])
+
+
+def _ratio(num: np.ndarray, den: np.ndarray):
+    out = np.where(den == 0, 1.0, num / np.maximum(den, 1))  # both empty -> 1.0
+    return float(out) if out.ndim == 0 else out.astype(np.float64)
+
+
+def dice_score(pred, target):
+    """Dice ``2|P∩T| / (|P| + |T|)`` per image over the last two axes.
+
+    Args:
+        pred, target: Binary masks ``(..., H, W)`` (bool, integers > 0, or floats > 0.5).
+
+    Returns:
+        A float for one ``(H, W)`` mask, otherwise an array of shape ``(...)``. Both empty -> 1.0.
+    """
+    tp, fp, fn, _ = _counts(pred, target)
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def iou_score(pred, target):
+    """IoU (Jaccard) ``|P∩T| / |P∪T|`` per image; both empty -> 1.0. See :func:`dice_score`."""
+    tp, fp, fn, _ = _counts(pred, target)
+    return _ratio(tp, tp + fp + fn)
+
+
+def pixel_accuracy(pred, target):
+    """Fraction of pixels where prediction equals target, per image. See :func:`dice_score`."""
+    tp, fp, fn, n = _counts(pred, target)
+    return _ratio(n - fp - fn, n)
+
+
+def seg_metrics_per_image(pred_bin, target_bin) -> dict[str, np.ndarray]:
+    """Per-image Dice, IoU and pixel accuracy for each head.
+
+    Args:
+        pred_bin, target_bin: Binary masks ``(B, 2, H, W)`` or ``(2, H, W)``; channel 0
+            cytoplasm, 1 nucleus.
+
+    Returns:
+        ``{"dice_cytoplasm": (B,), "dice_nucleus": (B,), "iou_*": ..., "pixel_accuracy_*": ...}``.
+    """
+    p, t = _binary(pred_bin), _binary(target_bin)
+    if p.ndim == 3:
+        p, t = p[None], t[None]
+    if p.ndim != 4 or p.shape[1] != len(HEAD_NAMES):
+        raise ValueError(f"expected masks of shape (B, 2, H, W); got {p.shape}")
+    out: dict[str, np.ndarray] = {}
+    for fn in (dice_score, iou_score, pixel_accuracy):
+        name = fn.__name__.replace("_score", "")
+        for c, head in enumerate(HEAD_NAMES):
+            out[f"{name}_{head}"] = np.atleast_1d(fn(p[:, c], t[:, c]))
+    return out
+
+
+def seg_metrics(pred_probs_or_bin, target, threshold: Sequence[float] | float = (0.5, 0.5)) -> dict:
+    """Segmentation metrics per head: means over images plus the per-image arrays.
+
+    Args:
+        pred_probs_or_bin: ``(B, 2, H, W)`` (or ``(2, H, W)``) probabilities, thresholded per head
+            with ``p > threshold[c]``, or already binary (bool/integer) masks.
+        target: Binary target masks of the same shape (bool, {0,1} or {0,255}).
+        threshold: One threshold per head (cytoplasm, nucleus), or one for both.
+
+    Returns:
+        ``{"dice_cytoplasm": mean, ..., "pixel_accuracy_nucleus": mean, "n_images": B,
+        "per_image": {same keys: (B,) arrays}}``. Both-empty images score 1.0 on Dice and IoU.
+    """
+    p = _np(pred_probs_or_bin)
+    if p.ndim == 3:
+        p = p[None]
+    if np.issubdtype(p.dtype, np.floating):
+        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(HEAD_NAMES),))
+        p = p > thr[None, :, None, None]
+    per = seg_metrics_per_image(p, target)
+    out: dict = {k: float(np.mean(v)) for k, v in per.items()}
+    out["n_images"] = int(len(next(iter(per.values()))))
+    out["per_image"] = per
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification
+# ---------------------------------------------------------------------------------------------
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax of logits."""
+    return np.exp(log_softmax(_np(logits).astype(np.float64), axis=axis))
+
+
+def _check_probs(y_true, probs) -> tuple[np.ndarray, np.ndarray]:
+    y = _np(y_true).astype(np.int64).ravel()
+    p = _np(probs).astype(np.float64)
+    if p.ndim != 2 or len(p) != len(y):
+        raise ValueError(f"probs must be (N, K) with N = len(y_true) = {len(y)}; got {p.shape}")
+    if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
+        raise ValueError(f"labels must lie in [0, {p.shape[1]}); got {y.min()}..{y.max()}")
+    return y, p
+
+
+def negative_log_likelihood(probs, y_true, eps: float = 1e-12) -> float:
+    """Mean ``-log p[y]`` of class probabilities ``(N, K)`` (clipped at ``eps``)."""
+    y, p = _check_probs(y_true, probs)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], eps, 1.0))))
+
+
+nll = negative_log_likelihood
+
+
+def reliability_curve(probs, y_true, n_bins: int = 15) -> dict[str, np.ndarray]:
+    """Top-label reliability diagram data in ``n_bins`` equal-width confidence bins.
+
+    Bin ``i`` holds the samples whose confidence (max probability) lies in
+    ``(i / n_bins, (i + 1) / n_bins]`` (the first bin also takes 0).
+
+    Returns:
+        ``{"bin_edges": (n_bins+1,), "confidence": mean confidence per bin, "accuracy": accuracy
+        per bin (NaN where empty), "counts": samples per bin}``.
+    """
+    y, p = _check_probs(y_true, probs)
+    conf = p.max(1)
+    correct = (p.argmax(1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    counts = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=n_bins) / counts
+        acc = np.bincount(idx, weights=correct, minlength=n_bins) / counts
+    return {"bin_edges": edges, "confidence": mean_conf, "accuracy": acc, "counts": counts}
+
+
+def expected_calibration_error(probs, y_true, n_bins: int = 15) -> float:
+    """ECE ``sum_b |B_b|/N * |acc(B_b) - conf(B_b)|`` over equal-width bins (Guo et al. 2017)."""
+    curve = reliability_curve(probs, y_true, n_bins)
+    n = curve["counts"].sum()
+    if n == 0:
+        return float("nan")
+    keep = curve["counts"] > 0
+    gap = np.abs(curve["accuracy"][keep] - curve["confidence"][keep])
+    return float(np.sum(curve["counts"][keep] * gap) / n)
+
+
+def classification_metrics(y_true, probs, class_names: Sequence[str], n_bins: int = 15) -> dict:
+    """Accuracy, macro P/R/F1, one-vs-rest ROC-AUC, per-class scores, confusion matrix, ECE, NLL.
+
+    Predictions are ``argmax(probs)``. Conventions when a class is missing from ``y_true``
+    (small test sets): macro precision/recall/F1 average over the classes present in ``y_true``
+    or predicted (scikit-learn's default label set, zero_division=0); macro ROC-AUC averages the
+    one-vs-rest AUCs of the classes that are present in ``y_true`` and not the only class
+    present (``NaN`` when there is none). ``per_class`` and ``confusion_matrix`` always list all
+    ``class_names`` (an absent class has support 0).
+
+    Args:
+        y_true: ``(N,)`` integer labels indexing ``class_names``.
+        probs: ``(N, K)`` class probabilities.
+        class_names: ``K`` names, in label order.
+        n_bins: ECE bins.
+
+    Returns:
+        Dict with ``accuracy, f1_macro, precision_macro, recall_macro, roc_auc_macro, ece, nll,
+        per_class {name: {precision, recall, f1, support}}, confusion_matrix`` (list of lists,
+        rows = true class), ``class_names, n_samples``.
+    """
+    y, p = _check_probs(y_true, probs)
+    k = p.shape[1]
+    if len(class_names) != k:
+        raise ValueError(f"{len(class_names)} class names for {k} probability columns")
+    pred = p.argmax(1)
+    present = np.union1d(y, pred)
+    prec, rec, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=present, average="macro", zero_division=0)
+    pc = skm.precision_recall_fscore_support(y, pred, labels=np.arange(k), average=None, zero_division=0)
+    aucs = [
+        skm.roc_auc_score(y == c, p[:, c]) for c in range(k) if 0 < np.sum(y == c) < len(y)
+    ]
+    return {
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "f1_macro": float(f1),
+        "precision_macro": float(prec),
+        "recall_macro": float(rec),
+        "roc_auc_macro": float(np.mean(aucs)) if aucs else float("nan"),
+        "ece": expected_calibration_error(p, y, n_bins),
+        "nll": negative_log_likelihood(p, y),
+        "per_class": {
+            name: {"precision": float(pc[0][i]), "recall": float(pc[1][i]), "f1": float(pc[2][i]), "support": int(pc[3][i])}
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": skm.confusion_matrix(y, pred, labels=np.arange(k)).tolist(),
+        "class_names": list(class_names),
+        "n_samples": int(len(y)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrap and temperature scaling
+# ---------------------------------------------------------------------------------------------
+def bootstrap_ci(
+    metric_fn: Callable[..., float], *arrays, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``metric_fn(*arrays)``.
+
+    Rows (first axis) are resampled jointly across all ``arrays``; replicates where the metric
+    is NaN (e.g. a resample with one class for ROC-AUC) are dropped.
+
+    Args:
+        metric_fn: Function of the arrays returning a float.
+        *arrays: Arrays with the same first dimension (e.g. ``y_true, probs``).
+        n_boot: Number of bootstrap replicates.
+        seed: Seed of the resampling generator.
+        alpha: ``1 - alpha`` is the coverage (0.05 -> 95% CI).
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` when no replicate is finite.
+    """
+    arrays = tuple(_np(a) for a in arrays)
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("all arrays must have the same length")
+    rng = np.random.default_rng(seed)
+    vals = np.array([float(metric_fn(*(a[idx] for a in arrays))) for idx in rng.integers(0, n, (n_boot, n))])
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
+def apply_temperature(logits, temperature: float):
+    """Temperature-scaled logits ``logits / T`` (same type as the input; softmax them for probs)."""
+    return logits / temperature
+
+
+def fit_temperature(logits, y_true, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """Temperature ``T > 0`` minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
+
+    A bounded scalar search over ``log T`` on held-out (validation) logits. A positive scalar
+    temperature never changes the argmax, so accuracy is unchanged.
+
+    Args:
+        logits: ``(N, K)`` uncalibrated logits.
+        y_true: ``(N,)`` labels.
+        bounds: Search range of ``T``.
+
+    Returns:
+        The fitted temperature.
+    """
+    z = _np(logits).astype(np.float64)
+    y, _ = _check_probs(y_true, z)
+    rows = np.arange(len(y))
+
+    def loss(log_t: float) -> float:
+        return float(-np.mean(log_softmax(z / np.exp(log_t), axis=1)[rows, y]))
+
+    res = minimize_scalar(loss, bounds=tuple(np.log(bounds)), method="bounded", options={"xatol": 1e-5})
+    return float(np.exp(res.x))
