@@ -452,6 +452,11 @@ def _read_classes_folder(root: Path, masks_root: Path | None, grouping: str | No
     if masks_root is not None and not masks_root.is_dir():
         raise FileNotFoundError(f"masks root not found: {masks_root}")
     groups = _read_groups_csv(root)
+    if class_names is not None:
+        unknown = [d.name for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
+                   and d.name not in class_names]
+        if unknown:
+            raise ValueError(f"{root}: unknown class folder(s) {unknown}; expected one of {list(class_names)}")
     records = []
     for cdir in sorted(root.iterdir()):
         if not cdir.is_dir():
@@ -461,7 +466,6 @@ def _read_classes_folder(root: Path, masks_root: Path | None, grouping: str | No
         if cdir.name.startswith("."):
             skipped.append((str(cdir), "hidden folder"))
             continue
-        _check_class(cdir.name, class_names, cdir)
         label = _map_label(cdir.name, grouping, cdir)
         for p in sorted(cdir.iterdir()):
             if p.is_dir():
