@@ -1,0 +1,171 @@
+"""Tests of the synthetic Pap smear generator (cervix.synth)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cervix.labels import SIPAKMED_CLASSES
+from cervix.synth import (
+    CLASS_SPECS,
+    cut_crop,
+    generate,
+    item_rng,
+    make_crop,
+    make_field,
+    sample_cell_params,
+)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def gen_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "a"
+    generate(out, seed=3, n_fields=2, n_crops=12, size=64, field_size=384, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def field() -> dict:
+    return make_field(item_rng(0, 0), 384, 0.5, classes=list(SIPAKMED_CLASSES))
+
+
+def test_generate_is_byte_identical_for_same_seed(gen_dir, tmp_path):
+    out = tmp_path / "b"
+    summary = generate(out, seed=3, n_fields=2, n_crops=12, size=64, field_size=384, progress=False)
+    a, b = _files(gen_dir), _files(out)
+    assert a.keys() == b.keys()
+    assert all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]]
+    assert summary["n_crops"] == 12
+    assert json.loads((out / "manifest.json").read_text())["args"]["seed"] == 3
+
+
+def test_layout_classes_balance_and_groups(gen_dir):
+    assert len(list((gen_dir / "fields" / "images").glob("*.png"))) == 2
+    for head in ("cytoplasm", "nucleus"):
+        assert len(list((gen_dir / "fields" / "masks" / head).glob("*.png"))) == 2
+    counts = {c: len(list((gen_dir / "crops" / c).glob("*.png"))) for c in SIPAKMED_CLASSES}
+    assert set(counts) == set(SIPAKMED_CLASSES) and all(v > 0 for v in counts.values())
+    assert max(counts.values()) - min(counts.values()) <= 1 and sum(counts.values()) == 12
+    rows = list(csv.DictReader((gen_dir / "crops" / "groups.csv").open()))
+    assert len(rows) == 12 and rows[0].keys() == {"path", "group"}
+    for r in rows:
+        cls, name = r["path"].split("/")
+        assert (gen_dir / "crops" / r["path"]).is_file()
+        assert r["group"] == f"field_{name[1:5]}"
+        for head in ("cytoplasm", "nucleus"):
+            assert (gen_dir / "crops_masks" / head / cls / name).is_file()
+    # 12 crops need 3 source fields: field_0002 is a group although only 2 fields are written
+    assert {r["group"] for r in rows} == {"field_0000", "field_0001", "field_0002"}
+
+
+def test_written_masks_binary_nonempty_nucleus_inside(gen_dir):
+    pairs = [(gen_dir / "fields" / "masks" / "cytoplasm" / p.name, gen_dir / "fields" / "masks" / "nucleus" / p.name)
+             for p in (gen_dir / "fields" / "images").glob("*.png")]
+    for c in SIPAKMED_CLASSES:
+        for p in (gen_dir / "crops" / c).glob("*.png"):
+            img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            assert img.shape == (64, 64, 3)
+            pairs.append((gen_dir / "crops_masks" / "cytoplasm" / c / p.name, gen_dir / "crops_masks" / "nucleus" / c / p.name))
+    for cp, np_ in pairs:
+        cyt, nuc = cv2.imread(str(cp), cv2.IMREAD_UNCHANGED), cv2.imread(str(np_), cv2.IMREAD_UNCHANGED)
+        assert cyt.ndim == 2 and cyt.dtype == np.uint8
+        assert set(np.unique(cyt)) == {0, 255} and set(np.unique(nuc)) == {0, 255}
+        assert not ((nuc > 0) & (cyt == 0)).any()
+        assert (cyt > 0).sum() > (nuc > 0).sum()
+
+
+def test_field_outputs_and_instances(field):
+    img, cyt, nuc, inst = field["image"], field["cytoplasm"], field["nucleus"], field["instances"]
+    assert img.shape == (384, 384, 3) and img.dtype == np.uint8
+    assert inst.dtype == np.int32 and inst.shape == (384, 384)
+    assert set(np.unique(cyt)) == {0, 255} and set(np.unique(nuc)) == {0, 255}
+    # instance map covers exactly the cytoplasm union; every id is a known cell
+    np.testing.assert_array_equal(inst > 0, cyt > 0)
+    assert inst.max() <= len(field["cell_classes"])
+    assert [field["cell_classes"][i] for i in field["targets"]] == list(SIPAKMED_CLASSES)
+    # nucleus pixels carry the id of the cell owning that nucleus
+    for i, c in enumerate(field["cells"]):
+        ys, xs = np.nonzero(c.nucleus)
+        ys, xs = ys + c.y0, xs + c.x0
+        ok = (ys >= 0) & (ys < 384) & (xs >= 0) & (xs < 384)
+        assert (inst[ys[ok], xs[ok]] == i + 1).all()
+    # every nucleus strictly inside its own cell (>= 1 px from the border)
+    for c in field["cells"]:
+        inner = cv2.erode(c.cell.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert c.nucleus.any() and not (c.nucleus & ~inner).any()
+    # target cells lie fully inside the field
+    for i in field["targets"]:
+        c = field["cells"][i]
+        ys, xs = np.nonzero(c.cell)
+        assert ys.min() + c.y0 >= 0 and xs.min() + c.x0 >= 0
+        assert ys.max() + c.y0 < 384 and xs.max() + c.x0 < 384
+
+
+def test_crop_masks_are_of_the_centre_cell(field):
+    for j, i in enumerate(field["targets"]):
+        crop = cut_crop(field, i, item_rng(0, 0, j + 1), size=96)
+        assert crop["label"] == SIPAKMED_CLASSES[j]
+        assert crop["image"].shape == (96, 96, 3)
+        n, _ = cv2.connectedComponents((crop["cytoplasm"] > 0).astype(np.uint8))
+        assert n == 2  # one cell only (neighbours are not in the masks)
+        frac = (crop["cytoplasm"] > 0).mean()
+        assert 0.3 < frac < 0.95  # the cell fills most of the crop
+
+
+def test_make_crop_and_bad_input():
+    crop = make_crop(item_rng(1, 0), "dyskeratotic", size=48, field_size=320)
+    assert crop["label"] == "dyskeratotic" and crop["nucleus"].any()
+    with pytest.raises(ValueError, match="unknown class"):
+        make_crop(item_rng(1, 0), "squamous", size=48)
+    with pytest.raises(ValueError, match="difficulty"):
+        generate("/nonexistent/never", difficulty=1.5, progress=False)
+    with pytest.raises(ValueError, match=">= 256"):
+        make_field(item_rng(0, 0), size=128)
+
+
+def test_different_seeds_differ_and_items_independent_of_count(gen_dir, tmp_path):
+    a = make_field(item_rng(0, 0), 320, 0.5)["image"]
+    b = make_field(item_rng(1, 0), 320, 0.5)["image"]
+    assert not np.array_equal(a, b)
+    out = tmp_path / "small"
+    generate(out, seed=3, n_fields=1, n_crops=5, size=64, field_size=384, progress=False)
+    small, big = _files(out), _files(gen_dir)
+    common = [k for k in small if k.endswith(".png")]
+    assert len(common) == 3 + 3 * 5
+    assert all(small[k] == big[k] for k in common)
+
+
+def _centroid_accuracy(difficulty: float, n: int = 150) -> float:
+    """Nearest-centroid accuracy on standardised cell parameters (a separability measure)."""
+    rng = np.random.default_rng(0)
+    X, y = [], []
+    for k, cls in enumerate(CLASS_SPECS):
+        for _ in range(n):
+            p = sample_cell_params(rng, cls, difficulty)
+            X.append([p.nuc_ratio, p.density, p.hema, p.halo, float(p.processes), *p.stain])
+            y.append(k)
+    X, y = np.asarray(X), np.asarray(y)
+    X = (X - X.mean(0)) / (X.std(0) + 1e-9)
+    cent = np.stack([X[y == k].mean(0) for k in range(len(CLASS_SPECS))])
+    pred = np.argmin(((X[:, None, :] - cent[None]) ** 2).sum(-1), 1)
+    return float((pred == y).mean())
+
+
+def test_difficulty_overlaps_class_parameters():
+    easy, mid, hard = _centroid_accuracy(0.0), _centroid_accuracy(0.5), _centroid_accuracy(1.0)
+    assert easy > mid > hard
+    assert easy > 0.95 and hard < 0.9
+    # nucleus/cell radius ranges of superficial and koilocytotic cells are disjoint at 0, overlap at 1
+    rng = np.random.default_rng(0)
+    for d, overlap in ((0.0, False), (1.0, True)):
+        pb = [sample_cell_params(rng, "superficial-intermediate", d).nuc_ratio for _ in range(300)]
+        ko = [sample_cell_params(rng, "koilocytotic", d).nuc_ratio for _ in range(300)]
+        assert (max(pb) > min(ko)) == overlap
