@@ -446,14 +446,16 @@ def _add_debris(rng: np.random.Generator, od: np.ndarray, n_neutro: int, difficu
     ys, xs = rng.integers(0, H, n_bact), rng.integers(0, W, n_bact)
     dots[ys, xs] += rng.uniform(0.5, 1.5, n_bact).astype(np.float32)
     dots = cv2.GaussianBlur(dots, (0, 0), 0.7)
-    od += dots[..., None] * HEMA_OD[None, None, :]
-    mucus = np.zeros((H, W), np.float32)
-    for _ in range(int(rng.integers(0, 4))):
-        pts = np.cumsum(rng.normal(0, 18, (8, 2)), 0) + rng.uniform(0, [W, H])
-        cv2.polylines(mucus, [pts.astype(np.int32)], False, float(rng.uniform(0.05, 0.15)),
-                      int(rng.integers(2, 6)), cv2.LINE_AA)
-    mucus = cv2.GaussianBlur(mucus, (0, 0), 2.0)
-    od += mucus[..., None] * _STAIN_OD["blue"][None, None, :]
+    cv2.scaleAdd(cv2.merge([dots * float(v) for v in HEMA_OD]), 1.0, od, dst=od)
+    n_mucus = int(rng.integers(0, 4))
+    if n_mucus:
+        mucus = np.zeros((H, W), np.float32)
+        for _ in range(n_mucus):
+            pts = np.cumsum(rng.normal(0, 18, (8, 2)), 0) + rng.uniform(0, [W, H])
+            cv2.polylines(mucus, [pts.astype(np.int32)], False, float(rng.uniform(0.05, 0.15)),
+                          int(rng.integers(2, 6)), cv2.LINE_AA)
+        mucus = cv2.GaussianBlur(mucus, (0, 0), 2.0)
+        cv2.scaleAdd(cv2.merge([mucus * float(v) for v in _STAIN_OD["blue"]]), 1.0, od, dst=od)
 
 
 def _place(rng: np.random.Generator, cell: _Cell, size: int, placed: list[_Cell], inside: bool,
@@ -576,13 +578,16 @@ def make_field(
     # illumination, background tint, Beer-Lambert, blur, noise
     bg = np.asarray(cfg.background, np.float32) + rng.normal(0, 6, 3).astype(np.float32)
     illum = 1.0 + cfg.illumination * _smooth_noise(rng, size, size, size / 3.0)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    illum -= float(rng.uniform(0.0, 0.15)) * (xx**2 + yy**2) * 2.0
-    img = (bg[None, None, :] * illum[..., None]) * np.exp(-od)
+    r2 = (np.arange(size, dtype=np.float32) / size - 0.5) ** 2
+    illum -= np.float32(rng.uniform(0.0, 0.15) * 2.0) * (r2[:, None] + r2[None, :])  # vignette
+    np.exp(-od, out=od)
+    img = od * illum[..., None]
+    img *= bg[None, None, :]
     sigma = float(rng.uniform(*cfg.blur)) + 0.4 * d
     img = cv2.GaussianBlur(img, (0, 0), sigma)
-    img += rng.normal(0, rng.uniform(*cfg.noise), img.shape).astype(np.float32)
-    image = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    img += noise * np.float32(rng.uniform(*cfg.noise)) + np.float32(0.5)
+    image = np.clip(img, 0, 255).astype(np.uint8)
     return {
         "image": image,
         "cytoplasm": cyt.astype(np.uint8) * 255,
@@ -664,7 +669,7 @@ def _write_png(path: Path, arr: np.ndarray) -> None:
     """Write a PNG (RGB arrays are converted to cv2's BGR); fails loudly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     a = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
-    if not cv2.imwrite(str(path), a, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+    if not cv2.imwrite(str(path), a, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
         raise OSError(f"could not write {path}")
 
 
