@@ -150,7 +150,7 @@ def _cpu() -> Profile:
     return Profile(
         name="cpu",
         seg=SegConfig(
-            image_size=256, patches_per_image=4, epochs=12, batch_size=8, lr=1e-3,
+            image_size=256, patches_per_image=4, epochs=8, batch_size=8, lr=1e-3,
             warmup_epochs=1.0, early_stopping_patience=5, max_train_minutes=9.0, tile=256,
         ),
         cls=ClsConfig(image_size=128, epochs=15, batch_size=32, lr=1e-3, warmup_epochs=1.0,

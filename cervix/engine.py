@@ -132,7 +132,9 @@ class TrainConfig:
 class History:
     """What :func:`fit` returns: one row per epoch plus the outcome."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)  # per-epoch metrics (as in history.csv)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # per-epoch rows, as in history.csv:
+    # epoch, step (global), lr (for the next step), train_loss, train_<part>, the evaluate_fn
+    # metrics, time_s
     monitor: str = "val_loss"  # monitored metric
     mode: str = "min"  # its direction
     best_metric: float | None = None  # best monitored value
@@ -595,6 +597,9 @@ def fit(
             returning True stops training (``stop_reason="callback"``).
         extra_state: plain data stored under ``"extra"`` in checkpoints.
 
+    Seeds python/numpy/torch with ``cfg.seed`` when it starts (seed before building the model too,
+    so the initial weights are reproducible).
+
     Returns:
         :class:`History`.
 
@@ -813,6 +818,18 @@ def fit(
 
 
 # ----------------------------------------------------------------------------- notebooks
+def _notebook_display() -> tuple[Callable, Callable] | None:
+    """(clear_output, display) inside an IPython kernel, else None."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import clear_output, display
+    except ImportError:
+        return None
+    if get_ipython() is None:
+        return None
+    return clear_output, display
+
+
 def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1,
                        figsize: tuple[float, float] = (10, 3.5)) -> Callable[[History], None]:
     """A ``fit(on_epoch_end=...)`` callback that redraws loss and metric curves in a notebook.
@@ -828,18 +845,13 @@ def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1,
     def callback(history: History) -> None:
         if len(history) % every:
             return
-        try:
-            from IPython import get_ipython
-            from IPython.display import clear_output, display
-
-            in_notebook = get_ipython() is not None
-        except ImportError:
-            in_notebook = False
-        if not in_notebook:
+        nb = _notebook_display()
+        if nb is None:
             last = history.rows[-1]
             print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in last.items()))
             return
+        clear_output, display = nb
         import matplotlib.pyplot as plt
 
         epochs = history["epoch"]
@@ -859,6 +871,6 @@ def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1,
         fig.tight_layout()
         clear_output(wait=True)
         display(fig)
-        plt.close(fig)
+        plt.close(fig)  # shown once by display, not again at the end of the cell
 
     return callback

@@ -357,3 +357,22 @@ def test_ddp_two_process_gloo(tmp_path):
     model.load_state_dict(ck["model"])
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]  # written once, by rank 0
+
+
+def test_live_plot_callback(monkeypatch, capsys):
+    from cervix.engine import History, live_plot_callback
+
+    h = History(rows=[{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_dice": 0.5},
+                      {"epoch": 2, "train_loss": 0.8, "val_loss": 0.7, "val_dice": 0.6}],
+                best_epoch=2)
+    live_plot_callback()(h)  # outside IPython: one text line
+    assert "val_dice=0.6" in capsys.readouterr().out
+    import cervix.engine
+
+    shown = []
+    monkeypatch.setattr(cervix.engine, "_notebook_display",
+                        lambda: (lambda wait=False: None, shown.append))
+    live_plot_callback()(h)
+    assert len(shown) == 1
+    labels = [ln.get_label() for ax in shown[0].axes for ln in ax.get_lines()]
+    assert {"train_loss", "val_loss", "val_dice"} <= set(labels)
