@@ -619,6 +619,9 @@ def fit(
     check_plain(plain_config, "config")
     train_dict = to_dict(cfg)
 
+    if evaluate_fn is None and not cfg.monitor.startswith("train_"):
+        raise ValueError(f"monitor {cfg.monitor!r} needs an evaluate_fn; without one monitor "
+                         "'train_loss'")
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError("the training loader is empty (dataset smaller than one batch with "

@@ -260,6 +260,10 @@ def test_missing_monitor_is_a_clear_error(tmp_path):
     tr, va = loaders()
     with pytest.raises(KeyError, match="val_dice.*val_loss"):
         fit(toy_model(), tr, va, mse, evaluate, cfg(monitor="val_dice"), tmp_path)
+    with pytest.raises(ValueError, match="evaluate_fn"):
+        fit(toy_model(), tr, va, mse, None, cfg(), tmp_path)
+    h = fit(toy_model(), tr, None, mse, None, cfg(epochs=1, monitor="train_loss"), tmp_path / "t")
+    assert h.best_epoch == 1 and "val_loss" not in h.keys
 
 
 def test_callback_sees_history_and_can_stop(tmp_path):
