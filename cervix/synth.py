@@ -64,7 +64,7 @@ class SynthConfig:
 
     size: int = 512  # field side, pixels
     n_cells: tuple[int, int] = (4, 9)  # cells per 512x512 field when classes are not given
-    n_extra: tuple[int, int] = (2, 6)  # random neighbours per 512x512 field besides the targets
+    n_extra: tuple[int, int] = (3, 8)  # random neighbours per 512x512 field besides the targets
     difficulty: float = 0.5  # 0..1: widens/overlaps class parameter ranges, more blur and debris
     background: tuple[int, int, int] = (236, 232, 240)  # light background (RGB) before jitter
     blur: Range = (0.7, 1.4)  # Gaussian defocus sigma (px); + 0.4 * difficulty
@@ -150,7 +150,7 @@ CLASS_SPECS: dict[str, ClassSpec] = {
     "dyskeratotic": ClassSpec(
         radius=(22, 36), aspect=(1.0, 1.6), vertices=(0, 6), roughness=0.08, processes=(0, 0),
         nuc_ratio=(0.42, 0.55), nuc_aspect=(1.0, 1.4), nuc_irregular=0.05, p_pyknotic=0.6,
-        p_binucleate=0.05, p_halo=0.0, halo=(1.2, 1.4), density=(1.1, 1.5), hema=(0.8, 1.1),
+        p_binucleate=0.05, p_halo=0.0, halo=(1.2, 1.4), density=(1.3, 1.7), hema=(0.8, 1.1),
         p_vacuoles=0.0, p_folds=0.2, cluster=(1, 3),
         palette={"orange": 0.6, "redbrown": 0.4},
     ),
@@ -408,7 +408,7 @@ def _render_cell(rng: np.random.Generator, p: CellParams) -> _Cell:
         rim = ((nd >= hr_map) & (nd < hr_map + rng.uniform(2.0, 4.5)) & cell).astype(np.float32)
         halo = cv2.GaussianBlur(halo, (0, 0), 1.2)
         rim = cv2.GaussianBlur(rim, (0, 0), 1.0)
-        clear = rng.uniform(0.2, 0.5) if p.cls == "koilocytotic" else rng.uniform(0.5, 0.75)
+        clear = rng.uniform(0.3, 0.6) if p.cls == "koilocytotic" else rng.uniform(0.55, 0.8)
         dens = dens * (1.0 - (1.0 - clear) * halo) * (1.0 + 0.5 * rim)
     if p.vacuoles:
         vac = np.zeros((h, w), np.uint8)
@@ -425,9 +425,10 @@ def _render_cell(rng: np.random.Generator, p: CellParams) -> _Cell:
     if p.pyknotic:
         chrom = 1.0 + 0.05 * _fine_noise(rng, h, w, 0.8)
     else:
-        chrom = (1.0 + 0.28 * _fine_noise(rng, h, w, 0.7) + 0.15 * _smooth_noise(rng, h, w, 5.0)
-                 + 0.25 * np.exp(-nd_in / 1.5))
-    nalpha = cv2.GaussianBlur(nuc.astype(np.float32), (0, 0), 0.6)
+        grain = 0.12 if p.hema > 0.95 else 0.25  # hyperchromatic nuclei look smudged, not granular
+        chrom = (1.0 + grain * _fine_noise(rng, h, w, 0.8) + 0.12 * _smooth_noise(rng, h, w, 5.0)
+                 + 0.12 * np.exp(-nd_in / 1.5))
+    nalpha = cv2.GaussianBlur(nuc.astype(np.float32), (0, 0), 0.9)
     od += (nalpha * p.hema * np.clip(chrom, 0.3, None))[..., None] * HEMA_OD[None, None, :]
     return _Cell(p, cell, nuc, od.astype(np.float32))
 
