@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "real_samples_dir"]
+__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "real_samples_dir", "pipeline_paths"]
 
 
 def _is_root(p: Path) -> bool:
@@ -61,3 +61,22 @@ def real_samples_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return (project_root().parent / "shared" / "data" / "real-samples").resolve()
+
+
+def pipeline_paths(profile: str) -> dict[str, Path]:
+    """Where each notebook / CLI step of a profile writes what the next one reads.
+
+    Keys: ``synthetic`` (01: ``data/synthetic/<profile>``, with ``fields/``, ``crops/``,
+    ``crops_masks/``), ``seg_run`` (02), ``masks`` (03: predicted masks of the crops),
+    ``cls_run`` (04: the 5-channel classifier on predicted masks), ``ablation`` (04: the
+    ablation runs), ``eval`` (05: metrics and predictions).
+    """
+    run = runs_dir() / profile
+    return {
+        "synthetic": data_dir() / "synthetic" / profile,
+        "seg_run": run / "seg",
+        "masks": run / "masks",
+        "cls_run": run / "cls",
+        "ablation": run / "ablation",
+        "eval": run / "eval",
+    }
