@@ -738,7 +738,9 @@ def fit(
                     if cfg.grad_clip:
                         nn.utils.clip_grad_norm_(bare.parameters(), cfg.grad_clip)
                     optimizer.step()
-                scheduler.step()
+                with warnings.catch_warnings():  # GradScaler skipping an fp16 step is normal
+                    warnings.filterwarnings("ignore", ".*lr_scheduler.step.*optimizer.step.*")
+                    scheduler.step()
                 global_step += 1
                 lv = _float(loss)
                 loss_sum += torch.tensor([lv, 1.0], dtype=torch.float64)
