@@ -105,6 +105,14 @@ def _overrides(args: argparse.Namespace, names: list[str]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
+def _print_summary(res: dict) -> None:
+    """Print the plain (JSON-able) part of a training summary; the history is in history.csv."""
+    from .config import to_dict
+
+    plain = {k: to_dict(v) for k, v in res.items() if k != "history"}
+    print(json.dumps(plain, indent=2, default=str))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     train_keys = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         ov = _overrides(args, train_keys + ["scale"])
         res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
                                  overrides=ov, resume=args.resume, split=args.split)
-        print(json.dumps(res, indent=2, default=str))
+        _print_summary(res)
     elif args.command == "masks":
         from .segmentation import generate_masks
 
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
         res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
                                profile=args.profile, overrides=ov, resume=args.resume, split=args.split)
-        print(json.dumps(res, indent=2, default=str))
+        _print_summary(res)
     elif args.command == "evaluate":
         from .evaluation import evaluate_checkpoint
 

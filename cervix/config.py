@@ -141,7 +141,7 @@ def _smoke() -> Profile:
         ),
         cls=ClsConfig(image_size=64, epochs=1, batch_size=8, lr=1e-3, warmup_epochs=0.0,
                       early_stopping_patience=None),
-        synth=dict(seed=0, n_fields=8, n_crops=40, size=64, field_size=128, difficulty=0.5),
+        synth=dict(seed=0, n_fields=8, n_crops=40, size=64, field_size=256, difficulty=0.5),
     )
 
 

@@ -1,0 +1,334 @@
+"""Stage 1: train the dual-head segmentation U-Net, write masks, evaluate (SPEC 2, 3, 6).
+
+Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|evaluate``:
+
+- :func:`train_segmentation` — reader -> grouped split -> random patches at native resolution
+  (after ``scale``) -> :func:`cervix.engine.fit` with Dice + BCE per head.
+- :func:`load_segmentation` — model and run config from ``best.pt`` (``weights_only=True``).
+- :func:`predict_probabilities` — tiled, blended inference on records (optional flip TTA).
+- :func:`generate_masks` — masks for a folder of images in the layout the classifier reads.
+- :func:`evaluate_segmentation` — Dice / IoU / pixel accuracy per head with bootstrap 95% CIs
+  into ``metrics.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import SegConfig, from_dict, get_profile, to_dict
+from .data import Record, read_dataset, load_split, save_split, split_records
+from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
+from .engine import (History, TrainConfig, device_and_amp, autocast_context, fit, load_checkpoint,
+                     make_loader, seed_everything, unwrap, cleanup_distributed, is_main_process)
+from .inference import binarize, list_images, predict_tiled, write_masks
+from .losses import DualHeadLoss
+from .metrics import bootstrap_ci, seg_metrics
+from .models import DualHeadAttConvNeXtUNet
+
+__all__ = [
+    "HEADS",
+    "seg_config",
+    "build_seg_model",
+    "validate_segmentation",
+    "train_segmentation",
+    "load_segmentation",
+    "predict_probabilities",
+    "dice_at_thresholds",
+    "generate_masks",
+    "evaluate_segmentation",
+]
+
+#: Output channels of the segmentation model, in order.
+HEADS: tuple[str, str] = ("cytoplasm", "nucleus")
+_SEG_KEYS = ("dice", "iou", "pixel_accuracy")
+
+
+def seg_config(profile: str | None = None, overrides: Mapping[str, Any] | None = None) -> SegConfig:
+    """The profile's :class:`SegConfig` with ``overrides`` (None values ignored) applied."""
+    cfg = get_profile(profile).seg
+    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "thresholds" in ov:
+        ov["thresholds"] = tuple(ov["thresholds"])
+    return dataclasses.replace(cfg, **ov)
+
+
+def build_seg_model(cfg: SegConfig) -> DualHeadAttConvNeXtUNet:
+    """The dual-head U-Net of a config (``pretrained`` False / True / local file)."""
+    return DualHeadAttConvNeXtUNet(encoder=cfg.encoder, pretrained=cfg.pretrained,
+                                   decoder_channels=tuple(cfg.decoder_channels))
+
+
+def _pad32(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 32, (-w) % 32
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "constant")
+    return x, h, w
+
+
+@torch.no_grad()
+def validate_segmentation(model: torch.nn.Module, loader: Any, loss_fn: DualHeadLoss,
+                          thresholds: Sequence[float] = (0.5, 0.5), amp: str = "none") -> dict[str, float]:
+    """Validation loss and Dice per head on whole (padded) images; ``val_dice`` is their mean."""
+    dev = next(model.parameters()).device
+    _, dtype, _ = device_and_amp(amp, dev)
+    losses, dices = [], {h: [] for h in HEADS}
+    for x, y in loader:
+        x, y = x.to(dev), y.to(dev)
+        with autocast_context(dev, dtype):
+            logits = model(x)
+        logits = logits.float()
+        losses.append(float(loss_fn(logits, y)[0]))
+        m = seg_metrics(torch.sigmoid(logits).cpu().numpy(), y.cpu().numpy() > 0.5, thresholds)
+        for h in HEADS:
+            dices[h].extend(m["per_image"][f"dice_{h}"].tolist())
+    out = {"val_loss": float(np.mean(losses))}
+    for h in HEADS:
+        out[f"val_dice_{h}"] = float(np.mean(dices[h]))
+    out["val_dice"] = float(np.mean([out[f"val_dice_{h}"] for h in HEADS]))
+    return out
+
+
+def _records(data: str | os.PathLike | None, fmt: str, **kw: Any) -> list[Record]:
+    if fmt == "synthetic":
+        return read_dataset(data, "synthetic", part="fields", **kw)
+    return read_dataset(data, fmt, require_masks=True, **kw)
+
+
+def train_segmentation(
+    data: str | os.PathLike,
+    fmt: str = "masks",
+    out: str | os.PathLike = "runs/seg",
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    split: str | os.PathLike | None = None,
+    augment: AugmentConfig | None = None,
+    on_epoch_end: Callable[[History], Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
+
+    Args:
+        data: dataset root (see :func:`cervix.data.read_dataset`).
+        fmt: reader format (``masks``, ``sipakmed``, ``isbi2014``, ``labelmap``, ``synthetic``).
+        out: run folder: ``best.pt``, ``last.pt``, ``config.json``, ``split.json``,
+            ``history.csv``, TensorBoard events.
+        profile: ``smoke`` / ``cpu`` / ``paper`` (default ``$CERVIX_PROFILE`` or ``cpu``).
+        overrides: :class:`SegConfig` fields to change (``epochs``, ``lr``, ``image_size``, ...).
+        resume: continue from ``out/last.pt``.
+        split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
+        augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
+        on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
+        progress: tqdm progress bars.
+
+    Returns:
+        ``{"run": out, "best": best.pt path, "history": History, "config": SegConfig, "split": {...}}``.
+    """
+    cfg = seg_config(profile, overrides)
+    out = Path(out)
+    records = _records(data, fmt)
+    split_path = Path(split) if split else out / "split.json"
+    if split_path.is_file() and (split or resume):
+        parts = load_split(split_path, records)
+    else:
+        parts = split_records(records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    if not parts["train"]:
+        raise ValueError(f"{data}: the split left no training images ({len(records)} records)")
+    if is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        save_split(out / "split.json", parts, records)
+    aug = augment if augment is not None else AugmentConfig()
+    take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
+    train_ds = SegmentationDataset(take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True,
+                                   patches_per_image=cfg.patches_per_image)
+    val_recs = take("val") or take("test") or take("train")[:1]
+    val_ds = SegmentationDataset(val_recs, cfg.image_size, scale=cfg.scale, train=False)
+    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
+    val_loader = make_loader(val_ds, 1, shuffle=False, num_workers=cfg.num_workers)
+
+    seed_everything(cfg.seed)
+    model = build_seg_model(cfg)
+    loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight, head_weights=tuple(cfg.head_weights))
+    run_config = {
+        "task": "segmentation",
+        "heads": list(HEADS),
+        "data": str(Path(data).resolve()) if data is not None else None,
+        "format": fmt,
+        "split_path": str((out / "split.json").resolve()),
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "in_chans": 3,
+        "augment": to_dict(aug),
+        "n_train_images": len(parts["train"]),
+        **to_dict(cfg),
+        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
+    }
+    tcfg = TrainConfig.from_config(cfg, progress=progress)
+    history = fit(
+        model, train_loader, val_loader, loss_fn,
+        lambda m, loader: validate_segmentation(m, loader, loss_fn, cfg.thresholds, cfg.amp),
+        tcfg, out, config=run_config, resume=resume, on_epoch_end=on_epoch_end,
+    )
+    cleanup_distributed()
+    return {"run": str(out), "best": str(out / "best.pt"), "history": history, "config": cfg,
+            "split": {k: len(v) for k, v in parts.items()},
+            "best_metric": history.best_metric, "best_epoch": history.best_epoch,
+            "stop_reason": history.stop_reason}
+
+
+def _ckpt_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / "best.pt" if p.is_dir() else p
+
+
+def load_segmentation(path: str | os.PathLike, device: str | torch.device = "cpu"
+                      ) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]]:
+    """Model (eval mode) and run config from a segmentation checkpoint or run folder.
+
+    Raises:
+        ValueError: the checkpoint is not a segmentation checkpoint.
+    """
+    ck_path = _ckpt_path(path)
+    ck = load_checkpoint(ck_path)
+    cfg = ck.get("config", {})
+    if cfg.get("task") != "segmentation":
+        raise ValueError(f"{ck_path}: not a segmentation checkpoint (task={cfg.get('task')!r})")
+    model = DualHeadAttConvNeXtUNet(encoder=cfg["encoder"], pretrained=False,
+                                    decoder_channels=tuple(cfg["decoder_channels"]))
+    model.load_state_dict(ck["model"])
+    model.to(device).eval()
+    cfg = dict(cfg, checkpoint=str(ck_path), epoch=ck.get("epoch"))
+    return model, cfg
+
+
+def _infer_kw(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
+    return dict(
+        tile=int(tile or cfg.get("tile", 256)),
+        overlap=float(overlap if overlap is not None else cfg.get("overlap", 0.25)),
+        tta=bool(cfg.get("tta", False) if tta is None else tta),
+        amp=amp or cfg.get("amp", "none"),
+        scale=float(cfg.get("scale", 1.0)),
+        mean=tuple(cfg.get("normalisation", {}).get("mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("normalisation", {}).get("std", IMAGENET_STD)),
+    )
+
+
+def predict_probabilities(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record],
+                          tta: bool | None = None, progress: bool = True) -> list[dict[str, np.ndarray]]:
+    """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None}``."""
+    kw = _infer_kw(cfg, tta=tta)
+    out = []
+    for rec in tqdm(records, desc="predict", disable=not progress):
+        s = rec.load()
+        probs = predict_tiled(model, s.image, **kw)
+        target = None
+        if s.cytoplasm is not None and s.nucleus is not None:
+            target = np.stack([s.cytoplasm > 127, s.nucleus > 127])
+        out.append({"probs": probs, "target": target, "path": rec.path})
+    return out
+
+
+def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> dict[str, float]:
+    """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds."""
+    dice = {h: [] for h in HEADS}
+    for p in predictions:
+        m = seg_metrics(p["probs"][None], p["target"][None], tuple(thresholds))
+        for h in HEADS:
+            dice[h].append(m[f"dice_{h}"])
+    return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
+
+
+def _image_list(images: Path, walk: str) -> list[tuple[Path, str]]:
+    if walk in ("auto", "masks") and (images / "images").is_dir():
+        images = images / "images"  # a masks-format folder: predict its images/
+    if not images.is_dir():
+        raise FileNotFoundError(f"--images: no such folder: {images}")
+    return list_images(images)
+
+
+def generate_masks(
+    checkpoint: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    walk: str = "auto",
+    tile: int | None = None,
+    overlap: float | None = None,
+    tta: bool = False,
+    thresholds: Sequence[float] | None = None,
+    amp: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write cytoplasm and nucleus masks for every image under ``images`` (SPEC 6 ``masks``).
+
+    Writes ``<out>/cytoplasm/<relative path>.png`` and ``<out>/nucleus/...`` (uint8 {0, 255}), so a
+    classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.
+    Tile, overlap, scale, normalisation and thresholds come from the run's config unless given.
+
+    Returns:
+        The QC dict of :func:`cervix.inference.write_masks` (``summary``, ``rows``, ``flagged``,
+        ``errors``).
+    """
+    model, cfg = load_segmentation(checkpoint)
+    kw = _infer_kw(cfg, tile, overlap, tta, amp)
+    thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
+    items = _image_list(Path(images), walk)
+    return write_masks(model, items, out, thr, progress=progress, **kw)
+
+
+def evaluate_segmentation(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    fmt: str | None = None,
+    split: str = "test",
+    out: str | os.PathLike | None = None,
+    n_boot: int = 1000,
+    tta: bool | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Dice, IoU and pixel accuracy per head, with bootstrap 95% CIs over images -> ``metrics.json``.
+
+    Inference is the real pipeline (tiled, blended, the run's scale and thresholds). ``split="test"``
+    evaluates the run's test split (``split.json``); ``"all"`` every image of ``data``.
+    Per-image scores go to ``per_image.csv``.
+    """
+    import pandas as pd
+
+    model, cfg = load_segmentation(checkpoint)
+    data = data if data is not None else cfg.get("data")
+    fmt = fmt or cfg.get("format", "masks")
+    records = _records(data, fmt)
+    if split == "all":
+        chosen = list(records)
+    elif split in ("test", "val", "train"):
+        parts = load_split(cfg["split_path"], records) if data == cfg.get("data") else None
+        if parts is None:
+            raise ValueError("--split test needs the run's own data; use --split all for other data")
+        chosen = [records[i] for i in parts[split]]
+    else:
+        raise ValueError(f"split must be test, val, train or all, got {split!r}")
+    if not chosen:
+        raise ValueError(f"no images in split {split!r} of {data}")
+    preds = predict_probabilities(model, cfg, chosen, tta=tta, progress=progress)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    per: dict[str, list[float]] = {}
+    for p in preds:
+        m = seg_metrics(p["probs"][None], p["target"][None], thr)
+        for k, v in m["per_image"].items():
+            per.setdefault(k, []).append(float(v[0]))
+    metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
+    metrics["n_images"] = len(preds)
+    metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot)) for k, v in per.items()}
+    metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"])
+    out_dir = Path(out) if out is not None else Path(cfg["checkpoint"]).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(out_dir / "per_image.csv", index=False)
+    return metrics
