@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             thr = [thr[0], thr[0]]
         qc = generate_masks(args.checkpoint, args.images, args.out, walk=args.format, tile=args.tile,
                             overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp)
-        print(json.dumps(qc["summary"], indent=2, default=str))
+        print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
     elif args.command == "classify":
         from .classification import train_classifier
 

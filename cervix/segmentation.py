@@ -42,6 +42,10 @@ __all__ = [
     "load_segmentation",
     "predict_probabilities",
     "dice_at_thresholds",
+    "threshold_table",
+    "run_records",
+    "tiled_vs_whole",
+    "compare_mask_folders",
     "generate_masks",
     "evaluate_segmentation",
 ]
@@ -244,6 +248,70 @@ def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Seq
         for h in HEADS:
             dice[h].append(m[f"dice_{h}"])
     return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
+
+
+def threshold_table(predictions: Sequence[Mapping[str, Any]],
+                    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)):
+    """Mean Dice per head for each threshold (same threshold on both heads) as a DataFrame."""
+    import pandas as pd
+
+    rows = [{"threshold": t, **dice_at_thresholds(predictions, (t, t))} for t in thresholds]
+    return pd.DataFrame(rows).set_index("threshold")
+
+
+def run_records(run: str | os.PathLike, part: str = "val") -> list[Record]:
+    """Records of one part (``train``/``val``/``test``) of a segmentation run's saved split."""
+    cfg = load_checkpoint(_ckpt_path(run)).get("config", {})
+    records = _records(cfg["data"], cfg.get("format", "masks"))
+    return [records[i] for i in load_split(cfg["split_path"], records)[part]]
+
+
+@torch.no_grad()
+def tiled_vs_whole(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record]):
+    """Dice between masks from tiled inference and from one whole-image forward pass, per image.
+
+    The model's CBAM pools over its input, so tiles see different channel statistics than the
+    whole image; this measures how much that changes the masks (1.0 = identical).
+    """
+    import pandas as pd
+
+    kw = _infer_kw(cfg)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    rows = []
+    for rec in records:
+        image = rec.load().image
+        tiled = predict_tiled(model, image, **kw)
+        h, w = image.shape[:2]
+        whole = predict_tiled(model, image, **{**kw, "tile": 32 * int(np.ceil(max(h, w) * kw["scale"] / 32)) + 64})
+        m = seg_metrics(tiled[None], np.stack(binarize(whole, thr))[None] > 127, thr)
+        rows.append({"path": rec.path, "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
+    return pd.DataFrame(rows)
+
+
+def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathLike):
+    """Per-image Dice of predicted masks against true masks in the same masks-root layout.
+
+    Both roots hold ``cytoplasm/<rel>.png`` and ``nucleus/<rel>.png``; returns a DataFrame with
+    ``rel``, ``class`` (first folder of ``rel``), ``dice_cytoplasm``, ``dice_nucleus``, sorted worst first.
+    """
+    import pandas as pd
+
+    from .data import load_mask
+
+    pred_root, true_root = Path(pred_root), Path(true_root)
+    rows = []
+    for p in sorted((pred_root / HEADS[0]).rglob("*.png")):
+        rel = p.relative_to(pred_root / HEADS[0])
+        pred = np.stack([load_mask(pred_root / h / rel) > 127 for h in HEADS])
+        true = np.stack([load_mask(true_root / h / rel, shape=pred.shape[1:]) > 127 for h in HEADS])
+        m = seg_metrics(pred[None], true[None])
+        rows.append({"rel": str(rel), "class": rel.parts[0] if len(rel.parts) > 1 else "",
+                     "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
+    if not rows:
+        raise FileNotFoundError(f"no masks under {pred_root / HEADS[0]}")
+    df = pd.DataFrame(rows)
+    df["dice_mean"] = (df["dice_cytoplasm"] + df["dice_nucleus"]) / 2
+    return df.sort_values("dice_mean").reset_index(drop=True)
 
 
 def _image_list(images: Path, walk: str) -> list[tuple[Path, str]]:
