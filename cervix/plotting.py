@@ -14,7 +14,8 @@ import seaborn as sns
 
 from .paths import figures_dir
 
-__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS"]
+__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS", "plot_history",
+           "prediction_grid", "mask_grid", "area_distributions", "worst_cases"]
 
 #: Overlay colours (RGB 0-1) for the two heads.
 HEAD_COLORS = {"cytoplasm": (0.10, 0.75, 0.30), "nucleus": (0.90, 0.15, 0.60)}
@@ -64,3 +65,114 @@ def overlay(
         color = np.asarray(HEAD_COLORS[name], dtype=np.float32)
         out = np.where(m, (1 - alpha) * out + alpha * color, out)
     return np.clip(out, 0.0, 1.0)
+
+
+def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None) -> plt.Figure:
+    """Training curves: one panel per group of columns of a :class:`cervix.engine.History` or DataFrame.
+
+    Args:
+        history: ``History`` (``.to_dataframe()``) or a ``pandas.DataFrame`` with an ``epoch`` column.
+        metrics: panels, each a tuple of column names; default losses | Dice per head | the rest of ``val_*``.
+        title: figure title.
+    """
+    df = history.to_dataframe() if hasattr(history, "to_dataframe") else history
+    if metrics is None:
+        losses = tuple(c for c in ("train_loss", "val_loss") if c in df)
+        dices = tuple(c for c in df.columns if c.startswith("val_dice"))
+        rest = tuple(c for c in df.columns if c.startswith("val_") and c not in losses + dices)
+        metrics = tuple(m for m in (losses, dices, rest) if m)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, cols in zip(axes[0], metrics):
+        for c in cols:
+            if c in df and df[c].notna().any():
+                ax.plot(df["epoch"], df[c], marker="o", ms=3, label=c)
+        ax.set_xlabel("epoch")
+        ax.legend(frameon=False, fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mask_grid(images: list[np.ndarray], masks: list[list[np.ndarray | None]], titles: list[str],
+              row_labels: list[str] | None = None, alpha: float = 0.45) -> plt.Figure:
+    """A grid: one row per image; column 0 the image, then one overlay per mask set.
+
+    Args:
+        images: RGB uint8 images.
+        masks: per image, a list of ``(cytoplasm, nucleus)`` pairs, one per overlay column.
+        titles: column titles (``"image"`` + one per overlay).
+        row_labels: optional label per row (e.g. the class).
+    """
+    n, k = len(images), len(titles)
+    fig, axes = plt.subplots(n, k, figsize=(2.2 * k, 2.2 * n), squeeze=False)
+    for i, image in enumerate(images):
+        axes[i, 0].imshow(image)
+        for j, pair in enumerate(masks[i], start=1):
+            axes[i, j].imshow(overlay(image, pair[0], pair[1], alpha))
+        for j in range(k):
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            for side in axes[i, j].spines.values():
+                side.set_visible(False)
+            if i == 0:
+                axes[i, j].set_title(titles[j])
+        if row_labels:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alpha: float = 0.45) -> plt.Figure:
+    """Image | truth | prediction for the first ``n`` samples (green cytoplasm, magenta nucleus).
+
+    Args:
+        samples: :class:`cervix.data.Sample` objects (image and true masks).
+        predictions: matching dicts with ``probs`` (2, H, W) (see ``segmentation.predict_probabilities``).
+        thresholds: (cytoplasm, nucleus) thresholds applied to the probabilities.
+    """
+    samples, predictions = list(samples)[:n], list(predictions)[:n]
+    images = [s.image for s in samples]
+    masks = [[(s.cytoplasm, s.nucleus),
+              ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
+             for s, p in zip(samples, predictions)]
+    return mask_grid(images, masks, ["image", "truth", "prediction"])
+
+
+def area_distributions(table, columns: tuple[str, ...] = ("cell_area", "nucleus_area")) -> plt.Figure:
+    """Box + strip plots of mask areas (pixels) per class, one panel per column of ``table``."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.4), squeeze=False)
+    order = sorted(table["class"].unique())
+    for ax, col in zip(axes[0], columns):
+        sns.boxplot(data=table, x="class", y=col, order=order, ax=ax, color="0.85", fliersize=0)
+        sns.stripplot(data=table, x="class", y=col, order=order, ax=ax, size=2.5, alpha=0.6)
+        ax.set_xlabel("")
+        ax.set_ylabel(col.replace("_", " ") + " (px)")
+        ax.tick_params(axis="x", rotation=30)
+        for lab in ax.get_xticklabels():
+            lab.set_horizontalalignment("right")
+    fig.tight_layout()
+    return fig
+
+
+def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt.Figure:
+    """The ``n`` crops whose predicted masks agree least with the true ones: image | truth | prediction.
+
+    Args:
+        agreement: DataFrame from ``segmentation.compare_mask_folders`` (worst first).
+        images_root: classes folder of the crops; ``pred_root``/``true_root``: masks roots.
+    """
+    from pathlib import Path as _P
+
+    from .data import load_image, load_mask
+
+    rows = agreement.head(n)
+    images, masks, labels = [], [], []
+    for rel, dc, dn in zip(rows["rel"], rows["dice_cytoplasm"], rows["dice_nucleus"]):
+        stem = _P(rel).with_suffix("")
+        img_path = next(_P(images_root).glob(f"{stem}.*"))
+        image = load_image(img_path)
+        images.append(image)
+        masks.append([tuple(load_mask(_P(true_root) / h / rel) for h in ("cytoplasm", "nucleus")),
+                      tuple(load_mask(_P(pred_root) / h / rel) for h in ("cytoplasm", "nucleus"))])
+        labels.append(f"{_P(rel).parts[0]}\nDice {dc:.2f}/{dn:.2f}")
+    return mask_grid(images, masks, ["image", "truth", "prediction"], row_labels=labels)

@@ -46,6 +46,7 @@ __all__ = [
     "run_records",
     "tiled_vs_whole",
     "compare_mask_folders",
+    "qc_table",
     "generate_masks",
     "evaluate_segmentation",
 ]
@@ -312,6 +313,16 @@ def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathL
     df = pd.DataFrame(rows)
     df["dice_mean"] = (df["dice_cytoplasm"] + df["dice_nucleus"]) / 2
     return df.sort_values("dice_mean").reset_index(drop=True)
+
+
+def qc_table(qc: Mapping[str, Any]):
+    """The per-image rows of a mask QC summary as a DataFrame with a ``class`` column (first folder)."""
+    import pandas as pd
+
+    df = pd.DataFrame(qc["images"])
+    df["class"] = [Path(r).parts[0] if len(Path(r).parts) > 1 else "" for r in df["rel"]]
+    df["flags"] = [";".join(f) for f in df["flags"]]
+    return df
 
 
 def _image_list(images: Path, walk: str) -> list[tuple[Path, str]]:
