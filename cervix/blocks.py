@@ -6,16 +6,20 @@
   "Attention U-Net: Learning Where to Look for the Pancreas", MIDL 2018.
 * :class:`SEBlock` -- Squeeze-and-Excitation. Hu, Shen, Sun, "Squeeze-and-Excitation
   Networks", CVPR 2018.
+* :class:`MultiHeadSelfAttention` -- multi-head scaled dot-product self-attention. Vaswani et
+  al., "Attention Is All You Need", NeurIPS 2017.
 * :class:`ConvBNReLU` -- 3x3 conv, BatchNorm, ReLU.
 
-Every block maps ``(B, C, H, W)`` to a tensor of the same shape as the features it re-weights.
+The convolutional blocks map ``(B, C, H, W)`` to a tensor of the same shape as the features they
+re-weight.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CBAM", "ChannelAttention", "SpatialAttention", "AttentionGate", "SEBlock", "ConvBNReLU"]
+__all__ = ["CBAM", "ChannelAttention", "SpatialAttention", "AttentionGate", "SEBlock", "MultiHeadSelfAttention", "ConvBNReLU"]
 
 
 def _hidden(channels: int, reduction: int, floor: int = 8) -> int:
@@ -165,3 +169,36 @@ class SEBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.fc(x.mean((2, 3)))  # (B, C)
         return x * w[:, :, None, None]  # (B, C, H, W)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention over tokens (Vaswani et al., NeurIPS 2017).
+
+    The same computation and parameter layout as ``nn.MultiheadAttention(dim, heads,
+    batch_first=True)`` with ``q = k = v`` (``in_proj`` holds the stacked q/k/v projections), run
+    through ``F.scaled_dot_product_attention``. ``nn.MultiheadAttention``'s inference fast path
+    is avoided on purpose: with bf16 inputs on CPU it is ~100x slower (torch 2.x).
+
+    Args:
+        dim: Token width (divisible by ``heads``).
+        heads: Number of attention heads.
+        dropout: Attention-weight dropout in training.
+
+    Shape:
+        ``(B, N, dim) -> (B, N, dim)``.
+    """
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.in_proj = nn.Linear(dim, 3 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.in_proj(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d/h)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))  # (B, N, dim)

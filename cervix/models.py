@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import CBAM, AttentionGate, ConvBNReLU, SEBlock
+from .blocks import CBAM, AttentionGate, ConvBNReLU, MultiHeadSelfAttention, SEBlock
 
 __all__ = [
     "HEAD_NAMES",
@@ -425,7 +425,7 @@ class ConvNeXtAttentionClassifier(nn.Module):
         self.proj = nn.Linear(c, hidden_dim)
         self.proj_bn = nn.BatchNorm1d(hidden_dim)
         self.drop1 = nn.Dropout(dropout1)
-        self.attn = nn.MultiheadAttention(hidden_dim, attn_heads, batch_first=True)
+        self.attn = MultiHeadSelfAttention(hidden_dim, attn_heads)
         self.attn_norm = nn.LayerNorm(hidden_dim)
         self.mlp = nn.Sequential(
             nn.Linear(hidden_dim, mlp_dim), nn.BatchNorm1d(mlp_dim), nn.ReLU(inplace=True), nn.Dropout(dropout2)
@@ -453,8 +453,7 @@ class ConvNeXtAttentionClassifier(nn.Module):
         t = self.proj(t)  # (B, N, 512)
         t = self.proj_bn(t.transpose(1, 2)).transpose(1, 2)  # BatchNorm over the 512 channels
         t = self.drop1(F.relu(t))
-        a, _ = self.attn(t, t, t, need_weights=False)  # (B, N, 512)
-        t = self.attn_norm(t + a)
+        t = self.attn_norm(t + self.attn(t))  # (B, N, 512) self-attention over tokens, residual, LayerNorm
         return self.mlp(t.mean(1))  # (B, 256)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ import pytest
 import timm
 import torch
 
-from cervix.blocks import CBAM, AttentionGate, SEBlock
+from cervix.blocks import CBAM, AttentionGate, MultiHeadSelfAttention, SEBlock
 from cervix.models import (
     ConvNeXtAttentionClassifier,
     DualHeadAttConvNeXtUNet,
@@ -104,6 +104,20 @@ def test_se_block_shape_and_response():
     x = torch.randn(2, 64, 4, 4)
     out, changed = _changes(block, x)
     assert out.shape == x.shape and changed
+
+
+def test_self_attention_matches_torch_multihead_attention():
+    ours = MultiHeadSelfAttention(32, heads=4).eval()
+    ref = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(ours.in_proj.weight)
+        ref.in_proj_bias.copy_(ours.in_proj.bias)
+        ref.out_proj.weight.copy_(ours.out_proj.weight)
+        ref.out_proj.bias.copy_(ours.out_proj.bias)
+        t = torch.randn(2, 6, 32)
+        torch.testing.assert_close(ours(t), ref(t, t, t, need_weights=False)[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="divisible"):
+        MultiHeadSelfAttention(30, heads=4)
 
 
 # --------------------------------------------------------------------------- classifier
