@@ -263,9 +263,11 @@ def mask_qc(cyt: np.ndarray, nuc: np.ndarray, max_outside: float = 0.2) -> dict[
         flags.append("nucleus_outside_cytoplasm")
     if borders:
         flags.append("touches_all_borders")
-    return {"height": c.shape[0], "width": c.shape[1], "cytoplasm_area": ca, "nucleus_area": na,
-            "cytoplasm_fraction": ca / px, "nucleus_fraction": na / px,
-            "nc_ratio": na / ca if ca else float("nan"), "nucleus_outside_fraction": outside,
+    cell = int((c | n).sum())  # the cell: cytoplasm mask (whole cell) plus any nucleus outside it
+    # N/C ratio as in cervix.morphometrics: nucleus area / (cell area - nucleus area)
+    return {"height": c.shape[0], "width": c.shape[1], "cytoplasm_area": ca, "cell_area": cell,
+            "nucleus_area": na, "cytoplasm_fraction": ca / px, "nucleus_fraction": na / px,
+            "nc_ratio": na / (cell - na) if cell > na else float("nan"), "nucleus_outside_fraction": outside,
             "flags": flags}
 
 

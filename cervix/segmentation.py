@@ -359,6 +359,7 @@ def generate_masks(
     kw = _infer_kw(cfg, tile, overlap, tta, amp)
     thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
     items = _image_list(Path(images), walk)
+    kw.pop("mean"), kw.pop("std")  # write_masks normalises with the ImageNet statistics the run used
     return write_masks(model, items, out, thr, progress=progress, **kw)
 
 

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
 
 from . import explore
 from .data import Record, Sample
 from .datasets import AugmentConfig
 from .morphometrics import cell_morphometrics
+from .plotting import overlay
 
-__all__ = ["SampleBrowser", "AugmentationTuner", "sample_browser", "augmentation_tuner", "ALL_CLASSES"]
+__all__ = ["SampleBrowser", "AugmentationTuner", "sample_browser", "augmentation_tuner", "ALL_CLASSES",
+           "threshold_slider", "overlay_browser"]
 
 #: Dropdown entry that browses every record.
 ALL_CLASSES = "(all classes)"
@@ -177,3 +182,75 @@ def augmentation_tuner(sample: Sample, cfg: AugmentConfig | None = None, n: int 
     Read the chosen strengths with ``tuner.config``; save them with ``tuner.save()``.
     """
     return AugmentationTuner(sample, cfg, n=n, seed=seed)
+
+
+# ------------------------------------------------------------------ segmentation (notebooks 02, 03)
+def threshold_slider(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)) -> W.VBox:
+    """Sliders for the (cytoplasm, nucleus) thresholds that recompute validation Dice per head as they move.
+
+    Args:
+        predictions: stored predictions (``probs`` and ``target``) from
+            :func:`cervix.segmentation.predict_probabilities`.
+        thresholds: starting thresholds (the run's).
+
+    Returns:
+        A ``VBox``; its ``dice`` attribute holds the Dice per head at the current thresholds.
+    """
+    from .segmentation import dice_at_thresholds
+
+    sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
+                             continuous_update=False) for t, name in zip(thresholds, ("cytoplasm", "nucleus"))]
+    label = W.HTML()
+    box = W.VBox([W.HBox(sliders), label])
+
+    def update(_: Any = None) -> None:
+        box.dice = dice_at_thresholds(predictions, tuple(s.value for s in sliders))
+        label.value = ("<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; "
+                       "nucleus {dice_nucleus:.4f}").format(**box.dice)
+
+    for s in sliders:
+        s.observe(update, "value")
+    update()
+    return box
+
+
+def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45) -> W.VBox:
+    """Browse crops: stored masks beside the model's masks at adjustable thresholds and overlay alpha.
+
+    Probabilities are computed once per crop (tiled, as ``cervix masks`` does) and cached.
+    Returns a ``VBox`` with a ``draw()`` method (called on every change).
+    """
+    from .segmentation import predict_probabilities
+
+    if not records:
+        raise ValueError("overlay_browser: no records to browse")
+    cache: dict[int, tuple[Any, np.ndarray]] = {}
+    thr = run_config.get("thresholds", (0.5, 0.5))
+    index = W.IntSlider(value=0, min=0, max=len(records) - 1, description="crop", continuous_update=False)
+    alpha_s = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
+    thr_s = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr",
+                           continuous_update=False) for t, n in zip(thr, ("cyt", "nuc"))]
+    picture = W.Image(format="png", layout=W.Layout(max_width="640px"))
+    box = W.VBox([W.HBox([index, alpha_s]), W.HBox(thr_s), picture])
+
+    def draw(_: Any = None) -> None:
+        i = index.value
+        if i not in cache:
+            sample = records[i].load()
+            cache[i] = (sample, predict_probabilities(model, run_config, [records[i]], progress=False)[0]["probs"])
+        sample, probs = cache[i]
+        pred = [(probs[c] > thr_s[c].value).astype(np.uint8) * 255 for c in range(2)]
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+        axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha_s.value))
+        axes[0].set_title(f"{sample.label or ''}: stored masks", fontsize="small")
+        axes[1].imshow(overlay(sample.image, pred[0], pred[1], alpha_s.value))
+        axes[1].set_title("model at thresholds", fontsize="small")
+        for ax in axes:
+            ax.set_axis_off()
+        picture.value = explore.figure_to_png(fig, dpi=90)  # closes the figure
+
+    for w in (index, alpha_s, *thr_s):
+        w.observe(draw, "value")
+    box.draw = draw
+    draw()
+    return box
