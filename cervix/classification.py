@@ -1,0 +1,595 @@
+"""Stage 2: train the 5-channel cell classifier and predict cell crops (SPEC 2, 3, 6).
+
+Plain functions used by notebooks 04/05 and by ``python -m cervix classify|predict``:
+
+- :func:`read_cls_records` — labelled crops (+ their cytoplasm/nucleus masks) from any reader,
+  with the SIPaKMeD 2-/3-class groupings.
+- :func:`train_classifier` — grouped stratified train/val/test split (or grouped stratified
+  k-fold cross-validation, one model per fold in ``out/fold_k/`` and the out-of-fold
+  predictions in ``out/oof_predictions.csv``) -> :func:`cervix.engine.fit` with a
+  class-weighted cross-entropy (or class-balanced sampling).
+- :func:`load_classifier` / :func:`predict_logits` — model and run config from ``best.pt``
+  (``weights_only=True``), logits of a loader (optional flip TTA).
+- :func:`predict_crops` — the whole pipeline on a folder of cell crops: segmentation masks,
+  class probabilities and morphometrics per crop, an overlay PNG per crop.
+
+The model is :class:`cervix.models.ConvNeXtAttentionClassifier` (ConvNeXt, Liu et al., CVPR
+2022; SE block, Hu et al., CVPR 2018) on RGB + cytoplasm mask + nucleus mask (``in_chans=5``)
+or RGB only (``in_chans=3``, the ablation). Class weighting uses inverse class frequency,
+``w_c = N / (K * n_c)`` (King & Zeng 2001; scikit-learn's "balanced" weights).
+
+Checkpoint config (a plain dict, stored in every checkpoint and in ``config.json``):
+``task="classification"``, ``class_names`` (in index order), ``in_chans``, ``normalisation``
+(``mean``/``std`` of the RGB channels; mask channels are {0, 1}), ``image_size``, ``encoder``,
+``model`` (constructor arguments), ``grouping``, ``data``, ``masks``, ``format``, ``split_path``,
+``fold`` (k-fold runs), ``augment`` and every :class:`cervix.config.ClsConfig` field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import ClsConfig, Profile, get_profile, to_dict
+from .data import (Record, RecordList, class_names_of, kfold_records, load_image, load_split,
+                   read_dataset, save_split, split_records)
+from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
+from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp, fit,
+                     is_main_process, load_checkpoint, make_loader, seed_everything)
+from .models import ClsModelConfig, ConvNeXtAttentionClassifier
+
+__all__ = [
+    "cls_config",
+    "read_cls_records",
+    "class_weights",
+    "build_classifier",
+    "train_classifier",
+    "resolve_checkpoint",
+    "fold_dirs",
+    "load_classifier",
+    "predict_logits",
+    "validate_classifier",
+    "predictions_frame",
+    "predict_crops",
+]
+
+_MODEL_KEYS = ("se_reduction", "hidden_dim", "attn_heads", "mlp_dim", "dropout1", "dropout2")
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and data
+# --------------------------------------------------------------------------------------------
+def cls_config(profile: str | Profile | ClsConfig | None = None,
+               overrides: Mapping[str, Any] | None = None) -> ClsConfig:
+    """The profile's :class:`ClsConfig` with ``overrides`` (None values ignored) applied.
+
+    Args:
+        profile: a profile name (``smoke``/``cpu``/``paper``; None = ``$CERVIX_PROFILE`` or
+            ``cpu``), a :class:`Profile`, or a :class:`ClsConfig` used as is.
+        overrides: :class:`ClsConfig` fields to change (``epochs``, ``in_chans``, ``folds``, ...).
+
+    Raises:
+        TypeError: an override names no :class:`ClsConfig` field.
+    """
+    if isinstance(profile, ClsConfig):
+        cfg = profile
+    elif isinstance(profile, Profile):
+        cfg = profile.cls
+    else:
+        cfg = get_profile(profile).cls
+    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(ov) - {f.name for f in dataclasses.fields(ClsConfig)})
+    if unknown:
+        raise TypeError(f"unknown classifier setting(s) {unknown}; valid: "
+                        f"{sorted(f.name for f in dataclasses.fields(ClsConfig))}")
+    if "grouping" in ov:
+        ov["grouping"] = str(ov["grouping"])
+    cfg = dataclasses.replace(cfg, **ov)
+    if cfg.in_chans not in (3, 5):
+        raise ValueError(f"in_chans must be 3 (RGB) or 5 (RGB + masks), got {cfg.in_chans}")
+    if cfg.folds < 1:
+        raise ValueError(f"folds must be >= 1, got {cfg.folds}")
+    return cfg
+
+
+def read_cls_records(data: str | os.PathLike | None, fmt: str = "classes",
+                     masks: str | os.PathLike | None = None, grouping: str | None = None) -> RecordList:
+    """Labelled cell crops of a dataset, with masks where the format or ``masks`` gives them.
+
+    Args:
+        data: dataset root; for ``synthetic`` the generated folder (None = the default cache).
+        fmt: ``classes`` (ImageFolder; masks from ``masks``), ``synthetic`` (its crops with their
+            true masks, or the masks under ``masks`` when given), ``sipakmed`` (the ``CROPPED``
+            cell crops), ``labelmap``.
+        masks: masks root ``<masks>/{cytoplasm,nucleus}/<class>/<id>.png`` (e.g. written by
+            ``cervix masks`` / :func:`cervix.segmentation.generate_masks`).
+        grouping: ``None``/``"5"`` the data's classes, ``"3"`` normal/benign/abnormal, ``"2"``
+            normal/abnormal.
+
+    Raises:
+        ValueError: unlabelled records, or an unknown format.
+    """
+    grouping = None if grouping is None else str(grouping)
+    if fmt == "synthetic":
+        recs = read_dataset(data, "synthetic", part="crops", grouping=grouping)
+        if masks is not None:
+            recs = read_dataset(recs.root, "classes", masks_root=masks, grouping=grouping)
+    elif fmt == "sipakmed":
+        recs = read_dataset(data, "sipakmed", masks_root=masks, grouping=grouping, crops=True)
+    elif fmt in ("classes", "labelmap"):
+        recs = read_dataset(data, fmt, masks_root=masks, grouping=grouping)
+    else:
+        raise ValueError(f"format {fmt!r} has no class labels; use classes, synthetic, sipakmed or labelmap")
+    unlabelled = [r.path for r in recs if r.label is None]
+    if unlabelled:
+        raise ValueError(f"{len(unlabelled)} record(s) without a class label, e.g. {unlabelled[0]}")
+    return recs
+
+
+def class_weights(targets: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights ``N / (K * n_c)``; 0 for a class absent from ``targets``."""
+    counts = np.bincount(np.asarray(targets, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def build_classifier(config: Mapping[str, Any], pretrained: bool | str = False) -> ConvNeXtAttentionClassifier:
+    """The classifier described by a run config (``model`` constructor arguments)."""
+    kw = dict(config["model"])
+    kw["pretrained"] = pretrained
+    return ConvNeXtAttentionClassifier(**kw)
+
+
+# --------------------------------------------------------------------------------------------
+# Inference helpers
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, loader: Any, amp: str = "none", tta: bool = False,
+                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every batch of ``loader`` in eval mode (mode restored afterwards).
+
+    Args:
+        model: the classifier, on its device.
+        loader: yields ``(x (B, C, S, S), y (B,))``.
+        amp: autocast (``none``/``bf16``/``fp16``); logits are returned as float32.
+        tta: average the logits of identity, horizontal and vertical flips.
+        progress: tqdm bar over batches.
+
+    Returns:
+        ``(logits (N, K) float32, targets (N,) int64)``.
+    """
+    dev = next(model.parameters()).device
+    _, dtype, _ = device_and_amp(amp, dev)
+    flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if tta else [()]
+    was_training = model.training
+    model.eval()
+    logits, targets = [], []
+    try:
+        for x, y in tqdm(loader, desc="predict", disable=not progress, leave=False):
+            x = x.to(dev)
+            acc = None
+            for dims in flips:
+                with autocast_context(dev, dtype):
+                    z = model(x.flip(dims) if dims else x).float()  # (B, K)
+                acc = z if acc is None else acc + z
+            logits.append((acc / len(flips)).cpu().numpy())
+            targets.append(y.numpy())
+    finally:
+        model.train(was_training)
+    k = getattr(getattr(model, "classifier", None), "out_features", 0)
+    if not logits:
+        return np.zeros((0, k), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(logits).astype(np.float32), np.concatenate(targets).astype(np.int64)
+
+
+def validate_classifier(model: torch.nn.Module, loader: Any, amp: str = "none") -> dict[str, float]:
+    """Validation metrics for :func:`cervix.engine.fit`: ``val_loss`` (unweighted cross-entropy),
+    ``val_accuracy`` and ``val_f1_macro`` (macro over the classes present in truth or prediction)."""
+    from sklearn.metrics import f1_score
+
+    logits, y = predict_logits(model, loader, amp=amp)
+    pred = logits.argmax(1)
+    return {
+        "val_loss": float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))),
+        "val_accuracy": float(np.mean(pred == y)),
+        "val_f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
+    }
+
+
+def predictions_frame(records: Sequence[Record], logits: np.ndarray, class_names: Sequence[str],
+                      temperature: float | None = None, extra: Mapping[str, Sequence[Any]] | None = None):
+    """Per-sample predictions as a DataFrame.
+
+    Columns: ``path, group, true, pred, confidence, correct``, then ``prob_<class>`` (softmax of
+    the logits), ``prob_cal_<class>`` (softmax of ``logits / temperature``, when given) and
+    ``logit_<class>``; ``extra`` columns are inserted after ``group``.
+    """
+    import pandas as pd
+
+    from .metrics import softmax
+
+    logits = np.asarray(logits, np.float64)
+    probs = softmax(logits, axis=1)
+    pred = probs.argmax(1)
+    cols: dict[str, Any] = {"path": [r.path for r in records], "group": [r.group for r in records]}
+    cols.update({k: list(v) for k, v in (extra or {}).items()})
+    cols["true"] = [r.label for r in records]
+    cols["pred"] = [class_names[i] for i in pred]
+    cols["confidence"] = probs.max(1)
+    cols["correct"] = [t == p for t, p in zip(cols["true"], cols["pred"])]
+    for k, c in enumerate(class_names):
+        cols[f"prob_{c}"] = probs[:, k]
+    if temperature is not None:
+        cal = softmax(logits / float(temperature), axis=1)
+        for k, c in enumerate(class_names):
+            cols[f"prob_cal_{c}"] = cal[:, k]
+    for k, c in enumerate(class_names):
+        cols[f"logit_{c}"] = logits[:, k]
+    return pd.DataFrame(cols)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+def _run_config(cfg: ClsConfig, class_names: list[str], data: Any, masks: Any, fmt: str,
+                split_path: Path, aug: AugmentConfig, fold: int | None) -> dict[str, Any]:
+    defaults = ClsModelConfig()
+    model = {"encoder": cfg.encoder, "num_classes": len(class_names), "in_chans": cfg.in_chans,
+             **{k: getattr(defaults, k) for k in _MODEL_KEYS}}
+    return {
+        "task": "classification",
+        **to_dict(cfg),
+        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
+        "class_names": [str(c) for c in class_names],
+        "num_classes": len(class_names),
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "masks": "{0, 1}"},
+        "model": model,
+        "data": str(Path(data).resolve()) if data is not None else None,
+        "masks": str(Path(masks).resolve()) if masks is not None else None,
+        "format": fmt,
+        "split_path": str(split_path.resolve()),
+        "fold": fold,
+        "augment": to_dict(aug),
+    }
+
+
+def _train_one(records: Sequence[Record], parts: Mapping[str, list[int]], class_names: list[str],
+               cfg: ClsConfig, out: Path, run_config: dict[str, Any], aug: AugmentConfig, resume: bool,
+               on_epoch_end: Callable[[History], Any] | None, progress: bool) -> dict[str, Any]:
+    """Train one model on ``parts["train"]``, select on ``parts["val"]``; return its summary."""
+    take = lambda key: [records[i] for i in parts.get(key, [])]  # noqa: E731
+    train_recs, val_recs = take("train"), take("val")
+    if len(train_recs) < 2:
+        raise ValueError(f"{out}: the split left {len(train_recs)} training crop(s); need at least 2")
+    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, cfg.in_chans, aug, train=True)
+    targets = train_ds.targets
+    weights = None
+    if cfg.balanced_sampling:
+        counts = np.bincount(targets, minlength=len(class_names))
+        weights = [1.0 / counts[t] for t in targets]
+    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                               sampler_weights=weights, num_workers=cfg.num_workers)
+    # class weights and balanced sampling both correct the imbalance: never apply both
+    cw = class_weights(targets, len(class_names)) if cfg.class_weights and not cfg.balanced_sampling else None
+    smoothing = float(cfg.label_smoothing)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        w = cw.to(logits.device) if cw is not None else None
+        return F.cross_entropy(logits, y, weight=w, label_smoothing=smoothing)
+
+    tcfg_kw: dict[str, Any] = {"progress": progress}
+    val_loader, evaluate_fn = None, None
+    if val_recs:
+        val_ds = ClassificationDataset(val_recs, class_names, cfg.image_size, cfg.in_chans, None, train=False)
+        val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
+        evaluate_fn = lambda m, loader: validate_classifier(m, loader, cfg.amp)  # noqa: E731
+    else:
+        warnings.warn(f"{out}: no validation crops; best.pt is selected on train_loss and the "
+                      "temperature of evaluate is 1", stacklevel=3)
+        tcfg_kw.update(monitor="train_loss", mode="min")
+    seed_everything(cfg.seed)
+    model = build_classifier(run_config, pretrained=cfg.pretrained)
+    tcfg = TrainConfig.from_config(cfg, **tcfg_kw)
+    history = fit(model, train_loader, val_loader, loss_fn, evaluate_fn, tcfg, out, config=run_config,
+                  resume=resume, on_epoch_end=on_epoch_end)
+    return {"run": str(out), "best": str(out / "best.pt"), "history": history,
+            "split": {k: len(v) for k, v in parts.items()},
+            "monitor": tcfg.monitor, "best_metric": history.best_metric, "best_epoch": history.best_epoch,
+            "epochs_run": len(history), "stop_reason": history.stop_reason}
+
+
+def _fold_parts(parts: Mapping[str, list[int]]) -> list[dict[str, list[int]]] | None:
+    """``fold_<k>_<part>`` keys of a k-fold split.json -> one train/val/test dict per fold."""
+    ks = sorted({int(key.split("_")[1]) for key in parts if key.startswith("fold_")})
+    if not ks:
+        return None
+    return [{p: list(parts.get(f"fold_{k}_{p}", [])) for p in ("train", "val", "test")} for k in ks]
+
+
+def train_classifier(
+    data: str | os.PathLike | None,
+    masks: str | os.PathLike | None = None,
+    out: str | os.PathLike = "runs/cls",
+    fmt: str = "classes",
+    profile: str | Profile | ClsConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    split: str | os.PathLike | None = None,
+    augment: AugmentConfig | bool | None = None,
+    on_epoch_end: Callable[[History], Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train :class:`ConvNeXtAttentionClassifier` on labelled cell crops (+ masks).
+
+    A single run (``folds == 1``) writes ``out/{best.pt, last.pt, config.json, split.json,
+    history.csv}`` and TensorBoard events. A k-fold run (``folds = k > 1``; grouped, stratified:
+    each fold's test part is one fold, its validation part is carved from the rest) writes one
+    such run per fold in ``out/fold_<k>/`` (each with its own train/val/test ``split.json``),
+    ``out/split.json`` with parts ``fold_<k>_{train,val,test}``, and ``out/oof_predictions.csv``:
+    every crop exactly once, predicted by the model of the fold that held it out.
+
+    Args:
+        data: dataset root (see :func:`read_cls_records`).
+        masks: masks root (needed for ``in_chans=5`` with ``classes`` data).
+        out: run folder.
+        fmt: reader format: ``classes``, ``synthetic``, ``sipakmed``, ``labelmap``.
+        profile: profile name, :class:`Profile` or :class:`ClsConfig` (default ``$CERVIX_PROFILE``
+            or ``cpu``).
+        overrides: :class:`ClsConfig` fields (``epochs``, ``in_chans``, ``grouping``, ``folds``, ...).
+        resume: continue from ``last.pt`` (per fold), on the run's own split.
+        split: reuse a ``split.json`` (train/val/test, or a k-fold run's ``fold_<k>_*`` parts),
+            matched by image path, so an ablation on other masks uses the very same crops.
+        augment: training augmentation: None/True = :class:`AugmentConfig` defaults, False = none.
+        on_epoch_end: ``callback(history)`` after each epoch (e.g. ``live_plot_callback()``).
+        progress: tqdm progress bars.
+
+    Returns:
+        ``{"run", "best", "history" (History), "config" (ClsConfig), "class_names", "split"
+        (counts), "monitor", "best_metric", "best_epoch", "epochs_run", "stop_reason"}``; for
+        k-fold runs ``best``/``history`` are lists over folds and ``folds`` (per-fold summaries),
+        ``oof_predictions``, ``oof_accuracy``, ``oof_f1_macro`` are added.
+
+    Raises:
+        ValueError: bad data (no labels, missing masks for ``in_chans=5``, too few groups for k
+            folds) or a split file that does not fit the run (k-fold vs single).
+    """
+    cfg = cls_config(profile, overrides)
+    out = Path(out)
+    grouping = None if cfg.grouping in (None, "5") else cfg.grouping
+    records = read_cls_records(data, fmt, masks, grouping)
+    class_names = [str(c) for c in class_names_of(records, grouping)]
+    if len(class_names) < 2:
+        raise ValueError(f"{data}: need at least 2 classes, found {class_names}")
+    if augment is None or augment is True:
+        aug = AugmentConfig()
+    elif augment is False:
+        aug = AugmentConfig(rotate=0.0, scale=0.0, flip=False, stain=0.0, blur=0.0)
+    else:
+        aug = augment
+
+    split_path = Path(split) if split else out / "split.json"
+    saved = load_split(split_path, records) if split_path.is_file() and (split or resume) else None
+    if is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+
+    if cfg.folds == 1:
+        if saved is not None and _fold_parts(saved) is not None:
+            raise ValueError(f"{split_path}: a k-fold split; pass folds={len(_fold_parts(saved))} to reuse it")
+        parts = saved if saved is not None else split_records(
+            records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+        parts = {k: parts.get(k, []) for k in ("train", "val", "test")}
+        if is_main_process():
+            save_split(out / "split.json", parts, records)
+        run_config = _run_config(cfg, class_names, data, masks, fmt, out / "split.json", aug, None)
+        res = _train_one(records, parts, class_names, cfg, out, run_config, aug, resume, on_epoch_end, progress)
+        cleanup_distributed()
+        return {**res, "config": cfg, "class_names": class_names}
+
+    # ---------------------------------------------------------------- k-fold cross-validation
+    if saved is not None:
+        folds = _fold_parts(saved)
+        if folds is None:
+            raise ValueError(f"{split_path}: a train/val/test split cannot define {cfg.folds} folds; "
+                             "pass a k-fold run's split.json or no split")
+        if len(folds) != cfg.folds:
+            raise ValueError(f"{split_path} holds {len(folds)} folds, not folds={cfg.folds}")
+    else:
+        folds = kfold_records(records, k=cfg.folds, seed=cfg.seed, val=cfg.val_fraction)
+    if is_main_process():
+        save_split(out / "split.json", {f"fold_{k}_{p}": ids for k, f in enumerate(folds) for p, ids in f.items()},
+                   records)
+    summaries, frames = [], []
+    for k, parts in enumerate(folds):
+        fold_out = out / f"fold_{k}"
+        if is_main_process():
+            fold_out.mkdir(parents=True, exist_ok=True)
+            save_split(fold_out / "split.json", parts, records)
+        run_config = _run_config(cfg, class_names, data, masks, fmt, fold_out / "split.json", aug, k)
+        res = _train_one(records, parts, class_names, cfg, fold_out, run_config, aug, resume, on_epoch_end,
+                         progress)
+        summaries.append(res)
+        if is_main_process():
+            model, _ = load_classifier(fold_out / "best.pt")
+            test = [records[i] for i in parts["test"]]
+            ds = ClassificationDataset(test, class_names, cfg.image_size, cfg.in_chans, None, train=False)
+            logits, _ = predict_logits(model, make_loader(ds, cfg.batch_size, shuffle=False), amp=cfg.amp)
+            frames.append(predictions_frame(test, logits, class_names, extra={"fold": [k] * len(test)}))
+    cleanup_distributed()
+    result: dict[str, Any] = {
+        "run": str(out), "best": [s["best"] for s in summaries], "history": [s["history"] for s in summaries],
+        "config": cfg, "class_names": class_names, "k": cfg.folds,
+        "split": {f"fold_{k}": s["split"] for k, s in enumerate(summaries)},
+        "monitor": summaries[0]["monitor"],
+        "best_metric": float(np.mean([s["best_metric"] for s in summaries])),
+        "folds": [{key: v for key, v in s.items() if key != "history"} for s in summaries],
+    }
+    if frames:
+        import pandas as pd
+        from sklearn.metrics import f1_score
+
+        oof = pd.concat(frames, ignore_index=True)
+        oof.to_csv(out / "oof_predictions.csv", index=False)
+        result.update(oof_predictions=str(out / "oof_predictions.csv"),
+                      oof_accuracy=float(oof["correct"].mean()),
+                      oof_f1_macro=float(f1_score(oof["true"], oof["pred"], average="macro", zero_division=0)))
+        (out / "kfold.json").write_text(json.dumps(to_dict({key: v for key, v in result.items()
+                                                           if key not in ("history", "config")}), indent=2))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file: ``path`` itself, or ``path/best.pt`` for a run folder.
+
+    Raises:
+        FileNotFoundError: no such file (a k-fold run folder has ``fold_<k>/best.pt`` instead).
+    """
+    p = Path(path)
+    ck = p / "best.pt" if p.is_dir() else p
+    if not ck.is_file():
+        hint = " (a k-fold run: use its folder or fold_<k>/best.pt)" if fold_dirs(p) else ""
+        raise FileNotFoundError(f"checkpoint not found: {ck}{hint}")
+    return ck
+
+
+def fold_dirs(path: str | os.PathLike) -> list[Path]:
+    """The ``fold_<k>`` folders (with a ``best.pt``) of a k-fold run, in fold order; [] otherwise.
+
+    ``path`` may be the run folder or the (absent) ``<run>/best.pt`` the CLI is given.
+    """
+    p = Path(path)
+    run = p if p.is_dir() else p.parent
+    if p.is_file():
+        return []
+    dirs = [d for d in run.glob("fold_*") if d.is_dir() and (d / "best.pt").is_file()
+            and d.name.split("_", 1)[1].isdigit()]
+    return sorted(dirs, key=lambda d: int(d.name.split("_", 1)[1]))
+
+
+def load_classifier(path: str | os.PathLike, device: str | torch.device | None = None
+                    ) -> tuple[ConvNeXtAttentionClassifier, dict[str, Any]]:
+    """Model (eval mode) and run config from a classification checkpoint or run folder.
+
+    The config gets ``checkpoint`` (the file) and ``epoch`` added.
+
+    Raises:
+        ValueError: not a classification checkpoint.
+    """
+    ck_path = resolve_checkpoint(path)
+    ck = load_checkpoint(ck_path)
+    cfg = dict(ck.get("config", {}))
+    if cfg.get("task") != "classification":
+        raise ValueError(f"{ck_path}: not a classification checkpoint (task={cfg.get('task')!r})")
+    model = build_classifier(cfg, pretrained=False)  # the weights come from the checkpoint
+    model.load_state_dict(ck["model"])
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    cfg.update(checkpoint=str(ck_path), epoch=ck.get("epoch"))
+    return model, cfg
+
+
+# --------------------------------------------------------------------------------------------
+# The whole pipeline on cell crops
+# --------------------------------------------------------------------------------------------
+def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str, path: Path) -> None:
+    """Masks blended on the crop (upscaled to >= 192 px) under a banner with ``text``."""
+    from .plotting import overlay
+
+    ov = (overlay(image, cyt, nuc, alpha=0.4) * 255).round().astype(np.uint8)  # (H, W, 3)
+    h, w = ov.shape[:2]
+    f = max(1.0, 192.0 / min(h, w))
+    if f > 1:
+        ov = cv2.resize(ov, (round(w * f), round(h * f)), interpolation=cv2.INTER_NEAREST)
+    banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
+    cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack([banner, ov]), cv2.COLOR_RGB2BGR))
+
+
+def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
+                  out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
+                  progress: bool = True):
+    """Segment and classify every cell crop under ``images`` (SPEC 6 ``predict``).
+
+    Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
+    run's tile, overlap, scale and thresholds), the classifier the class probabilities from RGB
+    + those masks (resized to its image size), :func:`cervix.morphometrics.cell_morphometrics`
+    the areas (pixels of the original crop) and the N/C ratio.
+
+    Writes ``out/predictions.csv`` (one row per image: ``file`` relative to ``images``,
+    ``predicted_class``, ``confidence``, ``prob_<class>``, ``cell_area``, ``nucleus_area``,
+    ``cytoplasm_area``, ``nc_ratio``), the masks as ``out/masks/{cytoplasm,nucleus}/<file>.png``
+    and one overlay per image, ``out/overlays/<file>.png``.
+
+    Args:
+        seg: segmentation run folder or checkpoint.
+        cls: classification run folder or checkpoint.
+        images: folder of crops (searched recursively).
+        out: output folder.
+        tta: flip test-time augmentation in both models.
+        batch_size: crops per classifier batch.
+        progress: tqdm bars.
+
+    Returns:
+        The predictions as a ``pandas.DataFrame``.
+    """
+    import pandas as pd
+
+    from .inference import binarize, list_images
+    from .metrics import softmax
+    from .morphometrics import cell_morphometrics
+    from .segmentation import load_segmentation, predict_probabilities
+
+    out = Path(out)
+    items = list_images(images)
+    if not items:
+        raise ValueError(f"{images}: no images found")
+    seg_model, seg_cfg = load_segmentation(seg)
+    cls_model, cls_cfg = load_classifier(cls)
+    class_names = list(cls_cfg["class_names"])
+    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
+    records, rows, masks = [], [], []
+    for path, rel in tqdm(items, desc="segment", disable=not progress):
+        probs = predict_probabilities(seg_model, seg_cfg, [Record(str(path), None, rel)], tta=tta,
+                                      progress=False)[0]["probs"]  # (2, H, W)
+        cyt, nuc = binarize(probs, thr)
+        mrel = Path(rel).with_suffix(".png")
+        mpaths = [out / "masks" / head / mrel for head in ("cytoplasm", "nucleus")]
+        for p, m in zip(mpaths, (cyt, nuc)):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(p), m)
+        # the label is a placeholder: ClassificationDataset needs one, the targets are unused
+        records.append(Record(str(path), class_names[0], rel, str(mpaths[0]), str(mpaths[1])))
+        masks.append((cyt, nuc))
+        m = cell_morphometrics(cyt, nuc)
+        rows.append({"file": rel, "cell_area": m["cell_area"], "nucleus_area": m["nucleus_area"],
+                     "cytoplasm_area": m["cytoplasm_area"], "nc_ratio": m["nc_ratio"]})
+    ds = ClassificationDataset(records, class_names, cls_cfg["image_size"], cls_cfg["in_chans"], None,
+                               train=False, cache=False)
+    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False),
+                               amp=cls_cfg.get("amp", "none"), tta=tta, progress=progress)
+    probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
+    for i, (row, (path, rel)) in enumerate(zip(rows, items)):
+        k = int(probs[i].argmax())
+        row["predicted_class"], row["confidence"] = class_names[k], float(probs[i, k])
+        row.update({f"prob_{c}": float(probs[i, j]) for j, c in enumerate(class_names)})
+        _overlay_png(load_image(path), *masks[i], f"{class_names[k]} {probs[i, k]:.2f}",
+                     out / "overlays" / Path(rel).with_suffix(".png"))
+    front = ["file", "predicted_class", "confidence", *[f"prob_{c}" for c in class_names]]
+    df = pd.DataFrame(rows)
+    df = df[front + [c for c in df.columns if c not in front]]
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "predictions.csv", index=False)
+    return df

@@ -1,0 +1,238 @@
+"""Classifier training, k-fold cross-validation, loading and the crop-prediction pipeline.
+
+Real (tiny) training throughout: convnext_atto, 32 px crops cut from 4 generated fields + the
+crops' own fields (6 groups, 30 crops), one epoch.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cervix.classification import (class_weights, cls_config, fold_dirs, load_classifier, predict_crops,
+                                   predict_logits, read_cls_records, train_classifier, validate_classifier)
+from cervix.data import load_split
+from cervix.engine import load_checkpoint
+from cervix.labels import GROUPINGS, SIPAKMED_CLASSES
+
+FAST = dict(encoder="convnext_atto", image_size=32, epochs=1, batch_size=8, amp="none")
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    from cervix.synth import generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, seed=0, n_fields=4, n_crops=30, size=64, field_size=256, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run5(synth, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("runs") / "cls5"
+    res = train_classifier(synth / "crops", masks=synth / "crops_masks", out=out, profile="smoke",
+                           overrides=FAST, progress=False)
+    return out, res
+
+
+def _groups(split: dict, records, part: str) -> set[str]:
+    return {records[i].group for i in split[part]}
+
+
+# ------------------------------------------------------------------------------------ config/data
+def test_class_weights_are_inverse_frequency():
+    w = class_weights([0, 0, 0, 1], 3)  # N=4, K=3: 4/(3*3), 4/(3*1), absent class -> 0
+    assert torch.allclose(w, torch.tensor([4 / 9, 4 / 3, 0.0]))
+
+
+def test_cls_config_overrides_and_errors():
+    cfg = cls_config("smoke", {"epochs": 3, "grouping": 3, "lr": None})
+    assert cfg.epochs == 3 and cfg.grouping == "3" and cfg.lr == cls_config("smoke").lr
+    with pytest.raises(TypeError, match="unknown classifier setting"):
+        cls_config("smoke", {"epochz": 3})
+    with pytest.raises(ValueError, match="in_chans"):
+        cls_config("smoke", {"in_chans": 4})
+
+
+def test_grouping_3_maps_labels(synth):
+    five = read_cls_records(synth / "crops", "classes", synth / "crops_masks")
+    three = read_cls_records(synth / "crops", "classes", synth / "crops_masks", grouping="3")
+    assert [r.path for r in five] == [r.path for r in three]
+    for a, b in zip(five, three):
+        assert b.label == GROUPINGS["3"][a.label]
+    assert {r.label for r in five} == set(SIPAKMED_CLASSES)
+    assert {r.label for r in three} == {"normal", "benign", "abnormal"}
+
+
+def test_unlabelled_format_is_refused(synth):
+    with pytest.raises(ValueError, match="no class labels"):
+        read_cls_records(synth / "fields", "masks")
+
+
+# ------------------------------------------------------------------------------------ training
+def test_train_5_channels_writes_run(run5, synth):
+    out, res = run5
+    for name in ("best.pt", "last.pt", "split.json", "history.csv", "config.json"):
+        assert (out / name).is_file(), name
+    ck = load_checkpoint(out / "best.pt")  # weights_only
+    cfg = ck["config"]
+    assert cfg["task"] == "classification"
+    assert cfg["class_names"] == sorted(SIPAKMED_CLASSES) == res["class_names"]
+    assert cfg["in_chans"] == 5 and cfg["image_size"] == 32 and cfg["encoder"] == "convnext_atto"
+    assert cfg["normalisation"]["mean"] == [0.485, 0.456, 0.406]
+    assert cfg["grouping"] is None and cfg["format"] == "classes"
+    assert Path(cfg["masks"]) == (synth / "crops_masks").resolve()
+    assert Path(cfg["split_path"]) == (out / "split.json").resolve()
+    assert ck["model"]["backbone.stem.0.weight"].shape[1] == 5
+    hist = pd.read_csv(out / "history.csv")
+    assert {"train_loss", "val_loss", "val_accuracy", "val_f1_macro"} <= set(hist.columns)
+    assert len(hist) == 1 and res["best_epoch"] == 1
+
+    records = read_cls_records(synth / "crops", "classes", synth / "crops_masks")
+    split = load_split(out / "split.json", records)
+    assert sorted(split["train"] + split["val"] + split["test"]) == list(range(len(records)))
+    assert split["val"] and split["test"]
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not _groups(split, records, a) & _groups(split, records, b)
+
+    model, loaded = load_classifier(out)
+    assert loaded["checkpoint"] == str(out / "best.pt") and not model.training
+
+
+def test_train_3_channels_grouping_3_reuses_split(run5, synth, tmp_path):
+    out5, _ = run5
+    out3 = tmp_path / "cls3"
+    res = train_classifier(synth / "crops", masks=None, out=out3, profile="smoke",
+                           overrides={**FAST, "in_chans": 3, "grouping": "3"}, split=out5 / "split.json",
+                           progress=False)
+    assert res["class_names"] == ["normal", "benign", "abnormal"]
+    ck = load_checkpoint(out3 / "best.pt")
+    assert ck["config"]["in_chans"] == 3 and ck["config"]["masks"] is None and ck["config"]["grouping"] == "3"
+    assert ck["model"]["backbone.stem.0.weight"].shape[1] == 3
+    assert ck["model"]["classifier.weight"].shape[0] == 3
+    for name in ("best.pt", "split.json", "history.csv"):
+        assert (out3 / name).is_file()
+    records = read_cls_records(synth / "crops", "classes")
+    assert load_split(out3 / "split.json", records) == load_split(out5 / "split.json", records)
+
+
+def test_5_channels_without_masks_is_a_clear_error(synth, tmp_path):
+    with pytest.raises(ValueError, match="masks"):
+        train_classifier(synth / "crops", masks=None, out=tmp_path / "x", profile="smoke", overrides=FAST,
+                         progress=False)
+
+
+def test_kfold_run(synth, tmp_path):
+    out = tmp_path / "kfold"
+    res = train_classifier(synth / "crops", masks=synth / "crops_masks", out=out, profile="smoke",
+                           overrides={**FAST, "folds": 3}, progress=False)
+    records = read_cls_records(synth / "crops", "classes", synth / "crops_masks")
+    assert [d.name for d in fold_dirs(out)] == ["fold_0", "fold_1", "fold_2"]
+    tests = []
+    for k in range(3):
+        fold = out / f"fold_{k}"
+        for name in ("best.pt", "last.pt", "split.json", "history.csv"):
+            assert (fold / name).is_file()
+        split = load_split(fold / "split.json", records)
+        assert sorted(split["train"] + split["val"] + split["test"]) == list(range(len(records)))
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            assert not _groups(split, records, a) & _groups(split, records, b), (k, a, b)
+        assert load_checkpoint(fold / "best.pt")["config"]["fold"] == k
+        tests += split["test"]
+    assert sorted(tests) == list(range(len(records)))  # the test parts partition the data
+
+    oof = pd.read_csv(out / "oof_predictions.csv")
+    assert sorted(oof["path"]) == sorted(r.path for r in records)  # every crop exactly once
+    assert set(oof["fold"]) == {0, 1, 2}
+    probs = oof[[f"prob_{c}" for c in res["class_names"]]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert res["oof_accuracy"] == pytest.approx(float((oof["true"] == oof["pred"]).mean()))
+    assert set(load_split(out / "split.json", records)) == {f"fold_{k}_{p}" for k in range(3)
+                                                            for p in ("train", "val", "test")}
+    # a k-fold split cannot drive a single run, nor a single split k folds
+    with pytest.raises(ValueError, match="k-fold split"):
+        train_classifier(synth / "crops", masks=synth / "crops_masks", out=tmp_path / "y", profile="smoke",
+                         overrides=FAST, split=out / "split.json", progress=False)
+    with pytest.raises(ValueError, match="cannot define"):
+        train_classifier(synth / "crops", masks=synth / "crops_masks", out=tmp_path / "z", profile="smoke",
+                         overrides={**FAST, "folds": 3}, split=out / "fold_0" / "split.json", progress=False)
+
+
+def test_predict_logits_tta_and_validation_metrics(run5, synth):
+    from cervix.datasets import ClassificationDataset
+    from cervix.engine import make_loader
+
+    out, res = run5
+    model, cfg = load_classifier(out)
+    records = read_cls_records(synth / "crops", "classes", synth / "crops_masks")[:6]
+    ds = ClassificationDataset(records, cfg["class_names"], 32, 5, None, train=False)
+    loader = make_loader(ds, 4, shuffle=False)
+    logits, y = predict_logits(model, loader)
+    assert logits.shape == (6, 5) and logits.dtype == np.float32 and y.tolist() == ds.targets
+    tta, _ = predict_logits(model, loader, tta=True)
+    manual = np.mean([predict_logits(_Flip(model, d), loader)[0] for d in ((), (-1,), (-2,))], axis=0)
+    np.testing.assert_allclose(tta, manual, atol=1e-5)
+    m = validate_classifier(model, loader)
+    assert set(m) == {"val_loss", "val_accuracy", "val_f1_macro"}
+    assert m["val_accuracy"] == pytest.approx(float(np.mean(logits.argmax(1) == y)))
+    ce = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))
+    assert m["val_loss"] == pytest.approx(float(ce), rel=1e-5)
+
+
+class _Flip(torch.nn.Module):
+    """The wrapped model applied to a flipped input (to check TTA by hand)."""
+
+    def __init__(self, model: torch.nn.Module, dims: tuple[int, ...]):
+        super().__init__()
+        self.model, self.dims = model, dims
+        self.classifier = model.classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.flip(self.dims) if self.dims else x)
+
+
+# ------------------------------------------------------------------------------------ predict
+def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
+    from cervix.engine import save_checkpoint
+    from cervix.models import DualHeadAttConvNeXtUNet
+
+    # an (untrained) segmentation run as cervix.segmentation.load_segmentation reads it
+    torch.manual_seed(0)
+    unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
+    seg = tmp_path / "seg"
+    save_checkpoint(seg / "best.pt", {"model": unet.state_dict(), "config": {
+        "task": "segmentation", "encoder": "convnext_atto", "decoder_channels": [32, 16, 8], "tile": 64,
+        "overlap": 0.25, "scale": 1.0, "thresholds": [0.5, 0.5], "amp": "none"}})
+    images = tmp_path / "images"
+    chosen = sorted((synth / "crops").rglob("*.png"))[::6]  # 5 crops, one per class
+    for p in chosen:
+        (images / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, images / p.parent.name / p.name)
+    (images / "notes.txt").write_text("not an image")
+    out = tmp_path / "pred"
+    df = predict_crops(seg, run5[0], images, out, progress=False)
+    names = load_classifier(run5[0])[1]["class_names"]
+    assert len(df) == len(chosen) == len(pd.read_csv(out / "predictions.csv"))
+    assert sorted(df["file"]) == sorted(f"{p.parent.name}/{p.name}" for p in chosen)
+    assert list(df.columns[:3]) == ["file", "predicted_class", "confidence"]
+    probs = df[[f"prob_{c}" for c in names]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert (df["predicted_class"] == [names[i] for i in probs.argmax(1)]).all()
+    cyto = df["cell_area"] - df["nucleus_area"]
+    assert (df["cytoplasm_area"] == cyto).all()
+    ok = cyto > 0
+    np.testing.assert_allclose(df.loc[ok, "nc_ratio"], df.loc[ok, "nucleus_area"] / cyto[ok])
+    for f in df["file"]:
+        assert (out / "overlays" / f).is_file()
+        assert (out / "masks" / "cytoplasm" / f).is_file() and (out / "masks" / "nucleus" / f).is_file()
+    # the areas are those of the written masks
+    from cervix.data import load_mask
+
+    first = df.iloc[0]
+    assert (load_mask(out / "masks" / "nucleus" / first["file"]) > 0).sum() == first["nucleus_area"]
+    json.dumps(df.to_dict())  # plain values
