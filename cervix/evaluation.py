@@ -52,6 +52,8 @@ __all__ = [
     "plot_reliability",
     "plot_training_curves",
     "plot_ablation",
+    "plot_segmentation_metrics",
+    "plot_model_inputs",
     "pick_gradcam_examples",
     "gradcam_examples",
     "plot_gradcam_grid",
@@ -462,6 +464,7 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
     Returns:
         The matplotlib Figure.
     """
+    import matplotlib.pyplot as plt
     import seaborn as sns
 
     if isinstance(source, Mapping):
@@ -497,7 +500,7 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
     ax.set_title(title or {"true": "confusion matrix (rows normalised: recall)",
                            "pred": "confusion matrix (columns normalised: precision)",
                            "all": "confusion matrix (fraction of all)", None: "confusion matrix (counts)"}[mode])
-    ax.tick_params(axis="x", rotation=45)
+    plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", rotation=0)
     fig.tight_layout()
     return fig
@@ -599,6 +602,44 @@ def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] 
     ax.set_title(title)
     ax.legend(fontsize="x-small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12),
               ncol=min(3, len(names)))
+    fig.tight_layout()
+    return fig
+
+
+def plot_segmentation_metrics(metrics: Mapping[str, Any], keys: Sequence[str] = ("dice", "iou", "pixel_accuracy"),
+                              ax=None):
+    """Dice / IoU / pixel accuracy per head (bars) with their bootstrap 95% CIs (error bars)."""
+    ci = metrics.get("ci95", {})
+    per_head = {head: {k: metrics.get(f"{k}_{head}") for k in keys} for head in ("cytoplasm", "nucleus")}
+    for head, vals in per_head.items():
+        vals["ci95"] = {k: ci.get(f"{k}_{head}") for k in keys}
+    n = metrics.get("n_images")
+    return plot_ablation(per_head, keys, ax=ax, title=f"segmentation (test, {n} images, 95% CI)")
+
+
+def plot_model_inputs(records: Sequence, class_names: Sequence[str], image_size: int, n: int = 5):
+    """The classifier's 5-channel input for ``n`` crops (one per class where possible): RGB,
+    cytoplasm-mask channel, nucleus-mask channel, exactly as the model receives them (resized)."""
+    import matplotlib.pyplot as plt
+
+    chosen, seen = [], set()
+    for r in records:  # first crop of each class, then fill up in order
+        if r.label not in seen:
+            chosen.append(r)
+            seen.add(r.label)
+    chosen = (chosen + [r for r in records if r not in chosen])[:n]
+    ds = ClassificationDataset(chosen, class_names, image_size, 5, None, train=False, cache=False)
+    fig, axes = plt.subplots(len(chosen), 3, figsize=(5.4, 1.8 * len(chosen)), squeeze=False)
+    for i, rec in enumerate(chosen):
+        x = ds[i][0]  # (5, S, S)
+        axes[i, 0].imshow(to_image(x))
+        axes[i, 1].imshow(x[3].numpy(), cmap="Greens", vmin=0, vmax=1)
+        axes[i, 2].imshow(x[4].numpy(), cmap="RdPu", vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(rec.label, fontsize=7)
+        for j, title in enumerate(("RGB (ch 0-2)", "cytoplasm (ch 3)", "nucleus (ch 4)")):
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -261,3 +261,20 @@ def test_widgets(evaluated, run):
     g.children[0].children[1].value = "wrong"
     assert g.children[1].children[0].max >= 0
     plt.close("all")
+
+
+def test_model_inputs_and_segmentation_bars(synth):
+    records = _records(synth)
+    names = sorted({r.label for r in records})
+    fig = E.plot_model_inputs(records, names, 32, n=5)
+    assert len(fig.axes) == 15
+    labels = [fig.axes[3 * i].get_ylabel() for i in range(5)]
+    assert sorted(labels) == names  # one crop per class
+    mask = np.asarray(fig.axes[1].images[0].get_array())
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    seg = {"dice_cytoplasm": 0.9, "dice_nucleus": 0.8, "iou_cytoplasm": 0.82, "iou_nucleus": 0.7,
+           "pixel_accuracy_cytoplasm": 0.95, "pixel_accuracy_nucleus": 0.97, "n_images": 3,
+           "ci95": {"dice_cytoplasm": [0.85, 0.95], "dice_nucleus": [0.7, 0.9]}}
+    bars = E.plot_segmentation_metrics(seg).axes[0].patches
+    assert [round(b.get_height(), 2) for b in bars] == [0.9, 0.82, 0.95, 0.8, 0.7, 0.97]
+    plt.close("all")
