@@ -578,8 +578,9 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
                      "cytoplasm_area": m["cytoplasm_area"], "nc_ratio": m["nc_ratio"]})
     ds = ClassificationDataset(records, class_names, cls_cfg["image_size"], cls_cfg["in_chans"], None,
                                train=False, cache=False)
-    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False),
-                               amp=cls_cfg.get("amp", "none"), tta=tta, progress=progress)
+    # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
+    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
+                               progress=progress)
     probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
     for i, (row, (path, rel)) in enumerate(zip(rows, items)):
         k = int(probs[i].argmax())

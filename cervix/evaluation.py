@@ -287,7 +287,7 @@ def evaluate_checkpoint(
         checkpoint: ``best.pt`` or a run folder. A k-fold run folder (or its absent
             ``best.pt``) evaluates every fold; ``fold_<k>/best.pt`` one fold.
         data: dataset root; default the run's own data (then ``masks`` defaults to the run's).
-        masks: masks root for a 5-channel classifier.
+        masks: masks root for a 5-channel classifier (not used for segmentation).
         fmt: reader format; default the run's.
         split: ``"test"`` (the run's ``split.json`` test part, matched by path), ``"val"``,
             ``"train"``, or ``"all"`` (every labelled crop of ``data``; k-fold runs then report
