@@ -547,7 +547,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     """
     import pandas as pd
 
-    from .inference import binarize, list_images
+    from .inference import binarize, centre_cell, list_images
     from .metrics import softmax
     from .morphometrics import cell_morphometrics
     from .segmentation import load_segmentation, predict_probabilities
@@ -564,7 +564,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     for path, rel in tqdm(items, desc="segment", disable=not progress):
         probs = predict_probabilities(seg_model, seg_cfg, [Record(str(path), None, rel)], tta=tta,
                                       progress=False)[0]["probs"]  # (2, H, W)
-        cyt, nuc = binarize(probs, thr)
+        cyt, nuc = centre_cell(*binarize(probs, thr))  # each image is one cell crop
         mrel = Path(rel).with_suffix(".png")
         mpaths = [out / "masks" / head / mrel for head in ("cytoplasm", "nucleus")]
         for p, m in zip(mpaths, (cyt, nuc)):

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, help="window size (multiple of 32)")
     p.add_argument("--overlap", type=float, help="window overlap fraction")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument("--single-cell", action="store_true",
+                   help="images are single-cell crops: keep only the centre cell's masks")
     p.add_argument("--threshold", type=float, nargs="+", help="one value or cytoplasm nucleus")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"])
 
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         if thr is not None and len(thr) == 1:
             thr = [thr[0], thr[0]]
         qc = generate_masks(args.checkpoint, args.images, args.out, walk=args.format, tile=args.tile,
-                            overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp)
+                            overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp,
+                            single_cell=args.single_cell)
         print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
     elif args.command == "classify":
         from .classification import train_classifier

@@ -42,6 +42,7 @@ __all__ = [
     "blend_window",
     "tile_starts",
     "binarize",
+    "centre_cell",
     "list_images",
     "mask_qc",
     "write_masks",
@@ -226,6 +227,45 @@ def binarize(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tup
     return tuple(np.where(p > t, 255, 0).astype(np.uint8) for p, t in zip(probs, thresholds))
 
 
+def centre_cell(cytoplasm: np.ndarray, nucleus: np.ndarray, min_inside: float = 0.5
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the cell a single-cell crop is centred on.
+
+    A model trained on fields segments every cell in view; a crop's masks should describe its
+    centre cell. Keeps the cytoplasm component under the crop centre (or, if the centre is
+    background, the one nearest to it) and the nucleus components with at least ``min_inside``
+    of their area inside it. Cells that touch or overlap stay merged (their union is one
+    component): this is a post-processing step, not instance segmentation.
+
+    Args:
+        cytoplasm, nucleus: ``(H, W)`` uint8 {0, 255} masks.
+        min_inside: fraction of a nucleus component that must lie inside the kept cell.
+
+    Returns:
+        ``(cytoplasm, nucleus)`` uint8 {0, 255}; both empty when there is no cytoplasm.
+    """
+    c = cytoplasm > 127
+    n_lab, lab = cv2.connectedComponents(c.astype(np.uint8), connectivity=8)
+    if n_lab <= 1:
+        return np.zeros_like(cytoplasm), np.zeros_like(nucleus)
+    h, w = c.shape
+    cy, cx = h // 2, w // 2
+    keep = lab[cy, cx]
+    if keep == 0:  # centre on background: the component with the pixel nearest to the centre
+        ys, xs = np.nonzero(c)
+        i = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+        keep = lab[ys[i], xs[i]]
+    cell = lab == keep
+    n = nucleus > 127
+    n_lab, nlab = cv2.connectedComponents(n.astype(np.uint8), connectivity=8)
+    nuc = np.zeros_like(n)
+    for k in range(1, n_lab):
+        comp = nlab == k
+        if (comp & cell).sum() >= min_inside * comp.sum():
+            nuc |= comp
+    return (cell * 255).astype(np.uint8), (nuc * 255).astype(np.uint8)
+
+
 def list_images(root: str | os.PathLike) -> list[tuple[Path, str]]:
     """Every image below ``root`` as ``(path, path relative to root)``, sorted.
 
@@ -314,6 +354,7 @@ def write_masks(
     progress: bool = True,
     max_outside: float = 0.2,
     outlier_z: float = 3.5,
+    single_cell: bool = False,
 ) -> dict[str, Any]:
     """Predict and write cytoplasm and nucleus masks for many images, with a QC summary.
 
@@ -332,6 +373,8 @@ def write_masks(
         progress: tqdm bar over the images.
         max_outside: QC flag when more than this fraction of the nucleus lies outside the cytoplasm.
         outlier_z: QC flag for a cytoplasm area with robust z-score above this (>= 5 images).
+        single_cell: each image is a single-cell crop: keep only the centre cell
+            (:func:`centre_cell`).
 
     Returns:
         ``{"out_dir", "n_images", "n_written", "n_flagged", "n_errors", "thresholds",
@@ -361,6 +404,8 @@ def write_masks(
             probs = predict_tiled(model, image, tile=tile, overlap=overlap, batch_size=batch_size,
                                   tta=tta, amp=amp, scale=scale, normalise=normalise)
             cyt, nuc = binarize(probs[:2], thresholds)
+            if single_cell:
+                cyt, nuc = centre_cell(cyt, nuc)
             _imwrite(out / HEADS[0] / target, cyt)
             _imwrite(out / HEADS[1] / target, nuc)
             seen[target] = str(path)
@@ -378,7 +423,7 @@ def write_masks(
     summary = {
         "out_dir": str(out), "n_images": len(items), "n_written": len(rows),
         "n_flagged": sum(bool(r["flags"]) for r in rows), "n_errors": len(errors),
-        "thresholds": list(thresholds), "images": rows, "flagged": flagged, "errors": errors,
+        "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": flagged, "errors": errors,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "qc.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -343,6 +343,7 @@ def generate_masks(
     tta: bool = False,
     thresholds: Sequence[float] | None = None,
     amp: str | None = None,
+    single_cell: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write cytoplasm and nucleus masks for every image under ``images`` (SPEC 6 ``masks``).
@@ -350,6 +351,8 @@ def generate_masks(
     Writes ``<out>/cytoplasm/<relative path>.png`` and ``<out>/nucleus/...`` (uint8 {0, 255}), so a
     classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.
     Tile, overlap, scale, normalisation and thresholds come from the run's config unless given.
+    ``single_cell=True`` (for single-cell crops) keeps only the centre cell of each image
+    (:func:`cervix.inference.centre_cell`): a model trained on fields segments every cell in view.
 
     Returns:
         The QC dict of :func:`cervix.inference.write_masks` (``summary``, ``rows``, ``flagged``,
@@ -360,7 +363,7 @@ def generate_masks(
     thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
     items = _image_list(Path(images), walk)
     kw.pop("mean"), kw.pop("std")  # write_masks normalises with the ImageNet statistics the run used
-    return write_masks(model, items, out, thr, progress=progress, **kw)
+    return write_masks(model, items, out, thr, progress=progress, single_cell=single_cell, **kw)
 
 
 def evaluate_segmentation(

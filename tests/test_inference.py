@@ -186,3 +186,28 @@ def test_write_masks_all_failing_raises(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(RuntimeError, match="all 1 images failed.*bad.png"):
         write_masks(BrightnessNet(), [(bad, "bad.png")], tmp_path / "out", progress=False)
+
+
+def test_centre_cell_keeps_the_centre_component_and_its_nuclei():
+    import cv2
+
+    from cervix.inference import centre_cell
+
+    cyt = np.zeros((64, 64), np.uint8)
+    nuc = np.zeros_like(cyt)
+    cv2.circle(cyt, (32, 32), 12, 255, -1)  # centre cell
+    cv2.circle(cyt, (6, 6), 5, 255, -1)  # neighbour in the corner
+    cv2.circle(nuc, (30, 32), 3, 255, -1)  # centre cell's nucleus
+    cv2.circle(nuc, (6, 6), 2, 255, -1)  # neighbour's nucleus
+    c, n = centre_cell(cyt, nuc)
+    assert c[32, 32] == 255 and c[6, 6] == 0 and (c > 0).sum() == (cyt[16:48, 16:48] > 0).sum()
+    assert n[32, 30] == 255 and n[6, 6] == 0 and set(np.unique(n)) == {0, 255}
+    # centre on background: the component nearest to the centre is kept
+    ring = np.zeros_like(cyt)
+    cv2.circle(ring, (40, 32), 4, 255, -1)
+    cv2.circle(ring, (4, 60), 3, 255, -1)
+    c, n = centre_cell(ring, np.zeros_like(ring))
+    assert c[32, 40] == 255 and c[60, 4] == 0 and n.max() == 0
+    # no cytoplasm at all: both empty
+    c, n = centre_cell(np.zeros_like(cyt), nuc)
+    assert c.max() == 0 and n.max() == 0
