@@ -113,8 +113,9 @@ class AttentionGate(nn.Module):
 
     ``alpha = sigmoid(psi(relu(W_g g + W_x x)))`` and the output is ``alpha * x``, where ``W_g``,
     ``W_x`` and ``psi`` are 1x1 convolutions (with BatchNorm, as in the reference
-    implementation) and ``g`` is the decoder (gating) signal. ``g`` is resized to the skip's
-    spatial size when they differ.
+    implementation) and ``g`` is the decoder (gating) signal. When ``g`` is coarser than ``x``,
+    ``W_g g`` is upsampled (nearest) to the skip's size, which equals gating with the
+    nearest-upsampled ``g``.
 
     Args:
         gate_channels: Channels of the gating signal ``g``.
@@ -135,9 +136,12 @@ class AttentionGate(nn.Module):
 
     def attention(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Return the attention coefficients ``(B, 1, H, W)`` in (0, 1)."""
-        if g.shape[-2:] != x.shape[-2:]:
-            g = nn.functional.interpolate(g, size=x.shape[-2:], mode="nearest")
-        return torch.sigmoid(self.psi(self.relu(self.w_g(g) + self.w_x(x))))
+        wg = self.w_g(g)  # (B, inter, h, w)
+        if wg.shape[-2:] != x.shape[-2:]:
+            # 1x1 conv and BatchNorm commute with nearest upsampling (repeating pixels keeps the
+            # batch mean and variance), so projecting the coarse g first is exact and cheaper.
+            wg = F.interpolate(wg, size=x.shape[-2:], mode="nearest")
+        return torch.sigmoid(self.psi(self.relu(wg + self.w_x(x))))
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x * self.attention(g, x)  # (B, Cx, H, W)

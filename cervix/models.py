@@ -229,20 +229,75 @@ def create_backbone(
 # --------------------------------------------------------------------------------------------
 # Segmentation
 # --------------------------------------------------------------------------------------------
+# Nearest x2 upsampling followed by a 3x3 conv (padding 1) equals, for each output phase
+# (row parity r, column parity s), a 2x2 conv on the coarse map: taps of the 3x3 kernel that land
+# on the same coarse pixel are summed. _PHASE_TAPS[r] maps the 3 kernel rows to the 2 coarse
+# offsets (r=0: offsets -1, 0; r=1: offsets 0, +1); _PHASE_MAP[(r, s), (k, l), (a, b)] combines both axes.
+_PHASE_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])  # (r, a, k)
+_PHASE_MAP = torch.einsum("rak,sbl->rsklab", _PHASE_TAPS, _PHASE_TAPS).reshape(4, 9, 4)  # (rs, kl, ab)
+
+
+def upsample2x_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``conv2d(interpolate(x, scale_factor=2, mode="nearest"), weight, padding=1)`` without the upsampling.
+
+    Computes all four output phases with one 2x2 convolution on the coarse map (4 taps instead of
+    9 per output pixel, and the upsampled input is never materialised), then interleaves them.
+    Exact, including the zero-padded borders.
+
+    Args:
+        x: ``(B, C, h, w)``.
+        weight: ``(O, C, 3, 3)``.
+
+    Returns:
+        ``(B, O, 2h, 2w)``.
+    """
+    o, c = weight.shape[:2]
+    h, w = x.shape[-2:]
+    k = weight.reshape(o, 1, c, 9) @ _PHASE_MAP.to(weight)[None]  # (O, rs, C, ab), contiguous
+    y = F.conv2d(F.pad(x, (1, 1, 1, 1)), k.reshape(4 * o, c, 2, 2))  # (B, O*4, h+1, w+1)
+    y = y.unflatten(1, (o, 2, 2))  # (B, O, r, s, h+1, w+1); phase (r, s) sits at offset (r, s)
+    rows = [torch.stack([y[:, :, r, s, r : r + h, s : s + w] for s in (0, 1)], -1) for r in (0, 1)]  # (B, O, h, w, 2)
+    return torch.stack(rows, 3).flatten(4).flatten(2, 3)  # (B, O, h, 2, w, 2) -> (B, O, 2h, 2w)
+
+
+# Below this many coarse positions (batch * h * w) the block is bound by weight handling, not
+# by activations, and the literal path is faster (measured on CPU: 2 x 8 x 8 slower, 2 x 16 x 16 faster).
+_FAST_UPCONV_MIN_POSITIONS = 256
+
+
 class UpBlock(nn.Module):
-    """Upsample to the skip's size, attention-gate the skip, concatenate, 2x conv-BN-ReLU, CBAM."""
+    """Upsample x2 (nearest), attention-gate the skip, concatenate, 2x conv-BN-ReLU, CBAM.
+
+    When the skip is exactly twice the size of ``x`` the first conv is split over the
+    concatenation -- ``conv(cat[up(x), s]) = conv_x(up(x)) + conv_s(s)`` -- and ``conv_x(up(x))``
+    runs on the coarse map (:func:`upsample2x_conv3x3`), so neither the upsampled ``x`` nor the
+    concatenation is materialised; :meth:`forward_reference` is the literal version (same
+    parameters, same result), used for other size ratios and tiny coarse maps.
+    """
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int, cbam_reduction: int = 16) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.gate = AttentionGate(in_channels, skip_channels)
         self.conv1 = ConvBNReLU(in_channels + skip_channels, out_channels)
         self.conv2 = ConvBNReLU(out_channels, out_channels)
         self.cbam = CBAM(out_channels, cbam_reduction)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")  # (B, Cin, 2h, 2w)
-        skip = self.gate(x, skip)  # (B, Cskip, 2h, 2w)
-        x = self.conv2(self.conv1(torch.cat([x, skip], 1)))  # (B, Cout, 2h, 2w)
+        h, w = x.shape[-2:]
+        if tuple(skip.shape[-2:]) != (2 * h, 2 * w) or x.shape[0] * h * w < _FAST_UPCONV_MIN_POSITIONS:
+            return self.forward_reference(x, skip)
+        skip = self.gate(x, skip)  # (B, Cskip, 2h, 2w); the gate upsamples its projection of x
+        conv, bn, relu = self.conv1
+        wx, ws = conv.weight[:, : self.in_channels], conv.weight[:, self.in_channels :]
+        y = upsample2x_conv3x3(x, wx) + F.conv2d(skip, ws, padding=1)  # (B, Cout, 2h, 2w)
+        return self.cbam(self.conv2(relu(bn(y))))
+
+    def forward_reference(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Literal block: interpolate to the skip's size, gate, concatenate, convolve."""
+        x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")  # (B, Cin, H, W)
+        skip = self.gate(x, skip)  # (B, Cskip, H, W)
+        x = self.conv2(self.conv1(torch.cat([x, skip], 1)))  # (B, Cout, H, W)
         return self.cbam(x)
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 
 from cervix.blocks import CBAM, AttentionGate, MultiHeadSelfAttention, SEBlock
 from cervix.models import (
     ConvNeXtAttentionClassifier,
     DualHeadAttConvNeXtUNet,
     SegModelConfig,
+    UpBlock,
     adapt_first_conv,
     count_parameters,
     describe,
     load_weights_file,
+    upsample2x_conv3x3,
 )
 
 torch.manual_seed(0)
@@ -69,6 +72,25 @@ def test_gradients_reach_encoder_from_each_head(head):
 def test_seg_config_roundtrip():
     model = DualHeadAttConvNeXtUNet.from_config(SegModelConfig(encoder="resnet18", decoder_channels=(16, 8, 8)))
     assert model.config.encoder == "resnet18" and model.config.decoder_channels == (16, 8, 8)
+
+
+def test_upsample2x_conv3x3_equals_interpolate_then_conv():
+    x = torch.randn(2, 5, 4, 6, dtype=torch.float64)
+    w = torch.randn(3, 5, 3, 3, dtype=torch.float64)
+    ref = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), w, padding=1)
+    torch.testing.assert_close(upsample2x_conv3x3(x, w), ref)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_up_block_fast_path_equals_literal_block(mode):
+    block = getattr(UpBlock(8, 6, 4).double(), mode)()
+    x = torch.randn(2, 8, 12, 12, dtype=torch.float64, requires_grad=True)  # 288 coarse positions: fast path
+    skip = torch.randn(2, 6, 24, 24, dtype=torch.float64)
+    fast, ref = block(x, skip), block.forward_reference(x, skip)
+    torch.testing.assert_close(fast, ref)
+    (g_fast,) = torch.autograd.grad(fast.square().sum(), x)
+    (g_ref,) = torch.autograd.grad(ref.square().sum(), x)
+    torch.testing.assert_close(g_fast, g_ref)
 
 
 # --------------------------------------------------------------------------- blocks
