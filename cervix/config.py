@@ -147,17 +147,17 @@ def _smoke() -> Profile:
 
 def _cpu() -> Profile:
     # Sized for all five notebooks in under 25 minutes on 2 CPU cores: segmentation ~560 steps
-    # (28 fields x 16 patches / 8 per batch x 10 epochs), each classifier run (main + 2 ablation
-    # runs in notebook 04) capped at 2.5 minutes.
+    # (28 fields x 16 patches / 8 per batch x 10 epochs, ~5 min), each classifier run (main + 2
+    # ablation runs in notebook 04) ~30 epochs of ~700 crops, capped at 2.5 minutes.
     return Profile(
         name="cpu",
         seg=SegConfig(
             image_size=256, patches_per_image=16, epochs=10, batch_size=8, lr=1e-3,
             warmup_epochs=1.0, early_stopping_patience=5, max_train_minutes=8.0, tile=256,
         ),
-        cls=ClsConfig(image_size=128, epochs=15, batch_size=32, lr=1e-3, warmup_epochs=1.0,
-                      early_stopping_patience=5, max_train_minutes=2.5),
-        synth=dict(seed=0, n_fields=40, n_crops=600, size=128, field_size=512, difficulty=0.5),
+        cls=ClsConfig(image_size=128, epochs=30, batch_size=32, lr=1e-3, warmup_epochs=1.0,
+                      early_stopping_patience=8, max_train_minutes=2.5),
+        synth=dict(seed=0, n_fields=40, n_crops=1000, size=128, field_size=512, difficulty=0.5),
     )
 
 
