@@ -126,11 +126,12 @@ def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alp
     """Image | truth | prediction for the first ``n`` samples (green cytoplasm, magenta nucleus).
 
     Args:
-        samples: :class:`cervix.data.Sample` objects (image and true masks).
+        samples: :class:`cervix.data.Sample` objects (image and true masks), or records to load.
         predictions: matching dicts with ``probs`` (2, H, W) (see ``segmentation.predict_probabilities``).
         thresholds: (cytoplasm, nucleus) thresholds applied to the probabilities.
     """
-    samples, predictions = list(samples)[:n], list(predictions)[:n]
+    samples = [s.load() if hasattr(s, "load") else s for s in list(samples)[:n]]
+    predictions = list(predictions)[:n]
     images = [s.image for s in samples]
     masks = [[(s.cytoplasm, s.nucleus),
               ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
