@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-fields", type=int, default=20)
     p.add_argument("--n-crops", type=int, default=200)
-    p.add_argument("--size", type=int, default=256, help="crop size in pixels")
+    p.add_argument("--size", type=int, default=None,
+                   help="resize every crop to SIZE x SIZE (default: keep the fields' pixel scale, like SIPaKMeD CROPPED)")
     p.add_argument("--field-size", type=int, default=512, help="field size in pixels")
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard)")
 

@@ -122,7 +122,7 @@ class Profile:
     """A named bundle of stage configs and synthetic-data settings.
 
     ``synth`` holds keyword arguments of ``cervix.synth.generate`` (``seed``, ``n_fields``,
-    ``n_crops``, ``size`` = crop side, ``field_size``, ``difficulty``), so
+    ``n_crops``, ``size`` = crop side or None for the fields' pixel scale, ``field_size``, ``difficulty``), so
     ``generate(out, **profile.synth)`` works.
     """
 
@@ -141,7 +141,7 @@ def _smoke() -> Profile:
         ),
         cls=ClsConfig(image_size=64, epochs=1, batch_size=8, lr=1e-3, warmup_epochs=0.0,
                       early_stopping_patience=None),
-        synth=dict(seed=0, n_fields=8, n_crops=40, size=64, field_size=256, difficulty=0.5),
+        synth=dict(seed=0, n_fields=8, n_crops=40, size=None, field_size=256, difficulty=0.5),
     )
 
 
@@ -157,7 +157,7 @@ def _cpu() -> Profile:
         ),
         cls=ClsConfig(image_size=128, epochs=30, batch_size=32, lr=1e-3, warmup_epochs=1.0,
                       early_stopping_patience=8, max_train_minutes=2.5),
-        synth=dict(seed=0, n_fields=40, n_crops=1000, size=128, field_size=512, difficulty=0.5),
+        synth=dict(seed=0, n_fields=40, n_crops=1000, size=None, field_size=512, difficulty=0.5),
     )
 
 
@@ -171,7 +171,7 @@ def _paper() -> Profile:
         ),
         cls=ClsConfig(encoder="convnext_tiny", image_size=256, epochs=50, batch_size=16,
                       lr=1e-4, warmup_epochs=3.0, early_stopping_patience=10, num_workers=8),
-        synth=dict(seed=0, n_fields=200, n_crops=3000, size=256, field_size=1024, difficulty=0.5),
+        synth=dict(seed=0, n_fields=200, n_crops=3000, size=None, field_size=1024, difficulty=0.5),
     )
 
 

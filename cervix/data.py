@@ -689,7 +689,7 @@ def _read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
 # --------------------------------------------------------------------------------------------
 # Synthetic data cache
 # --------------------------------------------------------------------------------------------
-_SYNTH_DEFAULTS: dict[str, Any] = dict(seed=0, n_fields=20, n_crops=200, size=256, field_size=512, difficulty=0.5)
+_SYNTH_DEFAULTS: dict[str, Any] = dict(seed=0, n_fields=20, n_crops=200, size=None, field_size=512, difficulty=0.5)
 _SYNTH_MARKER = "synth.json"
 
 
@@ -698,7 +698,7 @@ def synthetic_cache_dir(**params: Any) -> Path:
     from cervix.paths import data_dir
 
     p = {**_SYNTH_DEFAULTS, **params}
-    name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(**p)
+    name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(**{**p, "size": p["size"] or "native"})
     return data_dir() / "synthetic" / name
 
 

@@ -600,19 +600,22 @@ def make_field(
     }
 
 
-def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: int = 256,
+def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: int | None = 256,
              cfg: SynthConfig | None = None) -> dict[str, Any]:
-    """Cut a square crop around cell ``index`` of a field made by :func:`make_field`.
+    """Cut a crop around cell ``index`` of a field made by :func:`make_field`.
 
     The box is the cell's bounding box with a random ``cfg.crop_margin`` margin per side and a
-    small jitter, its aspect kept within ``cfg.crop_max_stretch``, resized to ``size`` x ``size``
-    (as SIPaKMeD's crops: the cell fills most of it; area interpolation when shrinking, bilinear
-    when enlarging). Masks are of that cell only (whole cell and nucleus), thresholded after
-    resizing; neighbours may show in the image.
+    small jitter, its aspect kept within ``cfg.crop_max_stretch``. With ``size=None`` the box is
+    kept at the field's pixel scale, like SIPaKMeD's ``CROPPED`` cells (variable size; a
+    segmentation model trained on fields sees crop cells at the scale it learned); with a
+    ``size`` it is resized to ``size`` x ``size`` (area interpolation when shrinking, bilinear
+    when enlarging), like the 256x256 real-sample crops. Masks are of that cell only (whole
+    cell and nucleus); neighbours may show in the image.
 
     Returns:
-        dict with ``image`` (size, size, 3) uint8 RGB, ``cytoplasm`` and ``nucleus`` (size, size)
-        uint8 {0,255}, ``label`` (class), ``box`` (x0, y0, width, height) in field pixels.
+        dict with ``image`` (h, w, 3) uint8 RGB, ``cytoplasm`` and ``nucleus`` (h, w) uint8
+        {0,255}, ``label`` (class), ``box`` (x0, y0, width, height) in field pixels; (h, w) is
+        (size, size) or the box size.
     """
     cfg = cfg or SynthConfig()
     c: _Cell = field["cells"][index]
@@ -641,10 +644,13 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
     ly1, lx1 = min(h, sh - sy0), min(w, sw - sx0)
     masks[0, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.cell[ly0:ly1, lx0:lx1] * 255
     masks[1, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.nucleus[ly0:ly1, lx0:lx1] * 255
-    interp = cv2.INTER_AREA if max(sw, sh) > size else cv2.INTER_LINEAR
-    image = cv2.resize(np.ascontiguousarray(sub), (size, size), interpolation=interp)
-    cm = cv2.resize(masks[0], (size, size), interpolation=cv2.INTER_LINEAR) > 127
-    nm = cv2.resize(masks[1], (size, size), interpolation=cv2.INTER_LINEAR) > 127
+    if size is None:  # native pixel scale
+        image, cm, nm = np.ascontiguousarray(sub), masks[0] > 127, masks[1] > 127
+    else:
+        interp = cv2.INTER_AREA if max(sw, sh) > size else cv2.INTER_LINEAR
+        image = cv2.resize(np.ascontiguousarray(sub), (size, size), interpolation=interp)
+        cm = cv2.resize(masks[0], (size, size), interpolation=cv2.INTER_LINEAR) > 127
+        nm = cv2.resize(masks[1], (size, size), interpolation=cv2.INTER_LINEAR) > 127
     nm &= cm
     return {
         "image": image,
@@ -655,7 +661,7 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
     }
 
 
-def make_crop(rng: np.random.Generator, cls: str, size: int = 256, difficulty: float = 0.5,
+def make_crop(rng: np.random.Generator, cls: str, size: int | None = 256, difficulty: float = 0.5,
               field_size: int = 512, cfg: SynthConfig | None = None) -> dict[str, Any]:
     """One single-cell crop of class ``cls``, cut from a freshly generated field.
 
@@ -679,7 +685,7 @@ def generate(
     seed: int = 0,
     n_fields: int = 20,
     n_crops: int = 200,
-    size: int = 256,
+    size: int | None = None,
     field_size: int = 512,
     difficulty: float = 0.5,
     progress: bool = True,
@@ -693,6 +699,8 @@ def generate(
     ``fNNNN_cJJ`` is target ``JJ`` (class ``SIPAKMED_CLASSES[JJ]``) of field ``NNNN``, so crop
     classes are balanced (counts differ by at most one). Fields beyond ``n_fields`` needed for
     the crops are generated but not written. Same arguments -> byte-identical files.
+    ``size=None`` (default) keeps crops at the fields' pixel scale (variable size, like
+    SIPaKMeD's ``CROPPED`` cells); an integer resizes every crop to ``size`` x ``size``.
 
     Returns:
         dict with ``out``, ``n_fields``, ``n_crops``, ``crops_per_class``, ``fields_dir``,
@@ -702,7 +710,7 @@ def generate(
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
     if n_fields < 0 or n_crops < 0:
         raise ValueError("n_fields and n_crops must be >= 0")
-    if size < 16:
+    if size is not None and size < 16:
         raise ValueError(f"crop size must be >= 16, got {size}")
     out = Path(out)
     k_cls = len(SIPAKMED_CLASSES)
@@ -731,11 +739,12 @@ def generate(
         (out / "crops" / "groups.csv").write_text("path,group\n" + "\n".join(groups) + "\n")
     manifest = {
         "generator": "cervix.synth.generate",
-        "args": {"seed": int(seed), "n_fields": int(n_fields), "n_crops": int(n_crops), "size": int(size),
+        "args": {"seed": int(seed), "n_fields": int(n_fields), "n_crops": int(n_crops), "size": None if size is None else int(size),
                  "field_size": int(field_size), "difficulty": float(difficulty)},
         "classes": list(SIPAKMED_CLASSES),
         "crops_per_class": counts,
-        "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), resized to size x size",
+        "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), "
+                      + ("at the fields' pixel scale" if size is None else "resized to size x size"),
         "config": {k: v for k, v in asdict(SynthConfig()).items()},
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,26 @@ def test_crop_masks_are_of_the_centre_cell(field):
         assert 0.3 < frac < 0.95  # the cell fills most of the crop
 
 
+def test_native_scale_crops_share_the_field_pixel_scale(field):
+    for j, i in enumerate(field["targets"]):
+        crop = cut_crop(field, i, item_rng(0, 0, j + 1), size=None)
+        x0, y0, w, h = crop["box"]
+        assert crop["image"].shape == (h, w, 3) and crop["cytoplasm"].shape == (h, w)
+        # the crop shows the cell with as many pixels as it has in the field: same pixel scale
+        assert int((crop["cytoplasm"] > 0).sum()) == int(field["cells"][i].cell.sum())
+        H, W = field["image"].shape[:2]
+        if x0 >= 0 and y0 >= 0 and x0 + w <= W and y0 + h <= H:  # box inside the field: the same pixels
+            assert np.array_equal(crop["image"], field["image"][y0:y0 + h, x0:x0 + w])
+
+
+def test_generate_default_keeps_native_scale(tmp_path):
+    generate(tmp_path / "n", seed=1, n_fields=1, n_crops=5, field_size=384, progress=False)
+    sizes = {cv2.imread(str(p)).shape[:2] for p in (tmp_path / "n" / "crops").rglob("*.png")}
+    assert len(sizes) > 1  # variable crop sizes: each cell's box at the field scale
+    manifest = json.loads((tmp_path / "n" / "manifest.json").read_text())
+    assert manifest["args"]["size"] is None
+
+
 def test_make_crop_and_bad_input():
     crop = make_crop(item_rng(1, 0), "dyskeratotic", size=48, field_size=320)
     assert crop["label"] == "dyskeratotic" and crop["nucleus"].any()
