@@ -391,9 +391,11 @@ def evaluate_segmentation(
     if split == "all":
         chosen = list(records)
     elif split in ("test", "val", "train"):
-        parts = load_split(cfg["split_path"], records) if data == cfg.get("data") else None
-        if parts is None:
-            raise ValueError("--split test needs the run's own data; use --split all for other data")
+        own = cfg.get("data") is not None and Path(data).resolve() == Path(cfg["data"]).resolve()
+        if not own:
+            raise ValueError(f"--split {split} needs the run's own data ({cfg.get('data')}); "
+                             "use --split all for other data")
+        parts = load_split(cfg["split_path"], records)
         chosen = [records[i] for i in parts[split]]
     else:
         raise ValueError(f"split must be test, val, train or all, got {split!r}")

@@ -51,6 +51,17 @@ def test_evaluate_writes_spec_metrics(run, tmp_path):
     assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--out", str(out / "all"),
                  "--split", "all", "--n-boot", "20"]) == 0
     assert json.loads((out / "all" / "metrics.json").read_text())["n_images"] == 6
+    # the run's own data given explicitly (a relative-or-absolute path) still finds its test split
+    assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--data", str(run["syn"] / "fields"),
+                 "--out", str(out / "own"), "--n-boot", "20"]) == 0
+    assert json.loads((out / "own" / "metrics.json").read_text())["n_images"] == m["n_images"]
+    from cervix.segmentation import evaluate_segmentation
+
+    import shutil
+
+    other = shutil.copytree(run["syn"] / "fields", tmp_path / "other_fields")
+    with pytest.raises(ValueError, match="split all"):
+        evaluate_segmentation(run["run"] / "best.pt", data=other, fmt="masks", out=out / "x", n_boot=10)
 
 
 def test_masks_writes_the_classifier_layout(run, tmp_path):
