@@ -355,6 +355,8 @@ def write_masks(
     max_outside: float = 0.2,
     outlier_z: float = 3.5,
     single_cell: bool = False,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
 ) -> dict[str, Any]:
     """Predict and write cytoplasm and nucleus masks for many images, with a QC summary.
 
@@ -369,7 +371,7 @@ def write_masks(
             ``(path, rel_path)`` pairs or plain paths (``rel_path`` = file name).
         out_dir: output root.
         thresholds: ``(cytoplasm, nucleus)`` probability thresholds.
-        tile, overlap, batch_size, tta, amp, scale, normalise: see :func:`predict_tiled`.
+        tile, overlap, batch_size, tta, amp, scale, normalise, mean, std: see :func:`predict_tiled`.
         progress: tqdm bar over the images.
         max_outside: QC flag when more than this fraction of the nucleus lies outside the cytoplasm.
         outlier_z: QC flag for a cytoplasm area with robust z-score above this (>= 5 images).
@@ -402,7 +404,7 @@ def write_masks(
                 raise ValueError(f"output {target} already written for {seen[target]}")
             image = load_image(path)
             probs = predict_tiled(model, image, tile=tile, overlap=overlap, batch_size=batch_size,
-                                  tta=tta, amp=amp, scale=scale, normalise=normalise)
+                                  tta=tta, amp=amp, scale=scale, normalise=normalise, mean=mean, std=std)
             cyt, nuc = binarize(probs[:2], thresholds)
             if single_cell:
                 cyt, nuc = centre_cell(cyt, nuc)

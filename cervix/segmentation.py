@@ -20,7 +20,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import SegConfig, from_dict, get_profile, to_dict
@@ -69,14 +68,6 @@ def build_seg_model(cfg: SegConfig) -> DualHeadAttConvNeXtUNet:
     """The dual-head U-Net of a config (``pretrained`` False / True / local file)."""
     return DualHeadAttConvNeXtUNet(encoder=cfg.encoder, pretrained=cfg.pretrained,
                                    decoder_channels=tuple(cfg.decoder_channels))
-
-
-def _pad32(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % 32, (-w) % 32
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "constant")
-    return x, h, w
 
 
 @torch.no_grad()
@@ -362,7 +353,6 @@ def generate_masks(
     kw = _infer_kw(cfg, tile, overlap, tta, amp)
     thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
     items = _image_list(Path(images), walk)
-    kw.pop("mean"), kw.pop("std")  # write_masks normalises with the ImageNet statistics the run used
     return write_masks(model, items, out, thr, progress=progress, single_cell=single_cell, **kw)
 
 
