@@ -26,7 +26,6 @@ Checkpoint config (a plain dict, stored in every checkpoint and in ``config.json
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import warnings
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import ClsConfig, Profile, get_profile, to_dict
+from .config import ClsConfig, Profile, stage_config, to_dict
 from .data import (Record, RecordList, class_names_of, kfold_records, load_image, load_split,
                    read_dataset, save_split, split_records)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
@@ -70,30 +69,21 @@ _MODEL_KEYS = ("se_reduction", "hidden_dim", "attn_heads", "mlp_dim", "dropout1"
 # --------------------------------------------------------------------------------------------
 def cls_config(profile: str | Profile | ClsConfig | None = None,
                overrides: Mapping[str, Any] | None = None) -> ClsConfig:
-    """The profile's :class:`ClsConfig` with ``overrides`` (None values ignored) applied.
+    """The profile's :class:`ClsConfig` with ``overrides`` applied.
 
     Args:
         profile: a profile name (``smoke``/``cpu``/``paper``; None = ``$CERVIX_PROFILE`` or
             ``cpu``), a :class:`Profile`, or a :class:`ClsConfig` used as is.
-        overrides: :class:`ClsConfig` fields to change (``epochs``, ``in_chans``, ``folds``, ...).
+        overrides: :class:`ClsConfig` fields to change (``epochs``, ``in_chans``, ``folds``, ...);
+            ``None`` is applied too (``{"early_stopping_patience": None}`` switches it off).
 
     Raises:
-        TypeError: an override names no :class:`ClsConfig` field.
+        TypeError: an override names no :class:`ClsConfig` field, or sets None where none is allowed.
     """
-    if isinstance(profile, ClsConfig):
-        cfg = profile
-    elif isinstance(profile, Profile):
-        cfg = profile.cls
-    else:
-        cfg = get_profile(profile).cls
-    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = sorted(set(ov) - {f.name for f in dataclasses.fields(ClsConfig)})
-    if unknown:
-        raise TypeError(f"unknown classifier setting(s) {unknown}; valid: "
-                        f"{sorted(f.name for f in dataclasses.fields(ClsConfig))}")
-    if "grouping" in ov:
+    ov = dict(overrides or {})
+    if ov.get("grouping") is not None:
         ov["grouping"] = str(ov["grouping"])
-    cfg = dataclasses.replace(cfg, **ov)
+    cfg = stage_config(profile, ClsConfig, ov)
     if cfg.in_chans not in (3, 5):
         raise ValueError(f"in_chans must be 3 (RGB) or 5 (RGB + masks), got {cfg.in_chans}")
     if cfg.folds < 1:
@@ -270,7 +260,8 @@ def _train_one(records: Sequence[Record], parts: Mapping[str, list[int]], class_
     train_recs, val_recs = take("train"), take("val")
     if len(train_recs) < 2:
         raise ValueError(f"{out}: the split left {len(train_recs)} training crop(s); need at least 2")
-    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, cfg.in_chans, aug, train=True)
+    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, cfg.in_chans, aug, train=True,
+                                     mask_dropout=cfg.mask_dropout, mask_jitter=cfg.mask_jitter)
     targets = train_ds.targets
     weights = None
     if cfg.balanced_sampling:

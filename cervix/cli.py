@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, help="k-fold cross-validation (one model per fold)")
     p.add_argument("--split", type=Path, help="reuse a split.json")
     p.add_argument("--in-chans", type=int, choices=[3, 5])
-    p.add_argument("--grouping", choices=["5", "3", "2"], help="SIPaKMeD label grouping")
+    p.add_argument("--grouping", choices=["5", "3", "2"], help="label grouping: 3 (SIPaKMeD normal/benign/abnormal) or 2 (normal/abnormal, SIPaKMeD or Herlev)")
     _common_train(p)
 
     p = sub.add_parser("evaluate", help="evaluate a segmentation or classification checkpoint")

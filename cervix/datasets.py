@@ -30,6 +30,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "AugmentConfig",
+    "MaskPerturb",
     "StainJitter",
     "seg_transforms",
     "cls_transforms",
@@ -94,6 +95,63 @@ class StainJitter(A.ImageOnlyTransform):
         return ("sigma", "bias")
 
 
+class MaskPerturb(A.DualTransform):
+    """Classifier-input regularisation on the mask channels only: the RGB image is untouched.
+
+    With probability ``dropout`` both masks are blanked (the model must also work from RGB
+    alone); otherwise, with probability ``jitter``, each mask is eroded or dilated by up to
+    ``max_px`` pixels and both are shifted together by up to ``max_px`` pixels, the errors a
+    segmentation model makes on unfamiliar cells. Applied in training only, so inference sees
+    the masks as they are.
+
+    Args:
+        dropout: probability of blanking both mask channels.
+        jitter: probability of the morphological/shift perturbation (when not blanked).
+        max_px: largest erosion/dilation radius and shift, in pixels of the resized crop.
+    """
+
+    def __init__(self, dropout: float = 0.2, jitter: float = 0.3, max_px: int = 6):
+        super().__init__(p=1.0)
+        self.dropout = float(dropout)
+        self.jitter = float(jitter)
+        self.max_px = max(1, int(max_px))
+
+    def get_params(self) -> dict[str, Any]:
+        rng = self.random_generator
+        blank = bool(rng.random() < self.dropout)
+        perturb = (not blank) and bool(rng.random() < self.jitter)
+        radii = rng.integers(-self.max_px, self.max_px + 1, 2).tolist()  # <0 erode, >0 dilate
+        shift = rng.integers(-self.max_px, self.max_px + 1, 2).tolist()  # (dy, dx)
+        return {"blank": blank, "perturb": perturb, "radii": radii, "shift": shift}
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return img
+
+    def apply_to_mask(self, mask: np.ndarray, blank: bool = False, perturb: bool = False,
+                      radii: Sequence[int] = (0, 0), shift: Sequence[int] = (0, 0),
+                      **params: Any) -> np.ndarray:
+        if blank:
+            return np.zeros_like(mask)
+        if not perturb:
+            return mask
+        out = mask.copy()  # (S, S, C)
+        for c in range(min(out.shape[-1], len(radii))):
+            r = int(radii[c])
+            if r:
+                k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(r) + 1, 2 * abs(r) + 1))
+                op = cv2.dilate if r > 0 else cv2.erode
+                out[..., c] = op(np.ascontiguousarray(out[..., c]), k)
+        dy, dx = int(shift[0]), int(shift[1])
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        h, w = out.shape[:2]
+        return np.stack([cv2.warpAffine(np.ascontiguousarray(out[..., c]), m, (w, h),
+                                        flags=cv2.INTER_NEAREST, borderValue=0)
+                         for c in range(out.shape[-1])], axis=-1)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("dropout", "jitter", "max_px")
+
+
 def _geometric(cfg: AugmentConfig) -> list[A.BasicTransform]:
     t: list[A.BasicTransform] = []
     if cfg.flip:
@@ -145,13 +203,17 @@ def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | Non
     return A.Compose(t, seed=seed)
 
 
-def cls_transforms(cfg: AugmentConfig | None, train: bool, image_size: int, seed: int | None = None) -> A.Compose:
+def cls_transforms(cfg: AugmentConfig | None, train: bool, image_size: int, seed: int | None = None,
+                   mask_dropout: float = 0.0, mask_jitter: float = 0.0) -> A.Compose:
     """Classification pipeline: resize crop and masks to ``image_size`` (masks nearest), then in
-    training the augmentations of ``cfg`` (None = resize only)."""
+    training the augmentations of ``cfg`` (None = none) and :class:`MaskPerturb` with
+    ``mask_dropout`` / ``mask_jitter`` (when either is > 0). Eval: resize only."""
     t: list[A.BasicTransform] = [A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA,
                                           mask_interpolation=cv2.INTER_NEAREST)]
     if train and cfg is not None:
         t += _geometric(cfg) + _photometric(cfg)
+    if train and (mask_dropout > 0 or mask_jitter > 0):
+        t.append(MaskPerturb(mask_dropout, mask_jitter, max_px=max(1, round(image_size * 0.05))))
     return A.Compose(t, seed=seed)
 
 
@@ -293,8 +355,11 @@ class ClassificationDataset(_Base):
         image_size: side S of the square input.
         in_chans: 5 (RGB + masks) or 3 (RGB only).
         augment: augmentation strengths (None = none); used in train mode.
-        train: apply augmentation.
+        train: apply augmentation (and the mask perturbation).
         cache: keep decoded crops, resized to S, in memory (per process).
+        mask_dropout: training only: probability of blanking both mask channels of a crop.
+        mask_jitter: training only: probability of eroding/dilating/shifting its masks
+            (see :class:`MaskPerturb`).
 
     Raises:
         ValueError: naming the file, for a label outside ``class_names`` or missing masks with
@@ -303,7 +368,7 @@ class ClassificationDataset(_Base):
 
     def __init__(self, records: Sequence[Record], class_names: Sequence[str], image_size: int,
                  in_chans: int = 5, augment: AugmentConfig | None = None, train: bool = True,
-                 cache: bool = True):
+                 cache: bool = True, mask_dropout: float = 0.0, mask_jitter: float = 0.0):
         super().__init__(records, cache)
         if in_chans not in (3, 5):
             raise ValueError(f"in_chans must be 3 (RGB) or 5 (RGB + cytoplasm + nucleus), got {in_chans}")
@@ -320,7 +385,9 @@ class ClassificationDataset(_Base):
         self.image_size = int(image_size)
         self.in_chans = in_chans
         self.train = train
-        self.transform = cls_transforms(augment, train, self.image_size)
+        self.transform = cls_transforms(augment, train, self.image_size,
+                                        mask_dropout=mask_dropout if in_chans == 5 else 0.0,
+                                        mask_jitter=mask_jitter if in_chans == 5 else 0.0)
 
     def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
         return _resize(s.image, _mask_stack(s), self.image_size, self.image_size)

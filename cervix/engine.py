@@ -59,6 +59,7 @@ __all__ = [
     "make_loader",
     "EpochSampler",
     "warmup_cosine_lambda",
+    "stopping_signal",
     "seed_everything",
     "device_and_amp",
     "autocast_context",
@@ -101,6 +102,8 @@ class TrainConfig:
     monitor: str = "val_loss"  # key of the evaluate_fn dict (or "train_loss") that selects best.pt
     mode: str = "min"  # "min" or "max": direction in which the monitor improves
     early_stopping_patience: int | None = None  # epochs without improvement before stopping
+    early_stopping_window: int = 1  # stop on the median of the monitor over this many epochs
+    early_stopping_min_delta: float = 0.0  # an improvement smaller than this does not count
     seed: int = 0  # seed of python/numpy/torch RNGs and of the per-epoch sampler order
     max_train_minutes: float | None = None  # stop before an epoch that would exceed this budget
     progress: bool = True  # tqdm progress bars (rank 0 only)
@@ -126,6 +129,10 @@ class TrainConfig:
             raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.early_stopping_window < 1:
+            raise ValueError(f"early_stopping_window must be >= 1, got {self.early_stopping_window}")
+        if self.early_stopping_min_delta < 0:
+            raise ValueError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta}")
 
 
 @dataclass
@@ -547,12 +554,20 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return groups
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
+def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
     if not math.isfinite(value):
         return False
     if best is None:
         return True
-    return value > best if mode == "max" else value < best
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+def stopping_signal(values: Sequence[float], window: int) -> float:
+    """The value early stopping judges after the last epoch: the median of the monitor over the
+    last ``window`` epochs (fewer at the start), so one noisy epoch neither resets nor counts
+    against the patience. Non-finite values are ignored (NaN if none is left)."""
+    tail = [float(v) for v in list(values)[-max(1, int(window)):] if v is not None and math.isfinite(float(v))]
+    return float(np.median(tail)) if tail else float("nan")
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -639,6 +654,7 @@ def fit(
 
     history = History(monitor=cfg.monitor, mode=cfg.mode, out_dir=str(out))
     start_epoch, global_step, bad_epochs, elapsed = 0, 0, 0, 0.0
+    stop_best: float | None = None  # best stopping signal so far (see stopping_signal)
     restored_rng = None
     last_path = out / "last.pt"
     if resume and last_path.is_file():
@@ -652,6 +668,7 @@ def fit(
         history.rows = [dict(r) for r in ck.get("history", [])]
         history.best_metric, history.best_epoch = ck.get("best_metric"), ck.get("best_epoch")
         bad_epochs, elapsed = int(ck.get("bad_epochs", 0)), float(ck.get("elapsed_s", 0.0))
+        stop_best = ck.get("stop_best")
         restored_rng = ck.get("rng")
         if ck.get("stop_reason") == "early stopping":
             history.stop_reason = "early stopping"
@@ -685,7 +702,8 @@ def fit(
             "scaler": scaler.state_dict() if scaler is not None else None,
             "epoch": epoch, "global_step": global_step, "monitor": cfg.monitor, "mode": cfg.mode,
             "best_metric": history.best_metric, "best_epoch": history.best_epoch,
-            "bad_epochs": bad_epochs, "stop_reason": stop_reason, "elapsed_s": elapsed,
+            "bad_epochs": bad_epochs, "stop_best": stop_best, "stop_reason": stop_reason,
+            "elapsed_s": elapsed,
             "history": [dict(r) for r in history.rows], "rng": rng_state(),
             "config": plain_config, "train_config": train_dict, "versions": library_versions(),
             "world_size": world, "extra": to_dict(dict(extra_state or {})),
@@ -777,10 +795,14 @@ def fit(
             value = float(row[cfg.monitor])
             is_best = _improved(value, history.best_metric, cfg.mode)
             if is_best:
-                history.best_metric, history.best_epoch, bad_epochs = value, epoch + 1, 0
+                history.best_metric, history.best_epoch = value, epoch + 1
+            history.rows.append(row)
+            # early stopping judges a smoothed monitor against a min_delta; best.pt stays on the raw one
+            signal = stopping_signal(history[cfg.monitor], cfg.early_stopping_window)
+            if _improved(signal, stop_best, cfg.mode, cfg.early_stopping_min_delta):
+                stop_best, bad_epochs = signal, 0
             else:
                 bad_epochs += 1
-            history.rows.append(row)
 
             stop_reason = ""
             if cfg.early_stopping_patience is not None and bad_epochs >= cfg.early_stopping_patience:

@@ -1,12 +1,14 @@
-"""Class names and label groupings (SIPaKMeD 5-class, 3-class, 2-class).
+"""Class names and label groupings (SIPaKMeD 5-class, 3-class, 2-class; Herlev 7-class, 2-class).
 
 The five SIPaKMeD classes are cell types, not cancer stages: superficial-intermediate and
 parabasal are normal, metaplastic is benign, koilocytotic and dyskeratotic are abnormal
-(Plissiti et al., ICIP 2018).
+(Plissiti et al., ICIP 2018). The seven Herlev classes (Jantzen et al., NiSIS 2005) split into
+three normal ones and four abnormal ones (dysplasia and carcinoma in situ); Herlev has no benign
+class, so only its 2-class grouping exists.
 """
 from __future__ import annotations
 
-__all__ = ["SIPAKMED_CLASSES", "GROUPINGS", "group_label", "grouping_classes"]
+__all__ = ["SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes"]
 
 #: Canonical order of the 5 SIPaKMeD classes (folder names used by the synthetic generator).
 SIPAKMED_CLASSES: tuple[str, ...] = (
@@ -17,7 +19,18 @@ SIPAKMED_CLASSES: tuple[str, ...] = (
     "dyskeratotic",
 )
 
-#: grouping name -> {5-class name -> grouped name}; "5" is the identity.
+#: The 7 Herlev classes (folder names as distributed), normal ones first.
+HERLEV_CLASSES: tuple[str, ...] = (
+    "normal_superficiel",
+    "normal_intermediate",
+    "normal_columnar",
+    "light_dysplastic",
+    "moderate_dysplastic",
+    "severe_dysplastic",
+    "carcinoma_in_situ",
+)
+
+#: grouping name -> {class name (canonical form) -> grouped name}; "5" is the identity.
 GROUPINGS: dict[str, dict[str, str]] = {
     "5": {c: c for c in SIPAKMED_CLASSES},
     "3": {
@@ -33,6 +46,14 @@ GROUPINGS: dict[str, dict[str, str]] = {
         "metaplastic": "normal",
         "koilocytotic": "abnormal",
         "dyskeratotic": "abnormal",
+        # Herlev
+        "normal-superficiel": "normal",
+        "normal-intermediate": "normal",
+        "normal-columnar": "normal",
+        "light-dysplastic": "abnormal",
+        "moderate-dysplastic": "abnormal",
+        "severe-dysplastic": "abnormal",
+        "carcinoma-in-situ": "abnormal",
     },
 }
 
@@ -60,9 +81,10 @@ def group_label(name: str, grouping: str | None) -> str:
         raise ValueError(f"unknown grouping {grouping!r}; choose one of {sorted(GROUPINGS)}")
     c = _canon(name)
     if c not in GROUPINGS[g]:
+        herlev = " or Herlev's " + str(list(HERLEV_CLASSES)) if g == "2" else ""
         raise ValueError(
-            f"class {name!r} is not a SIPaKMeD class; the {g}-class grouping needs folders named "
-            f"like {list(SIPAKMED_CLASSES)}"
+            f"class {name!r} has no {g}-class group; the {g}-class grouping needs folders named "
+            f"like SIPaKMeD's {list(SIPAKMED_CLASSES)}{herlev}"
         )
     return GROUPINGS[g][c]
 

@@ -12,7 +12,6 @@ Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import SegConfig, from_dict, get_profile, to_dict
+from .config import Profile, SegConfig, from_dict, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from .engine import (History, TrainConfig, device_and_amp, autocast_context, fit, load_checkpoint,
@@ -55,13 +54,20 @@ HEADS: tuple[str, str] = ("cytoplasm", "nucleus")
 _SEG_KEYS = ("dice", "iou", "pixel_accuracy")
 
 
-def seg_config(profile: str | None = None, overrides: Mapping[str, Any] | None = None) -> SegConfig:
-    """The profile's :class:`SegConfig` with ``overrides`` (None values ignored) applied."""
-    cfg = get_profile(profile).seg
-    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if "thresholds" in ov:
-        ov["thresholds"] = tuple(ov["thresholds"])
-    return dataclasses.replace(cfg, **ov)
+def seg_config(profile: str | Profile | SegConfig | None = None,
+               overrides: Mapping[str, Any] | None = None) -> SegConfig:
+    """The profile's :class:`SegConfig` with ``overrides`` applied.
+
+    Args:
+        profile: a profile name (``smoke``/``cpu``/``paper``; None = ``$CERVIX_PROFILE`` or
+            ``cpu``), a :class:`Profile`, or a :class:`SegConfig` used as is.
+        overrides: :class:`SegConfig` fields to change; ``None`` is applied too
+            (``{"early_stopping_patience": None}`` switches it off).
+
+    Raises:
+        TypeError: an override names no :class:`SegConfig` field, or sets None where none is allowed.
+    """
+    return stage_config(profile, SegConfig, overrides)
 
 
 def build_seg_model(cfg: SegConfig) -> DualHeadAttConvNeXtUNet:

@@ -45,14 +45,31 @@ def _groups(split: dict, records, part: str) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------ config/data
+def test_none_overrides_switch_a_setting_off():
+    from cervix.segmentation import seg_config
+
+    assert cls_config("paper").early_stopping_patience is not None
+    assert cls_config("paper", {"early_stopping_patience": None}).early_stopping_patience is None
+    assert cls_config("paper", {"max_train_minutes": None}).max_train_minutes is None
+    assert seg_config("cpu").max_train_minutes is not None
+    cfg = seg_config("cpu", {"early_stopping_patience": None, "max_train_minutes": None})
+    assert cfg.early_stopping_patience is None and cfg.max_train_minutes is None
+    with pytest.raises(TypeError, match="unknown segmentation setting"):
+        seg_config("cpu", {"epochz": 3})
+    with pytest.raises(TypeError, match="epochs cannot be None"):
+        seg_config("cpu", {"epochs": None})
+
+
 def test_class_weights_are_inverse_frequency():
     w = class_weights([0, 0, 0, 1], 3)  # N=4, K=3: 4/(3*3), 4/(3*1), absent class -> 0
     assert torch.allclose(w, torch.tensor([4 / 9, 4 / 3, 0.0]))
 
 
 def test_cls_config_overrides_and_errors():
-    cfg = cls_config("smoke", {"epochs": 3, "grouping": 3, "lr": None})
+    cfg = cls_config("smoke", {"epochs": 3, "grouping": 3})
     assert cfg.epochs == 3 and cfg.grouping == "3" and cfg.lr == cls_config("smoke").lr
+    with pytest.raises(TypeError, match="lr cannot be None"):
+        cls_config("smoke", {"lr": None})
     with pytest.raises(TypeError, match="unknown classifier setting"):
         cls_config("smoke", {"epochz": 3})
     with pytest.raises(ValueError, match="in_chans"):
@@ -236,3 +253,21 @@ def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
     first = df.iloc[0]
     assert (load_mask(out / "masks" / "nucleus" / first["file"]) > 0).sum() == first["nucleus_area"]
     json.dumps(df.to_dict())  # plain values
+
+
+def test_cli_classify_herlev_two_class_grouping(synth, tmp_path, capsys):
+    """Herlev's class folders under --grouping 2 (normal_* vs dysplasia/carcinoma)."""
+    from cervix.cli import main
+    from cervix.labels import HERLEV_CLASSES
+
+    crops = sorted((synth / "crops").rglob("*.png"))
+    root = tmp_path / "herlev"
+    for i, src in enumerate(crops[:28]):
+        dst = root / HERLEV_CLASSES[i % 7] / f"{i:03d}.png"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    out = tmp_path / "run"
+    assert main(["classify", "--data", str(root), "--out", str(out), "--in-chans", "3", "--grouping", "2",
+                 "--profile", "smoke", "--image-size", "32", "--epochs", "1", "--amp", "none"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["class_names"] == ["normal", "abnormal"] and cfg["grouping"] == "2"

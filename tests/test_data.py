@@ -177,6 +177,18 @@ def test_grouping_needs_sipakmed_class_folders(tmp_path):
     assert D.read_dataset(tmp_path, "classes")[0].label == "carcinoma_in_situ"  # Herlev-style names ok
 
 
+def test_herlev_two_class_grouping(tmp_path):
+    from cervix.labels import HERLEV_CLASSES
+
+    for c in HERLEV_CLASSES:
+        write_image(tmp_path / c / "a.BMP", np.zeros((8, 8, 3), np.uint8))
+    recs = D.read_dataset(tmp_path, "classes", grouping="2")
+    assert Counter(r.label for r in recs) == {"normal": 3, "abnormal": 4}
+    assert D.class_names_of(recs) == ["normal", "abnormal"]
+    by_class = {Path(r.path).parent.name: r.label for r in recs}
+    assert by_class["normal_columnar"] == "normal" and by_class["light_dysplastic"] == "abnormal"
+
+
 # ------------------------------------------------------------------------------ bad input
 def test_truncated_and_unreadable_images_name_the_file(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)

@@ -163,3 +163,44 @@ def test_dataset_reproducible_under_torch_seed(seg_records):
         return [ds[i][0] for i in range(3)]
 
     assert all(torch.equal(a, b) for a, b in zip(draw(), draw()))
+
+
+def _items(ds):
+    return [ds[i][0] for i in range(len(ds))]
+
+
+def test_mask_dropout_and_jitter_leave_inference_unchanged(cls_records):
+    names = list(SIPAKMED_CLASSES)
+    plain = _items(DS.ClassificationDataset(cls_records, names, 24, train=False))
+    perturbed = _items(DS.ClassificationDataset(cls_records, names, 24, train=False, mask_dropout=1.0,
+                                                mask_jitter=1.0))
+    assert all(torch.equal(a, b) for a, b in zip(plain, perturbed))
+
+
+def test_mask_dropout_blanks_only_the_mask_channels(cls_records):
+    names = list(SIPAKMED_CLASSES)
+    torch.manual_seed(0)
+    ref = _items(DS.ClassificationDataset(cls_records, names, 24, augment=NO_AUG))
+    torch.manual_seed(0)
+    drop = _items(DS.ClassificationDataset(cls_records, names, 24, augment=NO_AUG, mask_dropout=1.0))
+    assert all(torch.equal(a[:3], b[:3]) for a, b in zip(ref, drop))  # RGB untouched
+    assert all(b[3:].sum() == 0 for b in drop) and all(a[3].sum() > 0 for a in ref)
+    # RGB-only inputs have no mask channels to perturb
+    x3 = DS.ClassificationDataset(cls_records, names, 24, in_chans=3, augment=NO_AUG, mask_dropout=1.0)[0][0]
+    assert x3.shape == (3, 24, 24)
+
+
+def test_mask_jitter_erodes_dilates_and_shifts():
+    t = DS.MaskPerturb(dropout=0.0, jitter=1.0, max_px=3)
+    m = np.zeros((20, 20, 2), np.uint8)
+    m[5:15, 5:15, 0] = 255
+    m[8:12, 8:12, 1] = 255
+    grown = t.apply_to_mask(m, perturb=True, radii=[1, -1], shift=[0, 0])
+    assert (grown[..., 0] > 0).sum() > (m[..., 0] > 0).sum()  # dilated
+    assert (grown[..., 1] > 0).sum() < (m[..., 1] > 0).sum()  # eroded
+    moved = t.apply_to_mask(m, perturb=True, radii=[0, 0], shift=[2, -1])
+    assert np.array_equal(moved[7:17, 4:14, 0], m[5:15, 5:15, 0])
+    assert np.array_equal(t.apply_to_mask(m, perturb=False), m)
+    assert t.apply_to_mask(m, blank=True).sum() == 0
+    img = np.full((20, 20, 3), 7, np.uint8)
+    assert np.array_equal(t.apply(img), img)

@@ -31,6 +31,7 @@ from cervix.engine import (
     load_checkpoint,
     make_loader,
     save_checkpoint,
+    stopping_signal,
     unwrap,
     warmup_cosine_lambda,
 )
@@ -254,6 +255,50 @@ def test_early_stopping_after_patience(tmp_path):
     again = fit(toy_model(), tr, va, mse, ev, cfg(epochs=10, monitor="val_dice", mode="max",
                                                  early_stopping_patience=3), tmp_path, resume=True)
     assert again.stop_reason == "early stopping" and len(again) == 5
+
+
+def _run_scores(tmp_path, scores, **kw):
+    it = iter(scores)
+
+    def ev(model, loader):
+        return {"val_f1": next(it)}
+
+    tr, va = loaders()
+    return fit(toy_model(), tr, va, mse, ev, cfg(epochs=len(scores), monitor="val_f1", mode="max", **kw),
+               tmp_path)
+
+
+def test_stopping_signal_is_the_median_of_the_window():
+    assert stopping_signal([0.5, 0.6, 0.3], 3) == 0.5
+    assert stopping_signal([0.5, 0.6, 0.3, 0.6], 3) == 0.6
+    assert stopping_signal([0.5, 0.6], 3) == 0.55  # fewer epochs than the window
+    assert stopping_signal([0.5, 0.6, 0.3], 1) == 0.3
+    assert stopping_signal([0.5, float("nan")], 2) == 0.5
+    assert math.isnan(stopping_signal([], 3))
+
+
+def test_early_stopping_ignores_a_one_epoch_dip(tmp_path):
+    scores = [0.5, 0.6, 0.3, 0.6, 0.62, 0.63, 0.64, 0.65]
+    # raw monitor: best 0.6 at epoch 2, the dip (3) and the tie (4) exhaust a patience of 2
+    raw = _run_scores(tmp_path / "raw", scores, early_stopping_patience=2, early_stopping_window=1)
+    assert raw.stop_reason == "early stopping" and len(raw) == 4
+    # median of 3: 0.5, 0.55, 0.5 (bad 1), 0.6 (reset), 0.6 (bad 1), 0.62 (reset), ... -> runs on
+    smooth = _run_scores(tmp_path / "smooth", scores, early_stopping_patience=2, early_stopping_window=3)
+    assert smooth.stop_reason == "completed" and len(smooth) == len(scores)
+    # best.pt still follows the raw monitor
+    assert smooth.best_epoch == 8 and smooth.best_metric == 0.65
+
+
+def test_early_stopping_min_delta(tmp_path):
+    scores = [0.5, 0.501, 0.502, 0.503, 0.504, 0.505]
+    h = _run_scores(tmp_path / "a", scores, early_stopping_patience=3, early_stopping_min_delta=0.01)
+    assert h.stop_reason == "early stopping" and len(h) == 4
+    h = _run_scores(tmp_path / "b", scores, early_stopping_patience=3)
+    assert h.stop_reason == "completed" and len(h) == 6
+    with pytest.raises(ValueError, match="min_delta"):
+        cfg(early_stopping_min_delta=-1)
+    with pytest.raises(ValueError, match="window"):
+        cfg(early_stopping_window=0)
 
 
 def test_missing_monitor_is_a_clear_error(tmp_path):

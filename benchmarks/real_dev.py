@@ -1,0 +1,468 @@
+"""Real-data development benchmark: cervix against plain peers on real ISBI 2014 and Herlev cells.
+
+Every system is trained from scratch (no ImageNet weights: none can be downloaded offline) on
+this machine, with the same wall-clock budget per arm, through cervix's own training loop
+(:func:`cervix.engine.fit`: the same AdamW + warm-up/cosine schedule, augmentation, loss and
+bf16 autocast for every arm), so the arms differ only in the model (and, for cervix, the mask
+channels):
+
+- ``seg`` (ISBI 2014 images 1-21 train, 22-24 validation, 25-30 test; union masks of the
+  per-cell truth; 15 minutes): ``cervix`` = :class:`cervix.models.DualHeadAttConvNeXtUNet`
+  (convnext_atto), ``smp`` = ``segmentation_models_pytorch.Unet("tu-convnext_atto",
+  decoder_attention_type="scse", classes=2)``. Dice per head on the test images.
+- ``synth`` (the notebooks' default path, no wall-clock budget: the ``cpu`` profile's own
+  epochs): a segmentation model trained only on the built-in synthetic fields, measured on the
+  30 real ISBI images, on the 15 real SIPaKMeD crops with label maps (single-cell masks, as
+  ``masks --single-cell`` writes them) and by the QC flag rates of its masks of the Herlev crops.
+  Those masks are the mask channels of the ``cls`` arms.
+- ``cls`` (Herlev 733 cells, stratified 80/20 with seed 0; 15% of the training part for
+  validation; 128 px; 10 minutes; ``--task 2`` normal/abnormal or ``7`` classes): ``cervix`` =
+  :class:`cervix.models.ConvNeXtAttentionClassifier` on RGB + the ``synth`` arm's masks,
+  ``cervix-rgb`` = the same on RGB only, ``timm`` = ``timm.create_model("convnext_atto")`` on
+  RGB. Optional arms: ``cervix-profile`` (the ``cpu`` profile exactly as a user gets it) and
+  ``cervix-es`` (RGB + masks at the budget with the former early stopping: patience 8 on the raw
+  monitor).
+
+A budget becomes a number of epochs before training: a few timed steps of the arm's own model
+give the epoch time, and the cosine schedule is laid over the epochs that fit; the budget also
+stops training as a safety net. Each arm writes one JSON (``--out``, default
+``benchmarks/results/real_dev/``) with its metrics, per-image/per-cell scores, epochs reached and
+seconds, so a run can be resumed (finished arms are skipped unless ``--force``) or split over
+sessions. ``--table`` prints the markdown table (95% bootstrap CIs; paired bootstrap for the
+differences to the peer) and writes it to ``<out>/table.md``.
+
+Usage::
+
+    pip install -e ".[bench]"                        # segmentation_models_pytorch
+    python benchmarks/real_dev.py                    # everything (~2 h on 2 cores)
+    python benchmarks/real_dev.py --only synth       # the default path's masks (~6 min)
+    python benchmarks/real_dev.py --only cls --task 2 --arm cervix timm
+    python benchmarks/real_dev.py --table
+
+The data live outside the repository (``$CERVIX_REAL_DEV``, default
+``../shared/data/real-dev`` beside the checkout); part of both datasets is held back for an
+independent test, so these are development numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cervix import classification as C  # noqa: E402
+from cervix import segmentation as S  # noqa: E402
+from cervix.data import RecordList, class_names_of, load_split, read_dataset, save_split  # noqa: E402
+from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
+from cervix.engine import (TrainConfig, autocast_context, device_and_amp, fit, load_checkpoint,  # noqa: E402
+                           make_loader, seed_everything)
+from cervix.inference import binarize, centre_cell, predict_tiled  # noqa: E402
+from cervix.losses import DualHeadLoss  # noqa: E402
+from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
+
+SEG_ARMS = ("cervix", "smp")
+CLS_ARMS = ("cervix", "cervix-rgb", "timm")
+CLS_EXTRA = ("cervix-profile", "cervix-es")
+PEER = {"seg": "smp", "cls": "timm"}
+HEADS = ("cytoplasm", "nucleus")
+
+
+# ------------------------------------------------------------------------------------------ data
+def real_dev_dir() -> Path:
+    return Path(os.environ.get("CERVIX_REAL_DEV", ROOT.parent / "shared" / "data" / "real-dev")).resolve()
+
+
+def real_samples_dir() -> Path:
+    from cervix.paths import real_samples_dir as rs
+
+    return Path(rs()).resolve()
+
+
+def isbi_records() -> RecordList:
+    root = real_dev_dir() / "isbi2014"
+    if not root.is_dir():
+        raise SystemExit(f"no real ISBI data at {root}; set CERVIX_REAL_DEV")
+    return read_dataset(root, "isbi2014", require_masks=True)
+
+
+def isbi_split(records: Sequence[Any], out: Path) -> Path:
+    """ISBI images 1-21 train, 22-24 validation, 25-30 test, saved as a split.json."""
+    ids = {int(r.group): i for i, r in enumerate(records)}
+    parts = {"train": [ids[k] for k in range(1, 22)], "val": [ids[k] for k in range(22, 25)],
+             "test": [ids[k] for k in range(25, 31)]}
+    path = out / "splits" / "isbi_split.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_split(path, parts, records)
+    return path
+
+
+def herlev_split(records: Sequence[Any], out: Path, task: int) -> Path:
+    """Herlev stratified (7 classes) 80/20 with seed 0; 15% of the 80 for validation."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(records))
+    y7 = [Path(r.path).parent.name for r in records]
+    rest, test = train_test_split(idx, test_size=0.2, stratify=y7, random_state=0)
+    train, val = train_test_split(rest, test_size=0.15, stratify=[y7[i] for i in rest], random_state=0)
+    path = out / "splits" / f"herlev_split_{task}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_split(path, {"train": sorted(train.tolist()), "val": sorted(val.tolist()),
+                      "test": sorted(test.tolist())}, records)
+    return path
+
+
+# ------------------------------------------------------------------------------------ budgets
+def epochs_for_budget(model: torch.nn.Module, loader: Any, loss_fn: Callable, evaluate: Callable,
+                      budget_s: float, amp: str) -> tuple[int, float]:
+    """Epochs that fit ``budget_s``: a few timed training steps of ``model`` (on a copy of its
+    weights, restored afterwards) and one timed validation give the epoch time."""
+    import copy
+
+    state = copy.deepcopy(model.state_dict())
+    dev, dtype, _ = device_and_amp(amp)
+    model.to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    it = iter(loader)
+    for k in range(min(len(loader), 6)):
+        x, y = next(it)
+        t0 = time.perf_counter()
+        with autocast_context(dev, dtype):
+            out = model(x.to(dev))
+        res = loss_fn(out.float(), y.to(dev))
+        loss = res[0] if isinstance(res, tuple) else res
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k >= 2:  # the first steps warm up the allocator and kernels
+            times.append(time.perf_counter() - t0)
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        evaluate(model)
+    val_s = time.perf_counter() - t0
+    model.load_state_dict(state)
+    epoch_s = float(np.median(times)) * len(loader) + val_s
+    return max(1, int(0.95 * budget_s / epoch_s)), epoch_s
+
+
+# --------------------------------------------------------------------------------- segmentation
+def smp_unet(encoder: str = "convnext_atto") -> torch.nn.Module:
+    try:
+        import segmentation_models_pytorch as smp
+    except ImportError as e:  # pragma: no cover
+        raise SystemExit("the smp arm needs segmentation_models_pytorch: pip install -e '.[bench]'") from e
+    return smp.Unet(f"tu-{encoder}", encoder_weights=None, decoder_attention_type="scse", classes=2)
+
+
+def seg_scores(model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[Any],
+               single_cell: bool = False) -> dict[str, list[float]]:
+    """Dice per image and head with the run's tiled inference and thresholds."""
+    kw = S._infer_kw(cfg)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    out: dict[str, list[float]] = {h: [] for h in HEADS}
+    for rec in records:
+        s = rec.load()
+        probs = predict_tiled(model, s.image, **kw)
+        cyt, nuc = binarize(probs, thr)
+        if single_cell:
+            cyt, nuc = centre_cell(cyt, nuc)
+        for h, pred, true in zip(HEADS, (cyt, nuc), (s.cytoplasm, s.nucleus)):
+            out[h].append(float(dice_score(pred[None] > 0, true[None] > 127)[0]))
+    return out
+
+
+def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
+    records = isbi_records()
+    split = isbi_split(records, out)
+    run = out / "runs" / f"seg_{arm}"
+    cfg = S.seg_config("cpu", {"early_stopping_patience": None, "max_train_minutes": budget_min})
+    idx = load_split(split, records)
+    take = lambda k: [records[i] for i in idx[k]]  # noqa: E731
+    loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight)
+    train_ds = SegmentationDataset(take("train"), cfg.image_size, augment=AugmentConfig(), train=True,
+                                   patches_per_image=cfg.patches_per_image)
+    loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_ds = SegmentationDataset(take("val"), cfg.image_size, train=False)
+    val_loader = make_loader(val_ds, 1, shuffle=False)
+    evaluate = lambda m, vl=val_loader: S.validate_segmentation(m, vl, loss_fn, cfg.thresholds, cfg.amp)  # noqa: E731
+    seed_everything(cfg.seed)
+    model = S.build_seg_model(cfg) if arm == "cervix" else smp_unet(cfg.encoder)
+    epochs, epoch_s = epochs_for_budget(model, loader, loss_fn, evaluate, budget_min * 60, cfg.amp)
+    t0 = time.perf_counter()
+    if arm == "cervix":
+        res = S.train_segmentation(records.root, "isbi2014", out=run, profile=cfg,
+                                   overrides={"epochs": epochs}, split=split)
+        history = res["history"]
+        model, run_cfg = S.load_segmentation(run)
+    else:
+        seed_everything(cfg.seed)
+        model = smp_unet(cfg.encoder)
+        tcfg = TrainConfig.from_config(cfg, epochs=epochs)
+        run_cfg = {"task": "smp", **{k: getattr(cfg, k) for k in ("tile", "overlap", "scale", "amp")},
+                   "thresholds": list(cfg.thresholds)}
+        history = fit(model, loader, val_loader, loss_fn, evaluate, tcfg, run, config=run_cfg)
+        model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
+        model.eval()
+    train_s = time.perf_counter() - t0
+    scores = seg_scores(model, run_cfg, take("test"))
+    return {"part": "seg", "arm": arm, "n_test": len(idx["test"]), "budget_min": budget_min,
+            "epochs_planned": epochs, "epoch_s_estimate": epoch_s, "epochs_run": len(history),
+            "stop_reason": history.stop_reason, "train_s": train_s, "best_epoch": history.best_epoch,
+            "per_image": scores, "test_images": [Path(r.path).name for r in take("test")],
+            **{f"dice_{h}": float(np.mean(v)) for h, v in scores.items()}}
+
+
+# ------------------------------------------------------------------------------ default path
+def run_synth_arm(out: Path, profile_name: str = "cpu") -> dict[str, Any]:
+    """Stage 1 on the notebooks' default path: synthetic fields only, then real images."""
+    from cervix.config import get_profile
+    from cervix.data import ensure_synthetic
+
+    profile = get_profile(profile_name)
+    run = out / "runs" / "seg_synth"
+    data = ensure_synthetic(None, **profile.synth) / "fields"
+    t0 = time.perf_counter()
+    # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
+    res = S.train_segmentation(data, "masks", out=run, profile=profile.seg, overrides={"max_train_minutes": None})
+    train_s = time.perf_counter() - t0
+    model, cfg = S.load_segmentation(run)
+    isbi = isbi_records()
+    isbi_scores = seg_scores(model, cfg, isbi)
+    sip_root = real_samples_dir() / "sipakmed"
+    sip = read_dataset(sip_root, "labelmap") if sip_root.is_dir() else []
+    sip_scores = seg_scores(model, cfg, sip, single_cell=True) if sip else {h: [] for h in HEADS}
+    masks = out / "herlev_masks"
+    qc = S.generate_masks(run, real_dev_dir() / "herlev", masks, single_cell=True)
+    n = max(1, int(qc["n_written"]))
+    flags = {k: len(v) for k, v in qc["flagged"].items()}
+    test_ids = {str(k) for k in range(25, 31)}
+    return {"part": "synth", "arm": "cervix-synth", "profile": profile.name, "train_s": train_s, "epochs_run": len(res["history"]),
+            "stop_reason": res["stop_reason"], "val_dice_synthetic": res["best_metric"],
+            "isbi_all": {f"dice_{h}": float(np.mean(v)) for h, v in isbi_scores.items()},
+            "isbi_test": {f"dice_{h}": float(np.mean([d for r, d in zip(isbi, v) if r.group in test_ids]))
+                          for h, v in isbi_scores.items()},
+            "isbi_per_image": isbi_scores, "isbi_images": [r.group for r in isbi],
+            "sipakmed_crops": {f"dice_{h}": float(np.mean(v)) if v else None for h, v in sip_scores.items()},
+            "sipakmed_per_image": sip_scores, "sipakmed_images": [r.path for r in sip],
+            "herlev_masks": str(masks), "herlev_n": n, "herlev_errors": len(qc["errors"]), "herlev_flags": flags,
+            "herlev_flag_rates": {k: v / n for k, v in flags.items()}}
+
+
+# ------------------------------------------------------------------------------ classification
+def herlev_records(task: int, masks: Path | None) -> RecordList:
+    root = real_dev_dir() / "herlev"
+    if not root.is_dir():
+        raise SystemExit(f"no Herlev data at {root}; set CERVIX_REAL_DEV")
+    return C.read_cls_records(root, "classes", masks, grouping="2" if task == 2 else None)
+
+
+def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, Any]:
+    masks = out / "herlev_masks"
+    use_masks = arm in ("cervix", "cervix-profile", "cervix-es")
+    if use_masks and not (masks / "qc.json").is_file():
+        raise SystemExit(f"{masks}: no masks of the Herlev crops yet; run --only synth first")
+    records = herlev_records(task, masks if use_masks else None)
+    split = herlev_split(records, out, task)
+    class_names = [str(c) for c in class_names_of(records)]
+    idx = load_split(split, records)
+    run = out / "runs" / f"cls{task}_{arm}"
+    in_chans = 5 if use_masks else 3
+    base = C.cls_config("cpu", {"in_chans": in_chans})
+    if arm == "cervix-profile":
+        cfg, epochs, epoch_s = base, base.epochs, None
+    else:
+        cfg = C.cls_config(base, {"early_stopping_patience": None, "max_train_minutes": budget_min})
+        if arm == "cervix-es":  # the former default: patience 8 on the raw monitor
+            cfg = C.cls_config(cfg, {"early_stopping_patience": 8, "early_stopping_window": 1})
+    train_recs = [records[i] for i in idx["train"]]
+    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, in_chans, AugmentConfig(),
+                                     train=True, mask_dropout=cfg.mask_dropout, mask_jitter=cfg.mask_jitter)
+    loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_ds = ClassificationDataset([records[i] for i in idx["val"]], class_names, cfg.image_size, in_chans,
+                                   None, train=False)
+    val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False)
+    cw = C.class_weights(train_ds.targets, len(class_names))
+    loss_fn = lambda z, y: F.cross_entropy(z, y, weight=cw.to(z.device))  # noqa: E731
+    evaluate = lambda m, vl=val_loader: C.validate_classifier(m, vl, cfg.amp)  # noqa: E731
+
+    def timm_model() -> torch.nn.Module:
+        import timm
+
+        return timm.create_model(cfg.encoder, pretrained=False, num_classes=len(class_names), in_chans=3)
+
+    if arm != "cervix-profile":
+        seed_everything(cfg.seed)
+        probe = timm_model() if arm == "timm" else C.build_classifier(
+            C._run_config(cfg, class_names, None, None, "classes", split, AugmentConfig(), None))
+        epochs, epoch_s = epochs_for_budget(probe, loader, loss_fn, evaluate, budget_min * 60, cfg.amp)
+        cfg = C.cls_config(cfg, {"epochs": epochs})
+    t0 = time.perf_counter()
+    if arm == "timm":
+        seed_everything(cfg.seed)
+        model = timm_model()
+        history = fit(model, loader, val_loader, loss_fn, evaluate, TrainConfig.from_config(cfg), run,
+                      config={"task": "timm", "class_names": class_names})
+        model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
+    else:
+        res = C.train_classifier(real_dev_dir() / "herlev", masks=masks if use_masks else None, out=run,
+                                 fmt="classes", profile=cfg, overrides={"grouping": "2" if task == 2 else None},
+                                 split=split)
+        history = res["history"]
+        model, _ = C.load_classifier(run, device="cpu")
+    train_s = time.perf_counter() - t0
+    test = [records[i] for i in idx["test"]]
+    ds = ClassificationDataset(test, class_names, cfg.image_size, in_chans, None, train=False)
+    logits, y = C.predict_logits(model.eval(), make_loader(ds, 64, shuffle=False), amp="none")
+    pred = logits.argmax(1)
+    from sklearn.metrics import f1_score
+
+    return {"part": "cls", "arm": arm, "task": task, "class_names": class_names, "in_chans": in_chans,
+            "budget_min": None if arm == "cervix-profile" else budget_min,
+            "epochs_planned": cfg.epochs, "epoch_s_estimate": epoch_s, "epochs_run": len(history),
+            "stop_reason": history.stop_reason, "best_epoch": history.best_epoch, "train_s": train_s,
+            "n_train": len(idx["train"]), "n_val": len(idx["val"]), "n_test": len(test),
+            "accuracy": float(np.mean(pred == y)),
+            "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "y_true": y.tolist(), "y_pred": pred.tolist(), "test_files": [r.path for r in test]}
+
+
+# ------------------------------------------------------------------------------------ the table
+def _f1(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, p, average="macro", zero_division=0))
+
+
+def _acc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(y == p))
+
+
+def _fmt(v: float, ci: Sequence[float]) -> str:
+    return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def table(out: Path, n_boot: int = 2000) -> str:
+    res = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+    lines = ["| task | arm | metric | value [95% CI] | minus peer [paired 95% CI] | ratio to peer | epochs | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    seg = {r["arm"]: r for r in res.values() if r["part"] == "seg"}
+    for arm in [a for a in SEG_ARMS if a in seg]:
+        r, peer = seg[arm], seg.get(PEER["seg"])
+        for h in HEADS:
+            v = np.asarray(r["per_image"][h])
+            ci = bootstrap_ci(np.mean, v, n_boot=n_boot)
+            diff, ratio = "", ""
+            if peer is not None and arm != PEER["seg"]:
+                pv = np.asarray(peer["per_image"][h])
+                d = bootstrap_ci(lambda a, b: float(np.mean(a - b)), v, pv, n_boot=n_boot)
+                diff = f"{np.mean(v - pv):+.4f} [{d[0]:+.4f}, {d[1]:+.4f}]"
+                ratio = f"{np.mean(v) / np.mean(pv):.3f}"
+            lines.append(f"| ISBI seg, {r['n_test']} test images | {arm} | Dice {h} | {_fmt(np.mean(v), ci)} | "
+                         f"{diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |")
+    for task in (2, 7):
+        cls = {r["arm"]: r for r in res.values() if r["part"] == "cls" and r["task"] == task}
+        peer = cls.get(PEER["cls"])
+        for arm in [a for a in CLS_ARMS + CLS_EXTRA if a in cls]:
+            r = cls[arm]
+            y, p = np.asarray(r["y_true"]), np.asarray(r["y_pred"])
+            for name, fn in (("accuracy", _acc), ("macro F1", _f1)):
+                ci = bootstrap_ci(fn, y, p, n_boot=n_boot)
+                diff, ratio = "", ""
+                if peer is not None and arm != PEER["cls"] and peer["test_files"] == r["test_files"]:
+                    q = np.asarray(peer["y_pred"])
+                    d = bootstrap_ci(lambda yy, a, b: fn(yy, a) - fn(yy, b), y, p, q, n_boot=n_boot)
+                    diff = f"{fn(y, p) - fn(y, q):+.3f} [{d[0]:+.3f}, {d[1]:+.3f}]"
+                    ratio = f"{fn(y, p) / max(fn(y, q), 1e-9):.3f}"
+                lines.append(f"| Herlev {task}-class, {r['n_test']} test cells | {arm} | {name} | "
+                             f"{_fmt(fn(y, p), ci)} | {diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |")
+    syn = next((r for r in res.values() if r["part"] == "synth"), None)
+    if syn is not None:
+        lines += ["", "Default path (segmentation trained on synthetic fields only, `cpu` profile, "
+                  f"{syn['epochs_run']} epochs, {syn['train_s']:.0f} s):", "",
+                  "| real data | Dice cytoplasm [95% CI] | Dice nucleus [95% CI] |", "|---|---|---|"]
+        test_ids = {str(k) for k in range(25, 31)}
+        for name, per, keep in (
+                ("ISBI 2014, 30 images", syn["isbi_per_image"], None),
+                ("ISBI 2014, test images 25-30", syn["isbi_per_image"],
+                 [g in test_ids for g in syn["isbi_images"]]),
+                (f"SIPaKMeD crops with label maps, {len(syn['sipakmed_images'])} (single cell)",
+                 syn["sipakmed_per_image"], None)):
+            cells = []
+            for h in HEADS:
+                v = np.asarray(per[h], float)
+                if keep is not None:
+                    v = v[np.asarray(keep)]
+                cells.append(_fmt(float(np.mean(v)), bootstrap_ci(np.mean, v, n_boot=n_boot)) if len(v) else "-")
+            lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        rates = ", ".join(f"{k} {v:.1%}" for k, v in sorted(syn["herlev_flag_rates"].items()))
+        lines += ["", f"QC flags of its masks of the {syn['herlev_n']} Herlev dev crops: {rates or 'none'}."]
+    text = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------ main
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", choices=["seg", "synth", "cls"], help="run one part (default: all)")
+    ap.add_argument("--task", type=int, choices=[2, 7], nargs="+", default=[2, 7], help="Herlev task(s)")
+    ap.add_argument("--arm", nargs="+", help=f"arms to run (seg: {SEG_ARMS}; cls: {CLS_ARMS + CLS_EXTRA})")
+    ap.add_argument("--seg-minutes", type=float, default=15.0, help="wall-clock budget per seg arm")
+    ap.add_argument("--cls-minutes", type=float, default=10.0, help="wall-clock budget per cls arm")
+    ap.add_argument("--synth-profile", default="cpu", help="profile of the synth arm (smoke: a quick check)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "real_dev")
+    ap.add_argument("--force", action="store_true", help="rerun arms whose JSON exists")
+    ap.add_argument("--table", action="store_true", help="only print/write the table of the JSONs in --out")
+    args = ap.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        print(table(out))
+        return 0
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if args.only in (None, "synth"):
+        jobs.append(("synth", lambda: run_synth_arm(out, args.synth_profile)))
+    if args.only in (None, "seg"):
+        for arm in args.arm or SEG_ARMS:
+            if arm in SEG_ARMS:
+                jobs.append((f"seg_{arm}", lambda a=arm: run_seg_arm(a, out, args.seg_minutes)))
+    if args.only in (None, "cls"):
+        for task in args.task:
+            for arm in args.arm or CLS_ARMS:
+                if arm in CLS_ARMS + CLS_EXTRA:
+                    jobs.append((f"cls{task}_{arm}", lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes)))
+    for name, job in jobs:
+        path = out / f"{name}.json"
+        if path.is_file() and not args.force:
+            print(f"== {name}: done before ({path}); --force reruns it")
+            continue
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        result = job()
+        result.update(wall_s=time.perf_counter() - t0, machine=platform.processor() or platform.machine(),
+                      threads=torch.get_num_threads(), torch=torch.__version__,
+                      date=time.strftime("%Y-%m-%d %H:%M"))
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str))
+        os.replace(tmp, path)
+        brief = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in ("date",)}
+        print(json.dumps(brief, indent=1, default=str), flush=True)
+    print(table(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
