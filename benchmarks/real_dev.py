@@ -389,8 +389,8 @@ def table(out: Path, n_boot: int = 2000) -> str:
                              f"{_fmt(fn(y, p), ci)} | {diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |")
     syn = next((r for r in res.values() if r["part"] == "synth"), None)
     if syn is not None:
-        lines += ["", "Default path (segmentation trained on synthetic fields only, `cpu` profile, "
-                  f"{syn['epochs_run']} epochs, {syn['train_s']:.0f} s):", "",
+        lines += ["", f"Default path (segmentation trained on synthetic fields only, `{syn.get('profile', 'cpu')}` "
+                  f"profile, {syn['epochs_run']} epochs, {syn['train_s']:.0f} s):", "",
                   "| real data | Dice cytoplasm [95% CI] | Dice nucleus [95% CI] |", "|---|---|---|"]
         test_ids = {str(k) for k in range(25, 31)}
         for name, per, keep in (
