@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 CERVIX_PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test unit nbtest lab install clean-venv
+.PHONY: run test unit nbtest lab install clean-venv bench-real
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: unit nbtest
 
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+# Real-data development benchmark (not in CI; ~2 h on 2 CPU cores; needs ../shared/data/real-dev
+# or $$CERVIX_REAL_DEV). Resumable: finished arms are skipped. BENCH_ARGS="--only cls --task 2" etc.
+bench-real: install
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) benchmarks/real_dev.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -67,9 +67,10 @@ from cervix.data import RecordList, class_names_of, load_split, read_dataset, sa
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.engine import (TrainConfig, autocast_context, device_and_amp, fit, load_checkpoint,  # noqa: E402
                            make_loader, seed_everything)
-from cervix.inference import binarize, centre_cell, predict_tiled  # noqa: E402
+from cervix.inference import binarize, predict_tiled, single_cell_masks  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
+from cervix.rundir import prepare_run_dir  # noqa: E402
 
 SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")
@@ -168,16 +169,17 @@ def smp_unet(encoder: str = "convnext_atto") -> torch.nn.Module:
 
 def seg_scores(model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[Any],
                single_cell: bool = False) -> dict[str, list[float]]:
-    """Dice per image and head with the run's tiled inference and thresholds."""
-    kw = S._infer_kw(cfg)
+    """Dice per image and head with the run's tiled inference and thresholds (single-cell crops:
+    the centre cell at the crop scale chosen as `masks --single-cell` chooses it)."""
+    kw = S.inference_kwargs(cfg)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     out: dict[str, list[float]] = {h: [] for h in HEADS}
     for rec in records:
         s = rec.load()
-        probs = predict_tiled(model, s.image, **kw)
-        cyt, nuc = binarize(probs, thr)
-        if single_cell:
-            cyt, nuc = centre_cell(cyt, nuc)
+        if single_cell:  # as `masks --single-cell` does it
+            cyt, nuc, _ = single_cell_masks(model, s.image, thr, **kw)
+        else:
+            cyt, nuc = binarize(predict_tiled(model, s.image, **kw), thr)
         for h, pred, true in zip(HEADS, (cyt, nuc), (s.cytoplasm, s.nucleus)):
             out[h].append(float(dice_score(pred[None] > 0, true[None] > 127)[0]))
     return out
@@ -203,7 +205,7 @@ def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     if arm == "cervix":
         res = S.train_segmentation(records.root, "isbi2014", out=run, profile=cfg,
-                                   overrides={"epochs": epochs}, split=split)
+                                   overrides={"epochs": epochs}, split=split, overwrite=True)
         history = res["history"]
         model, run_cfg = S.load_segmentation(run)
     else:
@@ -212,7 +214,8 @@ def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
         tcfg = TrainConfig.from_config(cfg, epochs=epochs)
         run_cfg = {"task": "smp", **{k: getattr(cfg, k) for k in ("tile", "overlap", "scale", "amp")},
                    "thresholds": list(cfg.thresholds)}
-        history = fit(model, loader, val_loader, loss_fn, evaluate, tcfg, run, config=run_cfg)
+        history = fit(model, loader, val_loader, loss_fn, evaluate, tcfg, prepare_run_dir(run, overwrite=True),
+                      config=run_cfg)
         model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
         model.eval()
     train_s = time.perf_counter() - t0
@@ -235,7 +238,8 @@ def run_synth_arm(out: Path, profile_name: str = "cpu") -> dict[str, Any]:
     data = ensure_synthetic(None, **profile.synth) / "fields"
     t0 = time.perf_counter()
     # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
-    res = S.train_segmentation(data, "masks", out=run, profile=profile.seg, overrides={"max_train_minutes": None})
+    res = S.train_segmentation(data, "masks", out=run, profile=profile.seg, overrides={"max_train_minutes": None},
+                               overwrite=True)
     train_s = time.perf_counter() - t0
     model, cfg = S.load_segmentation(run)
     isbi = isbi_records()
@@ -312,13 +316,13 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, 
     if arm == "timm":
         seed_everything(cfg.seed)
         model = timm_model()
-        history = fit(model, loader, val_loader, loss_fn, evaluate, TrainConfig.from_config(cfg), run,
-                      config={"task": "timm", "class_names": class_names})
+        history = fit(model, loader, val_loader, loss_fn, evaluate, TrainConfig.from_config(cfg),
+                      prepare_run_dir(run, overwrite=True), config={"task": "timm", "class_names": class_names})
         model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
     else:
         res = C.train_classifier(real_dev_dir() / "herlev", masks=masks if use_masks else None, out=run,
                                  fmt="classes", profile=cfg, overrides={"grouping": "2" if task == 2 else None},
-                                 split=split)
+                                 split=split, overwrite=True)
         history = res["history"]
         model, _ = C.load_classifier(run, device="cpu")
     train_s = time.perf_counter() - t0

@@ -42,9 +42,12 @@ from .config import ClsConfig, Profile, stage_config, to_dict
 from .data import (Record, RecordList, class_names_of, kfold_records, load_image, load_split,
                    read_dataset, save_split, split_records)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
-from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp, fit,
-                     is_main_process, load_checkpoint, make_loader, seed_everything)
+from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
+                     fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
+                     seed_everything)
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier
+from .files import atomic_write_text, ensure_writable, write_png
+from .rundir import prepare_run_dir
 
 __all__ = [
     "cls_config",
@@ -318,6 +321,7 @@ def train_classifier(
     augment: AugmentConfig | bool | None = None,
     on_epoch_end: Callable[[History], Any] | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train :class:`ConvNeXtAttentionClassifier` on labelled cell crops (+ masks).
 
@@ -342,6 +346,8 @@ def train_classifier(
         augment: training augmentation: None/True = :class:`AugmentConfig` defaults, False = none.
         on_epoch_end: ``callback(history)`` after each epoch (e.g. ``live_plot_callback()``).
         progress: tqdm progress bars.
+        overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
+            (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
 
     Returns:
         ``{"run", "best", "history" (History), "config" (ClsConfig), "class_names", "split"
@@ -370,7 +376,7 @@ def train_classifier(
     split_path = Path(split) if split else out / "split.json"
     saved = load_split(split_path, records) if split_path.is_file() and (split or resume) else None
     if is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
 
     if cfg.folds == 1:
         if saved is not None and _fold_parts(saved) is not None:
@@ -480,10 +486,8 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device | None =
     ck_path = resolve_checkpoint(path)
     ck = load_checkpoint(ck_path)
     cfg = dict(ck.get("config", {}))
-    if cfg.get("task") != "classification":
-        raise ValueError(f"{ck_path}: not a classification checkpoint (task={cfg.get('task')!r})")
-    model = build_classifier(cfg, pretrained=False)  # the weights come from the checkpoint
-    model.load_state_dict(ck["model"])
+    # the weights come from the checkpoint
+    model = model_from_checkpoint(ck, ck_path, "classification", lambda c: build_classifier(c, pretrained=False))
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
@@ -505,8 +509,7 @@ def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str,
         ov = cv2.resize(ov, (round(w * f), round(h * f)), interpolation=cv2.INTER_NEAREST)
     banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
     cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(np.vstack([banner, ov]), cv2.COLOR_RGB2BGR))
+    write_png(path, np.vstack([banner, ov]), rgb=True)
 
 
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
@@ -522,7 +525,10 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     Writes ``out/predictions.csv`` (one row per image: ``file`` relative to ``images``,
     ``predicted_class``, ``confidence``, ``prob_<class>``, ``cell_area``, ``nucleus_area``,
     ``cytoplasm_area``, ``nc_ratio``), the masks as ``out/masks/{cytoplasm,nucleus}/<file>.png``
-    and one overlay per image, ``out/overlays/<file>.png``.
+    and one overlay per image, ``out/overlays/<file>.png``, where ``<file>`` keeps the input's
+    extension (``x.jpg`` -> ``x.jpg.png``), so ``x.png`` and ``x.jpg`` in one folder never share
+    an output. A file that fails (unreadable, undecodable) is listed in ``out/errors.csv`` and
+    the run goes on; the output folder is checked for writing before any work.
 
     Args:
         seg: segmentation run folder or checkpoint.
@@ -534,16 +540,21 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
         progress: tqdm bars.
 
     Returns:
-        The predictions as a ``pandas.DataFrame``.
+        The predictions as a ``pandas.DataFrame``; ``df.attrs["errors"]`` lists the failed files
+        (``{"file", "error"}``).
+
+    Raises:
+        ValueError: no images under ``images``.
+        RuntimeError: every image failed (the first errors are named).
     """
     import pandas as pd
 
-    from .inference import binarize, centre_cell, list_images
+    from .inference import list_images, single_cell_masks
     from .metrics import softmax
     from .morphometrics import cell_morphometrics
-    from .segmentation import load_segmentation, predict_probabilities
+    from .segmentation import inference_kwargs, load_segmentation
 
-    out = Path(out)
+    out = ensure_writable(out)
     items = list_images(images)
     if not items:
         raise ValueError(f"{images}: no images found")
@@ -551,37 +562,46 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     cls_model, cls_cfg = load_classifier(cls)
     class_names = list(cls_cfg["class_names"])
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
-    records, rows, masks = [], [], []
+    records, rows, masks, done, errors = [], [], [], [], []
     for path, rel in tqdm(items, desc="segment", disable=not progress):
-        probs = predict_probabilities(seg_model, seg_cfg, [Record(str(path), None, rel)], tta=tta,
-                                      progress=False)[0]["probs"]  # (2, H, W)
-        cyt, nuc = centre_cell(*binarize(probs, thr))  # each image is one cell crop
-        mrel = Path(rel).with_suffix(".png")
-        mpaths = [out / "masks" / head / mrel for head in ("cytoplasm", "nucleus")]
-        for p, m in zip(mpaths, (cyt, nuc)):
-            p.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(p), m)
+        try:
+            # each image is one cell crop, of unknown magnification
+            image = load_image(path)
+            cyt, nuc, _ = single_cell_masks(seg_model, image, thr, **inference_kwargs(seg_cfg, tta=tta))
+            mpaths = [write_png(out / "masks" / head / f"{rel}.png", m)
+                      for head, m in zip(("cytoplasm", "nucleus"), (cyt, nuc))]
+        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
+            errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
+            continue
         # the label is a placeholder: ClassificationDataset needs one, the targets are unused
         records.append(Record(str(path), class_names[0], rel, str(mpaths[0]), str(mpaths[1])))
         masks.append((cyt, nuc))
+        done.append((path, rel))
         m = cell_morphometrics(cyt, nuc)
         rows.append({"file": rel, "cell_area": m["cell_area"], "nucleus_area": m["nucleus_area"],
                      "cytoplasm_area": m["cytoplasm_area"], "nc_ratio": m["nc_ratio"]})
+    if errors:
+        atomic_write_text(out / "errors.csv", pd.DataFrame(errors).to_csv(index=False))
+        listed = "; ".join(f"{e['file']}: {e['error']}" for e in errors[:3])
+        if not records:
+            raise RuntimeError(f"all {len(items)} images failed: {listed} (see {out / 'errors.csv'})")
+        warnings.warn(f"{len(errors)} of {len(items)} images failed and are listed in {out / 'errors.csv'}: "
+                      f"{listed}", stacklevel=2)
     ds = ClassificationDataset(records, class_names, cls_cfg["image_size"], cls_cfg["in_chans"], None,
                                train=False, cache=False)
     # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
     logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
                                progress=progress)
     probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
-    for i, (row, (path, rel)) in enumerate(zip(rows, items)):
+    for i, (row, (path, rel)) in enumerate(zip(rows, done)):
         k = int(probs[i].argmax())
         row["predicted_class"], row["confidence"] = class_names[k], float(probs[i, k])
         row.update({f"prob_{c}": float(probs[i, j]) for j, c in enumerate(class_names)})
         _overlay_png(load_image(path), *masks[i], f"{class_names[k]} {probs[i, k]:.2f}",
-                     out / "overlays" / Path(rel).with_suffix(".png"))
+                     out / "overlays" / f"{rel}.png")
     front = ["file", "predicted_class", "confidence", *[f"prob_{c}" for c in class_names]]
     df = pd.DataFrame(rows)
     df = df[front + [c for c in df.columns if c not in front]]
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "predictions.csv", index=False)
+    atomic_write_text(out / "predictions.csv", df.to_csv(index=False))
+    df.attrs["errors"] = errors
     return df

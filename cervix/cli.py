@@ -38,6 +38,8 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--num-workers", type=int, help="DataLoader workers")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="OUT holds an earlier run: remove the files cervix wrote there, then start afresh")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +119,42 @@ def _print_summary(res: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user error (an existing run, a missing file, bad data) prints one
+    ``cervix <command>: error: ...`` line and returns 2 (``CERVIX_DEBUG=1`` shows the traceback)."""
+    import os
+
+    from .engine import CheckpointError
+    from .rundir import RunExistsError
+
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"cervix {args.command}: {_interrupted(args)}", file=sys.stderr)
+        return 130
+    except (RunExistsError, CheckpointError, OSError, ValueError, RuntimeError) as exc:
+        if os.environ.get("CERVIX_DEBUG"):
+            raise
+        print(f"cervix {args.command}: error: {exc}  (CERVIX_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What an interrupt left behind: the last finished epoch of a training run, or nothing."""
+    if args.command not in ("segment", "classify"):
+        return "interrupted; outputs already written are complete (every file is written atomically)"
+    last = Path(args.out) / "last.pt"
+    try:
+        from .engine import load_checkpoint
+
+        epoch = int(load_checkpoint(last)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return f"interrupted before the first epoch finished; nothing to resume in {args.out}"
+    return (f"interrupted after epoch {epoch}; checkpoints intact ({last}); continue with --resume "
+            "(the same command plus --resume)")
+
+
+def _run(args: argparse.Namespace) -> int:
     train_keys = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
     if args.command == "synth":
         from .synth import generate
@@ -130,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ov = _overrides(args, train_keys + ["scale"])
         res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
-                                 overrides=ov, resume=args.resume, split=args.split)
+                                 overrides=ov, resume=args.resume, split=args.split, overwrite=args.overwrite)
         _print_summary(res)
     elif args.command == "masks":
         from .segmentation import generate_masks
@@ -147,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
 
         ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
         res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
-                               profile=args.profile, overrides=ov, resume=args.resume, split=args.split)
+                               profile=args.profile, overrides=ov, resume=args.resume, split=args.split,
+                               overwrite=args.overwrite)
         _print_summary(res)
     elif args.command == "evaluate":
         from .evaluation import evaluate_checkpoint
@@ -160,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         from .classification import predict_crops
 
         df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
-        print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}")
+        failed = len(df.attrs.get("errors", []))
+        print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
+              + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else ""))
     return 0
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "ensure_synthetic",
     "check_records",
     "split_records",
+    "check_disjoint_groups",
     "kfold_records",
     "save_split",
     "load_split",
@@ -216,12 +217,19 @@ def _decode(path: str | Path) -> np.ndarray:
     return arr
 
 
+def _bit_depth(max_value: int) -> int:
+    """The smallest common sensor depth (8, 10, 12, 14 or 16 bits) that holds ``max_value``."""
+    return next((b for b in (8, 10, 12, 14) if max_value < 2 ** b), 16)
+
+
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Bring any integer/float depth to uint8 (16-bit: >> 8; float in [0,1] or [0,255])."""
+    """Bring any integer/float depth to uint8 (16-bit: by its real bit depth, 8/10/12/14/16
+    from the largest value; float in [0,1] or [0,255])."""
     if arr.dtype == np.uint8:
         return arr
-    if arr.dtype == np.uint16:
-        return (arr >> 8).astype(np.uint8)
+    if arr.dtype == np.uint16:  # by the real bit depth: a 12-bit image in a 16-bit PNG is not dark
+        top = float(2 ** _bit_depth(int(arr.max(initial=0))) - 1)
+        return np.clip(np.rint(arr.astype(np.float32) * (255.0 / top)), 0, 255).astype(np.uint8)
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
@@ -262,17 +270,30 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def _binarise(m: np.ndarray) -> np.ndarray:
-    """uint8 mask -> {0, 255}: >127 is foreground; a {0, 1} mask (max 1) is read as 0/1."""
-    if m.max(initial=0) == 1:
+    """A mask at its own bit depth -> uint8 {0, 255}.
+
+    Exactly two values ``{0, v}`` (``v > 0``), at any depth, are a binary mask ({0, 1},
+    {0, 100}, {0, 255}, {0, 65535}); anything else is foreground above half the range of its
+    type (uint8 > 127, uint16 > 32767, float > 0.5).
+    """
+    values = np.unique(m)
+    if len(values) == 2 and values[0] == 0:
         return (m > 0).astype(np.uint8) * 255
-    return (m > 127).astype(np.uint8) * 255
+    if np.issubdtype(m.dtype, np.floating):
+        half = 0.5 if values.max(initial=0) <= 1 else 127.5
+    elif m.dtype == np.bool_:
+        half = 0
+    else:
+        half = np.iinfo(m.dtype).max // 2
+    return (m > half).astype(np.uint8) * 255
 
 
 def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read a mask as (H, W) uint8 {0, 255}; values > 127 are foreground.
 
-    Colour masks use their first channel; 16-bit masks are reduced to 8 bits first; a mask
-    holding only {0, 1} is taken as a 0/1 mask.
+    Colour masks use their first channel. A mask holding exactly two values ``{0, v}`` is
+    binary whatever ``v`` and the bit depth ({0, 1}, {0, 100}, 16-bit {0, 255}, ...); any other
+    mask is foreground above half the range of its type (uint8 > 127, uint16 > 32767).
 
     Args:
         path: mask file.
@@ -285,7 +306,7 @@ def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndar
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"missing mask file: {p}")
-    m = _to_uint8(_decode(p))
+    m = _decode(p)
     if m.ndim == 3:
         m = m[:, :, 0]
     if shape is not None and m.shape != tuple(shape[:2]):
@@ -437,7 +458,26 @@ def _read_groups_csv(root: Path) -> dict[str, str]:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or not {"path", "group"} <= set(reader.fieldnames):
             raise ValueError(f"{f}: needs a header 'path,group', found {reader.fieldnames}")
-        return {Path(r["path"]).as_posix(): r["group"] for r in reader if r.get("path")}
+        rows = [(_norm_rel(r["path"]), (r.get("group") or "").strip()) for r in reader if (r.get("path") or "").strip()]
+    groups: dict[str, str] = {}
+    conflicts = []
+    for rel, g in rows:
+        if not g:
+            conflicts.append(f"{rel}: empty group")
+        elif groups.setdefault(rel, g) != g:
+            conflicts.append(f"{rel}: {groups[rel]!r} and {g!r}")
+    if conflicts:
+        raise ValueError(f"{f}: {len(conflicts)} row(s) give a crop no group or two different groups, e.g. "
+                         f"{conflicts[:5]}; fix the file so every crop has exactly one group")
+    return groups
+
+
+def _norm_rel(path: str) -> str:
+    """A groups.csv path as a root-relative POSIX path (Windows ``\\`` and a leading ``./`` accepted)."""
+    p = path.strip().replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    return p
 
 
 def _class_mask_paths(masks_root: Path, cls: str, stem: str) -> tuple[Path, Path]:
@@ -486,7 +526,30 @@ def _read_classes_folder(root: Path, masks_root: Path | None, grouping: str | No
                     if not m.is_file():
                         raise FileNotFoundError(f"missing mask file {m} for image {p}")
             records.append(Record(str(p), label, group, str(cyt) if cyt else None, str(nuc) if nuc else None))
+    if groups:
+        _check_groups(root, groups, records)
+    if masks_root is not None:
+        by_mask: dict[str, str] = {}
+        for r in records:
+            if by_mask.setdefault(str(r.cytoplasm), r.path) != r.path:
+                raise ValueError(f"{by_mask[str(r.cytoplasm)]} and {r.path} share the stem of one mask file "
+                                 f"({r.cytoplasm}); rename one of them")
     return records
+
+
+def _check_groups(root: Path, groups: dict[str, str], records: list[Record]) -> None:
+    """Every crop has a row of ``groups.csv`` and every row a crop: a crop that silently got a
+    group of its own could put cells of one source image in both train and test."""
+    rels = {Path(r.path).relative_to(root).as_posix() for r in records}
+    no_row = sorted(rels - set(groups))
+    no_file = sorted(g for g in set(groups) - rels if not (root / g).exists())
+    if no_row or no_file:
+        raise ValueError(
+            f"{root / 'groups.csv'} does not match the crops: {len(no_row)} crop(s) without a row "
+            f"{no_row[:5]}, {len(no_file)} row(s) without a crop {no_file[:5]}. Every crop needs its group "
+            "(the source image it was cut from), or a split could leak one image's cells into train and test")
+    for r in records:
+        r.group = groups[Path(r.path).relative_to(root).as_posix()]
 
 
 def _sipakmed_class_dirs(root: Path) -> list[tuple[str, Path]]:
@@ -882,8 +945,20 @@ def _carve(idx: np.ndarray, y: np.ndarray, g: np.ndarray, frac: float, seed: int
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*least populated class.*")
-        rest, held = next(cv.split(np.zeros(len(idx)), y[idx], g[idx]))
+        try:
+            rest, held = next(cv.split(np.zeros(len(idx)), y[idx], g[idx]))
+        except ValueError as exc:
+            raise ValueError(_too_few_groups(y[idx], g[idx], f"holding out {frac:.0%} needs {k} folds, so "
+                                             f"at least one class with {k} or more crops/images")) from exc
     return idx[rest], idx[held]
+
+
+def _too_few_groups(y: np.ndarray, g: np.ndarray, need: str) -> str:
+    """The message for a split the groups cannot make: groups (and items) per class, and the need."""
+    per = {str(c) or "(unlabelled)": f"{len(np.unique(g[y == c]))} group(s) / {int((y == c).sum())} item(s)"
+           for c in np.unique(y)}
+    return (f"too few groups to split: {per}; {need}. Lower the validation/test fractions or the "
+            "number of folds, or add images")
 
 
 def split_records(records: Sequence[Record], val: float = 0.15, test: float = 0.15,
@@ -911,10 +986,32 @@ def split_records(records: Sequence[Record], val: float = 0.15, test: float = 0.
     rest, te = _carve(idx, y, g, test, seed)
     tr, va = _carve(rest, y, g, val / (1.0 - test) if val > 0 else 0.0, seed + 1)
     out = {"train": sorted(tr.tolist()), "val": sorted(va.tolist()), "test": sorted(te.tolist())}
+    check_disjoint_groups(out, records, "split_records")
     for name, frac in (("val", val), ("test", test)):
         if frac > 0 and not out[name]:
             warnings.warn(f"split: only {len(np.unique(g))} group(s); the {name} part is empty", stacklevel=2)
     return out
+
+
+def check_disjoint_groups(parts: dict[str, list[int]], records: Sequence[Record], where: str) -> None:
+    """No group in two of the train/val/test parts of one split (or of one k-fold fold).
+
+    Raises:
+        ValueError: naming ``where`` (the split file), the parts and the shared groups.
+    """
+    by_fold: dict[str, dict[str, set[str]]] = {}
+    for key, ids in parts.items():
+        prefix, _, part = key.rpartition("_") if key.startswith("fold_") else ("", "", key)
+        by_fold.setdefault(prefix, {})[part] = {records[i].group for i in ids}
+    for prefix, fold in by_fold.items():
+        names = sorted(fold)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                shared = sorted(fold[a] & fold[b])
+                if shared:
+                    raise ValueError(f"{where}: group(s) {shared[:5]} ({len(shared)} in all) are in both "
+                                     f"{prefix + '_' if prefix else ''}{a} and {b}; cells of one source image "
+                                     "would be trained on and tested on. Make a new split")
 
 
 def kfold_records(records: Sequence[Record], k: int = 5, seed: int = 0, val: float = 0.15) -> list[dict[str, list[int]]]:
@@ -930,16 +1027,22 @@ def kfold_records(records: Sequence[Record], k: int = 5, seed: int = 0, val: flo
     y, g = _labels_groups(records)
     n_groups = len(np.unique(g))
     if k < 2 or n_groups < k:
-        raise ValueError(f"k-fold needs 2 <= k <= number of groups; k={k}, {n_groups} group(s)")
+        raise ValueError(f"k-fold needs 2 <= k <= number of groups; k={k}, {n_groups} group(s). "
+                         + _too_few_groups(y, g, f"{k} folds need at least {k} groups"))
     idx = np.arange(len(records))
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     folds = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*least populated class.*")
-        splits = list(cv.split(idx, y, g))
+        try:
+            splits = list(cv.split(idx, y, g))
+        except ValueError as exc:
+            raise ValueError(_too_few_groups(y, g, f"{k} folds need at least one class with {k} or more "
+                                             "crops/images")) from exc
     for i, (rest, te) in enumerate(splits):
         tr, va = _carve(rest, y, g, val, seed + 1 + i)
         folds.append({"train": sorted(tr.tolist()), "val": sorted(va.tolist()), "test": sorted(te.tolist())})
+        check_disjoint_groups(folds[-1], records, f"kfold_records fold {i}")
     return folds
 
 
@@ -1013,6 +1116,7 @@ def load_split(path: str | Path, records: Sequence[Record]) -> dict[str, list[in
         seen.update(ids)
     if missing:
         raise ValueError(f"{path}: {len(missing)} saved path(s) match no single record, e.g. {missing[:5]}")
+    check_disjoint_groups(out, records, str(path))
     if len(seen) < len(records):
         warnings.warn(f"{path}: {len(records) - len(seen)} record(s) are in no part of the split", stacklevel=2)
     return out

@@ -255,7 +255,8 @@ class _Base(Dataset):
         self.records = list(records)
         self.cache = cache
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._seeded: tuple[int, int] | None = None
+        self._seeded: tuple[Any, ...] | None = None
+        self._epoch: tuple[int, int] | None = None  # (seed, epoch) set by the training loop
         self.transform: A.Compose
 
     def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
@@ -269,11 +270,22 @@ class _Base(Dataset):
             self._cache[i] = out
         return out
 
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        """Seed the augmentations of this epoch from ``(seed, epoch, worker)``, so a run resumed
+        after epoch *k* draws the same augmentations as the uninterrupted run (called by
+        :func:`cervix.engine.fit` before each epoch)."""
+        self._epoch = (int(seed), int(epoch))
+
     def _seed_once(self) -> None:
         info = get_worker_info()
-        key = (os.getpid(), info.id if info is not None else -1)
+        worker = info.id if info is not None else -1
+        key = (os.getpid(), worker, self._epoch)
         if self._seeded != key:
-            self.transform.set_random_seed(int(torch.initial_seed() % (2**32)))
+            if self._epoch is None:  # outside fit: the process' torch seed
+                s = int(torch.initial_seed() % (2**32))
+            else:
+                s = int(np.random.SeedSequence([*self._epoch, worker + 1]).generate_state(1)[0])
+            self.transform.set_random_seed(s)
             self._seeded = key
 
     def _apply(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,8 @@ __all__ = [
     "unwrap",
     "save_checkpoint",
     "load_checkpoint",
+    "load_weights",
+    "model_from_checkpoint",
     "check_plain",
     "rng_state",
     "set_rng_state",
@@ -325,7 +327,12 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
 
     Raises:
         TypeError: ``state`` holds something other than tensors and plain Python types.
+        OSError: the write failed; a full disk says "no space left on the device holding PATH"
+            (torch reports it as a bare ``RuntimeError: [enforce fail ...]``). The previous file
+            under ``path`` stays intact.
     """
+    import errno
+
     path = Path(path)
     check_plain(state)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -336,6 +343,13 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc) or (
+            isinstance(exc, RuntimeError) and "enforce fail" in str(exc))
+        if full:
+            raise OSError(errno.ENOSPC, f"no space left on the device holding {path}; the previous "
+                                        f"{path.name} (if any) is intact") from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -366,6 +380,56 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     return obj
+
+
+def model_from_checkpoint(ck: Mapping[str, Any], path: str | os.PathLike, task: str,
+                          build: Callable[[Mapping[str, Any]], nn.Module]) -> nn.Module:
+    """The model a loaded checkpoint describes, with its weights: ``build(config)`` then
+    :func:`load_weights`; every way the checkpoint can fail to fit is one error naming ``path``.
+
+    Raises:
+        ValueError: the checkpoint belongs to another task.
+        CheckpointError: its config lacks a key or describes no valid model, or its weights do
+            not fit that model.
+    """
+    cfg = ck.get("config") or {}
+    if cfg.get("task") != task:
+        raise ValueError(f"{path}: not a {task} checkpoint (task={cfg.get('task')!r})")
+    try:
+        model = build(cfg)
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: its config lacks {exc.args[0]!r}; not a complete cervix {task} "
+                              "checkpoint") from exc
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its config does not describe a valid model ({exc})") from exc
+    return load_weights(model, ck.get("model"), path)
+
+
+def load_weights(model: nn.Module, state: Mapping[str, Any], path: str | os.PathLike) -> nn.Module:
+    """``model.load_state_dict(state)`` that fails with one line naming the checkpoint.
+
+    Raises:
+        CheckpointError: the weights do not fit the model the checkpoint's config describes (the
+            message names ``path``, the first mismatching tensor and how many differ).
+    """
+    own = model.state_dict()
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: 'model' holds a {type(state).__name__}, not a state dict")
+    shape = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if shape or missing or extra:
+        if shape:
+            k = shape[0]
+            first = f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        else:
+            first = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model its config describes ({len(shape)} shape "
+            f"mismatch(es), {len(missing)} missing, {len(extra)} unexpected; first: {first}). Was the "
+            "config edited, or the file written by another version?")
+    model.load_state_dict(state)
+    return model
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -506,6 +570,9 @@ def _set_loader_epoch(loader: Any, epoch: int, seed: int) -> None:
     gen = getattr(loader, "generator", None)
     if isinstance(gen, torch.Generator):
         gen.manual_seed(seed * 1000 + epoch)  # worker base seeds of this epoch
+    ds = getattr(loader, "dataset", None)
+    if hasattr(ds, "set_epoch"):  # augmentation random state per (seed, epoch, worker): exact resume
+        ds.set_epoch(epoch, seed)
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
@@ -568,6 +635,21 @@ def stopping_signal(values: Sequence[float], window: int) -> float:
     against the patience. Non-finite values are ignored (NaN if none is left)."""
     tail = [float(v) for v in list(values)[-max(1, int(window)):] if v is not None and math.isfinite(float(v))]
     return float(np.median(tail)) if tail else float("nan")
+
+
+#: Settings that may differ when a run is resumed (they do not change what is computed).
+RESUME_MAY_CHANGE = frozenset({"progress", "tensorboard", "log_every", "max_train_minutes", "num_workers",
+                               "data", "masks", "split_path", "pretrained"})
+
+
+def _check_same_settings(path: Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume a run under other settings: its results would mix two configurations
+    while ``config.json`` claimed the new one for the whole run."""
+    diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in sorted(set(saved) & set(now))
+            if k not in RESUME_MAY_CHANGE and to_dict(saved[k]) != to_dict(now[k])]
+    if diff:
+        raise ValueError(f"{path}: cannot resume with other settings than the run's ({'; '.join(diff)}); "
+                         "resume with the run's own settings, or start a new run (--overwrite or another --out)")
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -659,7 +741,9 @@ def fit(
     last_path = out / "last.pt"
     if resume and last_path.is_file():
         ck = load_checkpoint(last_path, map_location="cpu")
-        bare.load_state_dict(ck["model"])
+        _check_same_settings(last_path, {**dict(ck.get("config") or {}), **dict(ck.get("train_config") or {})},
+                             {**plain_config, **train_dict})
+        load_weights(bare, ck["model"], last_path)
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         if scaler is not None and ck.get("scaler"):

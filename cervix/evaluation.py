@@ -35,6 +35,8 @@ from .classification import (fold_dirs, load_classifier, predict_logits, predict
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
 from .data import load_split
 from .engine import load_checkpoint, make_loader
+from .files import atomic_write_text, ensure_writable, json_ready
+from .rundir import run_split_path
 from .metrics import (classification_metrics, expected_calibration_error, fit_temperature,
                       negative_log_likelihood, reliability_curve, softmax)
 
@@ -143,34 +145,12 @@ def report_from_probabilities(y: Sequence[int], probs: np.ndarray, probs_cal: np
     return m
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-ready copy: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
-
-
 # --------------------------------------------------------------------------------------------
 # Evaluation of one classifier
 # --------------------------------------------------------------------------------------------
 def _grouping(cfg: Mapping[str, Any]) -> str | None:
     g = cfg.get("grouping")
     return None if g in (None, "5", 5) else str(g)
-
-
-def _split_path(cfg: Mapping[str, Any]) -> Path:
-    own = Path(cfg["checkpoint"]).parent / "split.json"
-    return own if own.is_file() else Path(cfg.get("split_path", own))
 
 
 def _predict(model, cfg: Mapping[str, Any], records: Sequence, batch_size: int, tta: bool,
@@ -185,7 +165,7 @@ def _predict(model, cfg: Mapping[str, Any], records: Sequence, batch_size: int, 
 def _run_val_records(cfg: Mapping[str, Any]) -> list:
     """The run's own validation crops (for the temperature), read from the run's data."""
     records = read_cls_records(cfg.get("data"), cfg.get("format", "classes"), cfg.get("masks"), _grouping(cfg))
-    return [records[i] for i in load_split(_split_path(cfg), records).get("val", [])]
+    return [records[i] for i in load_split(run_split_path(cfg["checkpoint"], cfg), records).get("val", [])]
 
 
 def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, split: str, batch_size: int | None,
@@ -211,7 +191,7 @@ def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, sp
             warnings.warn(f"{checkpoint}: the run's validation data is not readable ({e}); temperature 1",
                           stacklevel=3)
     else:
-        parts = load_split(_split_path(cfg), records)
+        parts = load_split(run_split_path(cfg["checkpoint"], cfg), records)
         if split not in parts:
             raise ValueError(f"split must be 'all' or one of {sorted(parts)}, got {split!r}")
         chosen = [records[i] for i in parts[split]]
@@ -239,13 +219,10 @@ def _write_outputs(out: Path, metrics: dict[str, Any], frame, figures: bool) -> 
 
     from .plotting import save_figure
 
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "predictions.csv", index=False)
-    metrics = _clean(metrics)
+    atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
+    metrics = json_ready(metrics)
     metrics["predictions"] = str(out / "predictions.csv")
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, out / "metrics.json")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     if figures:
         for name, fig in (("confusion_matrix", plot_confusion_matrix(metrics)),
                           ("roc_curves", plot_roc_curves(frame, metrics["class_names"])),
@@ -310,10 +287,14 @@ def evaluate_checkpoint(
     """
     path = Path(checkpoint)
     folds = fold_dirs(path)
+    if out is not None:
+        ensure_writable(out)  # before any inference
     if folds:
         return _evaluate_kfold(path if path.is_dir() else path.parent, folds, data, masks, fmt, split, out, n_boot,
                                batch_size, tta, figures, seed, progress)
     ck_path = resolve_checkpoint(path)
+    if out is None:
+        ensure_writable(ck_path.parent)
     task = load_checkpoint(ck_path).get("config", {}).get("task")
     if task == "segmentation":
         from .segmentation import evaluate_segmentation

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import io
 import math
 import os
 import warnings
@@ -36,6 +37,7 @@ from tqdm.auto import tqdm
 from cervix.data import IMAGE_EXTENSIONS, load_image
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.engine import autocast_context, device_and_amp
+from cervix.files import atomic_write_text, ensure_writable, write_png
 
 __all__ = [
     "predict_tiled",
@@ -43,6 +45,8 @@ __all__ = [
     "tile_starts",
     "binarize",
     "centre_cell",
+    "single_cell_masks",
+    "CROP_SCALES",
     "list_images",
     "mask_qc",
     "write_masks",
@@ -266,6 +270,50 @@ def centre_cell(cytoplasm: np.ndarray, nucleus: np.ndarray, min_inside: float = 
     return (cell * 255).astype(np.uint8), (nuc * 255).astype(np.uint8)
 
 
+#: Relative scales tried for a single-cell crop of unknown magnification (see :func:`single_cell_masks`).
+CROP_SCALES: tuple[float, ...] = (1.0, 0.67, 0.5, 0.33)
+
+
+def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5),
+                      scales: Sequence[float] = CROP_SCALES, min_side: int = 48, **kw: Any
+                      ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Masks of the centre cell of a single-cell crop whose magnification is unknown.
+
+    Crops from other labs are often magnified far beyond the fields a model was trained on (a
+    Herlev nucleus spans 50-120 px, a synthetic one 20-40 px). The crop is segmented at each
+    relative scale of ``scales`` (times the run's ``scale`` in ``kw``; scales that shrink the
+    crop's short side below ``min_side`` pixels are skipped), and the scale whose probabilities
+    are most confident (mean ``|2p - 1|`` over both heads, a test-time scale selection by
+    minimum entropy) and give the centre cell a nucleus is kept; probabilities are always
+    resized back to the crop, so the masks match it pixel for pixel.
+
+    Args:
+        model: segmentation network (logits ``(B, 2, H, W)``).
+        image: ``(H, W, 3)`` uint8 RGB crop.
+        thresholds: ``(cytoplasm, nucleus)`` probability thresholds.
+        scales: relative scales to try; ``(1.0,)`` = the run's scale only.
+        min_side: smallest short side in pixels a scaled crop may have.
+        **kw: :func:`predict_tiled` arguments (``tile``, ``overlap``, ``tta``, ``amp``,
+            ``scale``, ``mean``, ``std``, ...).
+
+    Returns:
+        ``(cytoplasm, nucleus, relative scale)``: uint8 {0, 255} masks of the centre cell
+        (:func:`centre_cell`) and the relative scale chosen.
+    """
+    base = float(kw.pop("scale", 1.0))
+    short = min(image.shape[:2])
+    cands = [s for s in scales if short * base * s >= min_side] or [max(scales)]
+    best: tuple[tuple[bool, float], np.ndarray, np.ndarray, float] | None = None
+    for s in cands:
+        probs = predict_tiled(model, image, scale=base * s, **kw)[:2]  # (2, H, W)
+        cyt, nuc = centre_cell(*binarize(probs, thresholds))
+        key = (bool(nuc.any()), float(np.abs(2.0 * probs - 1.0).mean()))
+        if best is None or key > best[0]:
+            best = (key, cyt, nuc, float(s))
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
 def list_images(root: str | os.PathLike) -> list[tuple[Path, str]]:
     """Every image below ``root`` as ``(path, path relative to root)``, sorted.
 
@@ -332,12 +380,6 @@ def _safe_rel(rel: str) -> Path:
     return p.with_suffix(".png")
 
 
-def _imwrite(path: Path, mask: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), mask):
-        raise OSError(f"could not write {path}")
-
-
 def write_masks(
     model: nn.Module,
     images: str | os.PathLike | Iterable[tuple[str | os.PathLike, str] | str | os.PathLike],
@@ -355,6 +397,7 @@ def write_masks(
     max_outside: float = 0.2,
     outlier_z: float = 3.5,
     single_cell: bool = False,
+    crop_scales: Sequence[float] = CROP_SCALES,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> dict[str, Any]:
@@ -375,8 +418,10 @@ def write_masks(
         progress: tqdm bar over the images.
         max_outside: QC flag when more than this fraction of the nucleus lies outside the cytoplasm.
         outlier_z: QC flag for a cytoplasm area with robust z-score above this (>= 5 images).
-        single_cell: each image is a single-cell crop: keep only the centre cell
-            (:func:`centre_cell`).
+        single_cell: each image is a single-cell crop: pick its scale among ``crop_scales`` and
+            keep only the centre cell (:func:`single_cell_masks`); the chosen relative scale is
+            the ``crop_scale`` column of the QC table.
+        crop_scales: relative scales tried for single-cell crops (``(1.0,)``: the run's scale).
 
     Returns:
         ``{"out_dir", "n_images", "n_written", "n_flagged", "n_errors", "thresholds",
@@ -386,7 +431,7 @@ def write_masks(
     Raises:
         RuntimeError: every image failed (the message lists the first errors).
     """
-    out = Path(out_dir)
+    out = ensure_writable(out_dir)  # before any inference
     if isinstance(images, (str, os.PathLike)):
         items = list_images(images)
     else:
@@ -403,15 +448,17 @@ def write_masks(
             if target in seen:
                 raise ValueError(f"output {target} already written for {seen[target]}")
             image = load_image(path)
-            probs = predict_tiled(model, image, tile=tile, overlap=overlap, batch_size=batch_size,
-                                  tta=tta, amp=amp, scale=scale, normalise=normalise, mean=mean, std=std)
-            cyt, nuc = binarize(probs[:2], thresholds)
+            kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale,
+                      normalise=normalise, mean=mean, std=std)
+            extra: dict[str, Any] = {}
             if single_cell:
-                cyt, nuc = centre_cell(cyt, nuc)
-            _imwrite(out / HEADS[0] / target, cyt)
-            _imwrite(out / HEADS[1] / target, nuc)
+                cyt, nuc, extra["crop_scale"] = single_cell_masks(model, image, thresholds, crop_scales, **kw)
+            else:
+                cyt, nuc = binarize(predict_tiled(model, image, **kw)[:2], thresholds)
+            write_png(out / HEADS[0] / target, cyt)
+            write_png(out / HEADS[1] / target, nuc)
             seen[target] = str(path)
-            rows.append({"rel": rel, "path": str(path), **mask_qc(cyt, nuc, max_outside)})
+            rows.append({"rel": rel, "path": str(path), **extra, **mask_qc(cyt, nuc, max_outside)})
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"path": str(path), "rel": str(rel), "error": f"{type(exc).__name__}: {exc}"})
             bar.set_postfix(errors=len(errors))
@@ -427,13 +474,13 @@ def write_masks(
         "n_flagged": sum(bool(r["flags"]) for r in rows), "n_errors": len(errors),
         "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": flagged, "errors": errors,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "qc.json").write_text(json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "qc.json", json.dumps(summary, indent=2, default=str))
     if rows:
-        with open(out / "qc.csv", "w", newline="") as fh:
-            wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            wr.writeheader()
-            wr.writerows({**r, "flags": ";".join(r["flags"])} for r in rows)
+        buf = io.StringIO()
+        wr = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        wr.writeheader()
+        wr.writerows({**r, "flags": ";".join(r["flags"])} for r in rows)
+        atomic_write_text(out / "qc.csv", buf.getvalue())
     if errors:
         listed = "; ".join(f"{e['path']}: {e['error']}" for e in errors[:5])
         more = f" (+{len(errors) - 5} more, see {out / 'qc.json'})" if len(errors) > 5 else ""

@@ -21,15 +21,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import Profile, SegConfig, from_dict, stage_config, to_dict
+from .config import Profile, SegConfig, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
-from .engine import (History, TrainConfig, device_and_amp, autocast_context, fit, load_checkpoint,
-                     make_loader, seed_everything, unwrap, cleanup_distributed, is_main_process)
+from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
+                     fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
+                     seed_everything)
 from .inference import binarize, list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics
 from .models import DualHeadAttConvNeXtUNet
+from .files import atomic_write_text, ensure_writable, json_ready
+from .rundir import prepare_run_dir, run_split_path
 
 __all__ = [
     "HEADS",
@@ -38,6 +41,7 @@ __all__ = [
     "validate_segmentation",
     "train_segmentation",
     "load_segmentation",
+    "inference_kwargs",
     "predict_probabilities",
     "dice_at_thresholds",
     "threshold_table",
@@ -109,13 +113,14 @@ def train_segmentation(
     data: str | os.PathLike,
     fmt: str = "masks",
     out: str | os.PathLike = "runs/seg",
-    profile: str | None = None,
+    profile: str | Profile | SegConfig | None = None,
     overrides: Mapping[str, Any] | None = None,
     resume: bool = False,
     split: str | os.PathLike | None = None,
     augment: AugmentConfig | None = None,
     on_epoch_end: Callable[[History], Any] | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
 
@@ -127,6 +132,8 @@ def train_segmentation(
         profile: ``smoke`` / ``cpu`` / ``paper`` (default ``$CERVIX_PROFILE`` or ``cpu``).
         overrides: :class:`SegConfig` fields to change (``epochs``, ``lr``, ``image_size``, ...).
         resume: continue from ``out/last.pt``.
+        overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
+            (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
         split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
         augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
         on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
@@ -146,7 +153,7 @@ def train_segmentation(
     if not parts["train"]:
         raise ValueError(f"{data}: the split left no training images ({len(records)} records)")
     if is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
         save_split(out / "split.json", parts, records)
     aug = augment if augment is not None else AugmentConfig()
     take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
@@ -201,17 +208,16 @@ def load_segmentation(path: str | os.PathLike, device: str | torch.device = "cpu
     ck_path = _ckpt_path(path)
     ck = load_checkpoint(ck_path)
     cfg = ck.get("config", {})
-    if cfg.get("task") != "segmentation":
-        raise ValueError(f"{ck_path}: not a segmentation checkpoint (task={cfg.get('task')!r})")
-    model = DualHeadAttConvNeXtUNet(encoder=cfg["encoder"], pretrained=False,
-                                    decoder_channels=tuple(cfg["decoder_channels"]))
-    model.load_state_dict(ck["model"])
+    model = model_from_checkpoint(ck, ck_path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
+        encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])))
     model.to(device).eval()
     cfg = dict(cfg, checkpoint=str(ck_path), epoch=ck.get("epoch"))
     return model, cfg
 
 
-def _infer_kw(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
+def inference_kwargs(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
+    """:func:`cervix.inference.predict_tiled` arguments of a run config (tile, overlap, TTA, amp,
+    scale, normalisation); arguments that are not None override the run's values."""
     return dict(
         tile=int(tile or cfg.get("tile", 256)),
         overlap=float(overlap if overlap is not None else cfg.get("overlap", 0.25)),
@@ -226,7 +232,7 @@ def _infer_kw(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=Non
 def predict_probabilities(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record],
                           tta: bool | None = None, progress: bool = True) -> list[dict[str, np.ndarray]]:
     """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None}``."""
-    kw = _infer_kw(cfg, tta=tta)
+    kw = inference_kwargs(cfg, tta=tta)
     out = []
     for rec in tqdm(records, desc="predict", disable=not progress):
         s = rec.load()
@@ -259,9 +265,10 @@ def threshold_table(predictions: Sequence[Mapping[str, Any]],
 
 def run_records(run: str | os.PathLike, part: str = "val") -> list[Record]:
     """Records of one part (``train``/``val``/``test``) of a segmentation run's saved split."""
-    cfg = load_checkpoint(_ckpt_path(run)).get("config", {})
+    ck_path = _ckpt_path(run)
+    cfg = load_checkpoint(ck_path).get("config", {})
     records = _records(cfg["data"], cfg.get("format", "masks"))
-    return [records[i] for i in load_split(cfg["split_path"], records)[part]]
+    return [records[i] for i in load_split(run_split_path(ck_path, cfg), records)[part]]
 
 
 @torch.no_grad()
@@ -273,7 +280,7 @@ def tiled_vs_whole(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequ
     """
     import pandas as pd
 
-    kw = _infer_kw(cfg)
+    kw = inference_kwargs(cfg)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     rows = []
     for rec in records:
@@ -356,7 +363,7 @@ def generate_masks(
         ``errors``).
     """
     model, cfg = load_segmentation(checkpoint)
-    kw = _infer_kw(cfg, tile, overlap, tta, amp)
+    kw = inference_kwargs(cfg, tile, overlap, tta, amp)
     thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
     items = _image_list(Path(images), walk)
     return write_masks(model, items, out, thr, progress=progress, single_cell=single_cell, **kw)
@@ -381,6 +388,7 @@ def evaluate_segmentation(
     import pandas as pd
 
     model, cfg = load_segmentation(checkpoint)
+    out_dir = ensure_writable(Path(out) if out is not None else Path(cfg["checkpoint"]).parent)  # before inference
     data = data if data is not None else cfg.get("data")
     fmt = fmt or cfg.get("format", "masks")
     records = _records(data, fmt)
@@ -391,7 +399,7 @@ def evaluate_segmentation(
         if not own:
             raise ValueError(f"--split {split} needs the run's own data ({cfg.get('data')}); "
                              "use --split all for other data")
-        parts = load_split(cfg["split_path"], records)
+        parts = load_split(run_split_path(cfg["checkpoint"], cfg), records)
         chosen = [records[i] for i in parts[split]]
     else:
         raise ValueError(f"split must be test, val, train or all, got {split!r}")
@@ -408,8 +416,7 @@ def evaluate_segmentation(
     metrics["n_images"] = len(preds)
     metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot)) for k, v in per.items()}
     metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"])
-    out_dir = Path(out) if out is not None else Path(cfg["checkpoint"]).parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(out_dir / "per_image.csv", index=False)
+    atomic_write_text(out_dir / "metrics.json", json.dumps(json_ready(metrics), indent=2))
+    atomic_write_text(out_dir / "per_image.csv",
+                      pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))
     return metrics

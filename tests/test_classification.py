@@ -214,17 +214,23 @@ class _Flip(torch.nn.Module):
 
 
 # ------------------------------------------------------------------------------------ predict
-def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
+def _seg_run(synth, tmp_path) -> Path:
+    """An (untrained) segmentation run as cervix.segmentation.load_segmentation reads it."""
     from cervix.engine import save_checkpoint
     from cervix.models import DualHeadAttConvNeXtUNet
 
-    # an (untrained) segmentation run as cervix.segmentation.load_segmentation reads it
-    torch.manual_seed(0)
-    unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
     seg = tmp_path / "seg"
-    save_checkpoint(seg / "best.pt", {"model": unet.state_dict(), "config": {
-        "task": "segmentation", "encoder": "convnext_atto", "decoder_channels": [32, 16, 8], "tile": 64,
-        "overlap": 0.25, "scale": 1.0, "thresholds": [0.5, 0.5], "amp": "none"}})
+    if not (seg / "best.pt").is_file():
+        torch.manual_seed(0)
+        unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
+        save_checkpoint(seg / "best.pt", {"model": unet.state_dict(), "config": {
+            "task": "segmentation", "encoder": "convnext_atto", "decoder_channels": [32, 16, 8], "tile": 64,
+            "overlap": 0.25, "scale": 1.0, "thresholds": [0.5, 0.5], "amp": "none"}})
+    return seg
+
+
+def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
+    seg = _seg_run(synth, tmp_path)
     images = tmp_path / "images"
     chosen = sorted((synth / "crops").rglob("*.png"))[::6]  # 5 crops, one per class
     for p in chosen:
@@ -244,14 +250,14 @@ def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
     assert (df["cytoplasm_area"] == cyto).all()
     ok = cyto > 0
     np.testing.assert_allclose(df.loc[ok, "nc_ratio"], df.loc[ok, "nucleus_area"] / cyto[ok])
-    for f in df["file"]:
-        assert (out / "overlays" / f).is_file()
-        assert (out / "masks" / "cytoplasm" / f).is_file() and (out / "masks" / "nucleus" / f).is_file()
+    for f in df["file"]:  # outputs keep the input's extension: x.png -> x.png.png
+        assert (out / "overlays" / f"{f}.png").is_file()
+        assert (out / "masks" / "cytoplasm" / f"{f}.png").is_file() and (out / "masks" / "nucleus" / f"{f}.png").is_file()
     # the areas are those of the written masks
     from cervix.data import load_mask
 
     first = df.iloc[0]
-    assert (load_mask(out / "masks" / "nucleus" / first["file"]) > 0).sum() == first["nucleus_area"]
+    assert (load_mask(out / "masks" / "nucleus" / f"{first['file']}.png") > 0).sum() == first["nucleus_area"]
     json.dumps(df.to_dict())  # plain values
 
 
@@ -271,3 +277,51 @@ def test_cli_classify_herlev_two_class_grouping(synth, tmp_path, capsys):
                  "--profile", "smoke", "--image-size", "32", "--epochs", "1", "--amp", "none"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["class_names"] == ["normal", "abnormal"] and cfg["grouping"] == "2"
+
+
+def test_checkpoint_config_that_does_not_fit_its_weights(run5, tmp_path, capsys):
+    """A config edited after training, or one missing a key: one error naming the file."""
+    from cervix.cli import main
+    from cervix.engine import CheckpointError, save_checkpoint
+
+    ck = load_checkpoint(run5[0] / "best.pt")
+    bad = dict(ck, config={**ck["config"], "model": {**ck["config"]["model"], "hidden_dim": 8}})
+    path = save_checkpoint(tmp_path / "edited.pt", bad)
+    with pytest.raises(CheckpointError, match="edited.pt.*do not fit.*first: ") as e:
+        load_classifier(path)
+    assert len(str(e.value).splitlines()) == 1
+    cfg = dict(ck["config"])
+    del cfg["model"]
+    path = save_checkpoint(tmp_path / "nokey.pt", dict(ck, config=cfg))
+    with pytest.raises(CheckpointError, match="nokey.pt.*lacks 'model'"):
+        load_classifier(path)
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "edited.pt"), "--out", str(tmp_path / "e")]) == 2
+    assert "edited.pt" in capsys.readouterr().err
+
+
+def test_predict_goes_on_past_a_bad_file_and_keeps_extensions(run5, synth, tmp_path, capsys):
+    """One unreadable crop is listed, not fatal; x.png and x.jpg get their own outputs."""
+    import cv2
+
+    from cervix.cli import main
+
+    src = tmp_path / "crops"
+    src.mkdir()
+    crop = next((synth / "crops").rglob("*.png"))
+    shutil.copy(crop, src / "x.png")
+    cv2.imwrite(str(src / "x.jpg"), cv2.imread(str(crop)))
+    (src / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "pred"
+    assert main(["predict", "--seg", str(_seg_run(synth, tmp_path)), "--cls", str(run5[0]), "--images", str(src),
+                 "--out", str(out)]) == 0
+    assert "1 failed" in capsys.readouterr().out
+    df = pd.read_csv(out / "predictions.csv")
+    assert sorted(df["file"]) == ["x.jpg", "x.png"]
+    for f in ("x.jpg.png", "x.png.png"):
+        assert (out / "overlays" / f).is_file() and (out / "masks" / "nucleus" / f).is_file()
+    assert list(pd.read_csv(out / "errors.csv")["file"]) == ["broken.png"]
+    # an output below a regular file cannot be written: refused before any inference
+    (tmp_path / "afile").write_text("x")
+    assert main(["predict", "--seg", str(_seg_run(synth, tmp_path)), "--cls", str(run5[0]), "--images", str(src),
+                 "--out", str(tmp_path / "afile" / "out")]) == 2
+    assert "cannot write to the output folder" in capsys.readouterr().err

@@ -361,3 +361,82 @@ def test_save_load_split_roundtrip_on_another_root(tmp_path):
         p: sorted(recs[i].path.replace("/data/ds", "/mnt/other/copy") for i in ids) for p, ids in sp.items()}
     with pytest.raises(ValueError, match="split.json"):
         D.load_split(f, moved[:5])
+
+
+def test_too_few_groups_is_a_clear_error():
+    # a valid small set: 2 classes x 3 images, one cell per image (sklearn alone says only
+    # "n_splits=6 cannot be greater than the number of members in each class")
+    recs = [D.Record(f"/x/{c}/{i}.png", c, f"{c}/{i}") for c in ("dyskeratotic", "parabasal") for i in range(3)]
+    with pytest.raises(ValueError, match="too few groups") as e:
+        D.split_records(recs, val=0.15, test=0.15)
+    assert "'dyskeratotic': '3 group(s) / 3 item(s)'" in str(e.value) and "needs 6 folds" in str(e.value)
+    with pytest.raises(ValueError, match="too few groups") as e:
+        D.kfold_records(recs, k=5)
+    assert "5 folds" in str(e.value) and "parabasal" in str(e.value)
+    with pytest.raises(ValueError, match="3 group"):
+        D.kfold_records(recs[:3] + recs[3:4], k=5)  # fewer groups than folds
+
+
+@pytest.mark.parametrize("dtype,values", [
+    (np.uint16, (0, 255)), (np.uint16, (0, 1)), (np.uint16, (0, 65535)), (np.uint8, (0, 100)),
+    (np.uint8, (0, 1)), (np.uint8, (0, 255)),
+])
+def test_two_valued_masks_are_binary_at_any_depth(tmp_path, dtype, values):
+    m = np.full((6, 8), values[0], dtype)
+    m[2:4, 3:6] = values[1]
+    cv2.imwrite(str(tmp_path / "m.png"), m)
+    out = D.load_mask(tmp_path / "m.png")
+    assert out.dtype == np.uint8 and set(np.unique(out)) == {0, 255} and (out > 0).sum() == 6
+
+
+def test_other_masks_use_half_the_range_of_their_type(tmp_path):
+    m = np.array([[0, 100, 200]], np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), m)
+    assert D.load_mask(tmp_path / "a.png").tolist() == [[0, 0, 255]]
+    m16 = np.array([[0, 30000, 40000]], np.uint16)
+    cv2.imwrite(str(tmp_path / "b.png"), m16)
+    assert D.load_mask(tmp_path / "b.png").tolist() == [[0, 0, 255]]
+
+
+def test_a_12_bit_image_in_a_16_bit_png_keeps_its_brightness(tmp_path):
+    img = np.linspace(0, 4095, 64).astype(np.uint16).reshape(8, 8)
+    cv2.imwrite(str(tmp_path / "x.png"), img)
+    out = D.load_image(tmp_path / "x.png")
+    assert out.max() == 255 and out[..., 0].ravel()[32] == round(int(img.ravel()[32]) * 255 / 4095)
+    full = np.array([[0, 65535]], np.uint16)  # a real 16-bit image
+    cv2.imwrite(str(tmp_path / "y.png"), full)
+    assert D.load_image(tmp_path / "y.png")[0, :, 0].tolist() == [0, 255]
+
+
+def _groups_csv(root, lines):
+    (root / "crops" / "groups.csv").write_text("path,group\n" + "\n".join(lines) + "\n")
+
+
+def test_groups_csv_every_crop_needs_its_group(tmp_path, make_classes_folder):
+    root = make_classes_folder(tmp_path, per_class=2, per_group=2)
+    rows = (root / "crops" / "groups.csv").read_text().splitlines()[1:]
+    _groups_csv(root, rows[:3])  # a third of the rows kept: before, the rest got a group each, silently
+    with pytest.raises(ValueError, match=r"groups.csv does not match the crops: 7 crop\(s\) without a row"):
+        D.read_dataset(root / "crops", "classes")
+    _groups_csv(root, rows + ["parabasal/gone.png,field_x"])
+    with pytest.raises(ValueError, match=r"1 row\(s\) without a crop \['parabasal/gone.png'\]"):
+        D.read_dataset(root / "crops", "classes")
+    _groups_csv(root, rows + [rows[0].split(",")[0] + ",another_field"])
+    with pytest.raises(ValueError, match="two different groups"):
+        D.read_dataset(root / "crops", "classes")
+    # Windows paths and ./ are the same crops
+    _groups_csv(root, [r.replace("/", "\\") if i % 2 else "./" + r for i, r in enumerate(rows)])
+    recs = D.read_dataset(root / "crops", "classes")
+    assert {r.group for r in recs} == {r.split(",")[1] for r in rows}
+
+
+def test_a_split_that_leaks_a_group_is_refused(tmp_path, make_classes_folder):
+    root = make_classes_folder(tmp_path, per_class=6, per_group=2)
+    recs = D.read_dataset(root / "crops", "classes")
+    split = D.split_records(recs, val=0.2, test=0.2)
+    D.check_disjoint_groups(split, recs, "ok")
+    # move one crop of a test group into train: its group is now on both sides
+    leak = dict(split, train=sorted(split["train"] + split["test"][:1]), test=split["test"][1:])
+    D.save_split(tmp_path / "split.json", leak, recs)
+    with pytest.raises(ValueError, match="split.json: group.*both test and train|split.json: group.*both train and test"):
+        D.load_split(tmp_path / "split.json", recs)

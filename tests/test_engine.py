@@ -425,3 +425,34 @@ def test_live_plot_callback(monkeypatch, capsys):
     assert len(shown) == 1
     labels = [ln.get_label() for ax in shown[0].axes for ln in ax.get_lines()]
     assert {"train_loss", "val_loss", "val_dice"} <= set(labels)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    tr, va = loaders()
+    fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2), tmp_path, config={"encoder": "a", "image_size": 64})
+    with pytest.raises(ValueError, match=r"other settings.*lr: 0.03 -> 0.01"):
+        fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=3, lr=1e-2), tmp_path, resume=True,
+            config={"encoder": "a", "image_size": 64})
+    with pytest.raises(ValueError, match=r"encoder: 'a' -> 'b'.*image_size: 64 -> 128"):
+        fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2), tmp_path, resume=True,
+            config={"encoder": "b", "image_size": 128})
+    # progress and the time budget may change
+    fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=2, max_train_minutes=5.0), tmp_path, resume=True,
+        config={"encoder": "a", "image_size": 64})
+
+
+def test_full_disk_while_saving_a_checkpoint_says_so(tmp_path, monkeypatch):
+    import errno
+
+    save_checkpoint(tmp_path / "best.pt", {"w": torch.zeros(2)})
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match=r"no space left on the device holding .*best.pt") as e:
+        save_checkpoint(tmp_path / "best.pt", {"w": torch.ones(2)})
+    assert e.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(tmp_path / "best.pt")["w"], torch.zeros(2))  # intact
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temporary file left

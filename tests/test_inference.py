@@ -211,3 +211,57 @@ def test_centre_cell_keeps_the_centre_component_and_its_nuclei():
     # no cytoplasm at all: both empty
     c, n = centre_cell(np.zeros_like(cyt), nuc)
     assert c.max() == 0 and n.max() == 0
+
+
+def _fake_probs(by_scale):
+    """A stand-in for predict_tiled whose output depends only on the scale asked for."""
+    def fake(model, image, scale=1.0, **kw):
+        return by_scale[round(scale, 2)](image.shape[:2])
+    return fake
+
+
+def _probs(shape, nucleus: bool, sharp: float):
+    h, w = shape
+    p = np.full((2, h, w), 0.5 - sharp / 2, np.float32)
+    p[0, h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 0.5 + sharp / 2  # a cell in the middle
+    if nucleus:
+        p[1, 3 * h // 8: 5 * h // 8, 3 * w // 8: 5 * w // 8] = 0.5 + sharp / 2
+    return p
+
+
+def test_single_cell_masks_picks_the_scale_with_a_nucleus_then_the_most_confident(monkeypatch):
+    from cervix import inference as I
+
+    img = np.zeros((120, 100, 3), np.uint8)
+    monkeypatch.setattr(I, "predict_tiled", _fake_probs({
+        1.0: lambda s: _probs(s, nucleus=False, sharp=0.99),  # confident, but no nucleus
+        0.67: lambda s: _probs(s, nucleus=True, sharp=0.5),
+        0.5: lambda s: _probs(s, nucleus=True, sharp=0.9),  # nucleus and most confident
+        0.33: lambda s: _probs(s, nucleus=True, sharp=0.2),
+    }))
+    cyt, nuc, s = I.single_cell_masks(None, img, (0.5, 0.5))
+    assert s == 0.5 and cyt.shape == nuc.shape == (120, 100)
+    assert nuc[60, 50] == 255 and cyt[60, 50] == 255 and cyt[0, 0] == 0
+    # only the run's scale: no search
+    cyt, nuc, s = I.single_cell_masks(None, img, (0.5, 0.5), scales=(1.0,))
+    assert s == 1.0 and not nuc.any()
+    # scales that shrink a crop below min_side are not tried (100 * 0.33 < 48)
+    seen = []
+    monkeypatch.setattr(I, "predict_tiled", lambda m, im, scale=1.0, **kw: seen.append(scale) or _probs(im.shape[:2], True, 0.5))
+    I.single_cell_masks(None, img, (0.5, 0.5), scale=1.0)
+    assert seen == [1.0, 0.67, 0.5]
+
+
+def test_single_cell_masks_at_one_scale_equals_the_plain_path():
+    import torch
+
+    from cervix import inference as I
+    from cervix.models import DualHeadAttConvNeXtUNet
+
+    torch.manual_seed(0)
+    model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8)).eval()
+    img = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    probs = I.predict_tiled(model, img, tile=64)
+    want = I.centre_cell(*I.binarize(probs, (0.5, 0.5)))
+    cyt, nuc, s = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
+    assert s == 1.0 and np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])

@@ -4,6 +4,7 @@ Real (tiny) training: convnext_atto, 64 px patches, one epoch on 6 generated 256
 """
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -111,3 +112,92 @@ def test_load_segmentation_refuses_a_classifier_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "c.pt", {"model": {}, "config": {"task": "classification"}})
     with pytest.raises(ValueError, match="not a segmentation checkpoint"):
         load_segmentation(tmp_path / "c.pt")
+
+
+def test_segment_refuses_to_replace_a_run_without_overwrite(run, tmp_path, capsys):
+    import shutil
+
+    r = shutil.copytree(run["run"], tmp_path / "run")
+    (r / "metrics.json").write_text("{}")  # an evaluation of the old model
+    (r / "notes.txt").write_text("mine")  # not written by cervix
+    args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--out", str(r),
+            "--profile", "smoke", "--epochs", "1", "--batch-size", "4", "--image-size", "64", "--amp", "none"]
+    before = (r / "best.pt").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(r) in err and "best.pt" in err and "--overwrite" in err and "--resume" in err
+    assert (r / "best.pt").read_bytes() == before  # untouched
+    assert main(args + ["--overwrite"]) == 0
+    assert not (r / "metrics.json").exists()  # the stale evaluation went with the old model
+    assert (r / "notes.txt").read_text() == "mine" and (r / "best.pt").is_file()
+    # a run of the other task in the folder is a run all the same
+    assert main(["classify", "--data", str(run["syn"] / "crops"), "--out", str(r), "--in-chans", "3",
+                 "--profile", "smoke", "--image-size", "32", "--epochs", "1", "--amp", "none"]) == 2
+
+
+def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
+    from cervix.engine import CheckpointError, load_checkpoint, save_checkpoint
+    from cervix.segmentation import load_segmentation
+
+    ck = load_checkpoint(run["run"] / "best.pt")
+    path = save_checkpoint(tmp_path / "edited.pt", dict(ck, config={**ck["config"], "decoder_channels": [64, 32, 16]}))
+    with pytest.raises(CheckpointError, match="edited.pt.*do not fit.*shape mismatch"):
+        load_segmentation(path)
+    cfg = {k: v for k, v in ck["config"].items() if k != "decoder_channels"}
+    path = save_checkpoint(tmp_path / "nokey.pt", dict(ck, config=cfg))
+    with pytest.raises(CheckpointError, match="nokey.pt.*lacks 'decoder_channels'"):
+        load_segmentation(path)
+
+
+def test_a_moved_run_folder_still_evaluates(run, tmp_path):
+    import shutil
+
+    from cervix.engine import load_checkpoint, save_checkpoint
+
+    a = shutil.copytree(run["run"], tmp_path / "a")
+    for name in ("best.pt", "last.pt"):  # as if trained in a/
+        ck = load_checkpoint(a / name)
+        save_checkpoint(a / name, dict(ck, config={**ck["config"], "split_path": str(a / "split.json")}))
+    b = tmp_path / "moved" / "b"
+    b.parent.mkdir()
+    shutil.move(str(a), str(b))
+    assert main(["evaluate", "--checkpoint", str(b / "best.pt"), "--out", str(tmp_path / "e"), "--n-boot", "10"]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_images"] >= 1
+
+
+def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys):
+    """Ctrl-C after the first epoch's checkpoint, then --resume == the uninterrupted run (CPU),
+    with augmentation on (its random state is seeded per epoch, not once per process)."""
+    import torch
+
+    from cervix import engine
+    from cervix.engine import load_checkpoint
+
+    args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke",
+            "--epochs", "3", "--batch-size", "4", "--image-size", "64", "--amp", "none"]
+    assert main(args + ["--out", str(tmp_path / "full")]) == 0
+
+    real_save = engine.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        out = real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)
+    cut = tmp_path / "cut"
+    assert main(args + ["--out", str(cut)]) == 130
+    assert "interrupted after epoch 1; checkpoints intact" in capsys.readouterr().err
+    monkeypatch.setattr(engine, "save_checkpoint", real_save)
+    torch.manual_seed(123)  # another process state
+    assert main(args + ["--out", str(cut), "--resume"]) == 0
+
+    def rows(p):
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(open(p))]
+
+    assert rows(tmp_path / "full" / "history.csv") == rows(cut / "history.csv")
+    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(cut / "last.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
