@@ -567,7 +567,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
         try:
             # each image is one cell crop, of unknown magnification
             image = load_image(path)
-            cyt, nuc, _ = single_cell_masks(seg_model, image, thr, **inference_kwargs(seg_cfg, tta=tta))
+            cyt, nuc = single_cell_masks(seg_model, image, thr, **inference_kwargs(seg_cfg, tta=tta))
             mpaths = [write_png(out / "masks" / head / f"{rel}.png", m)
                       for head, m in zip(("cytoplasm", "nucleus"), (cyt, nuc))]
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on

@@ -270,48 +270,42 @@ def centre_cell(cytoplasm: np.ndarray, nucleus: np.ndarray, min_inside: float = 
     return (cell * 255).astype(np.uint8), (nuc * 255).astype(np.uint8)
 
 
-#: Relative scales tried for a single-cell crop of unknown magnification (see :func:`single_cell_masks`).
+#: Relative scales of a single-cell crop of unknown magnification (see :func:`single_cell_masks`).
 CROP_SCALES: tuple[float, ...] = (1.0, 0.67, 0.5, 0.33)
 
 
 def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5),
                       scales: Sequence[float] = CROP_SCALES, min_side: int = 48, **kw: Any
-                      ) -> tuple[np.ndarray, np.ndarray, float]:
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the centre cell of a single-cell crop whose magnification is unknown.
 
     Crops from other labs are often magnified far beyond the fields a model was trained on (a
     Herlev nucleus spans 50-120 px, a synthetic one 20-40 px). The crop is segmented at each
     relative scale of ``scales`` (times the run's ``scale`` in ``kw``; scales that shrink the
-    crop's short side below ``min_side`` pixels are skipped), and the scale whose probabilities
-    are most confident (mean ``|2p - 1|`` over both heads, a test-time scale selection by
-    minimum entropy) and give the centre cell a nucleus is kept; probabilities are always
-    resized back to the crop, so the masks match it pixel for pixel.
+    crop's short side below ``min_side`` pixels are skipped, the first scale is always kept),
+    the probabilities, resized back to the crop, are averaged over the scales (multi-scale
+    test-time augmentation), then thresholded and reduced to the centre cell
+    (:func:`centre_cell`). On the 15 real SIPaKMeD crops with label maps this raised the
+    nucleus Dice of a synthetic-only model from 0.56 to 0.68 and cost 0.015 on synthetic crops
+    (see the README).
 
     Args:
         model: segmentation network (logits ``(B, 2, H, W)``).
         image: ``(H, W, 3)`` uint8 RGB crop.
         thresholds: ``(cytoplasm, nucleus)`` probability thresholds.
-        scales: relative scales to try; ``(1.0,)`` = the run's scale only.
+        scales: relative scales; ``(1.0,)`` = the run's scale only.
         min_side: smallest short side in pixels a scaled crop may have.
         **kw: :func:`predict_tiled` arguments (``tile``, ``overlap``, ``tta``, ``amp``,
             ``scale``, ``mean``, ``std``, ...).
 
     Returns:
-        ``(cytoplasm, nucleus, relative scale)``: uint8 {0, 255} masks of the centre cell
-        (:func:`centre_cell`) and the relative scale chosen.
+        ``(cytoplasm, nucleus)``: uint8 {0, 255} masks of the centre cell, the crop's size.
     """
     base = float(kw.pop("scale", 1.0))
     short = min(image.shape[:2])
-    cands = [s for s in scales if short * base * s >= min_side] or [max(scales)]
-    best: tuple[tuple[bool, float], np.ndarray, np.ndarray, float] | None = None
-    for s in cands:
-        probs = predict_tiled(model, image, scale=base * s, **kw)[:2]  # (2, H, W)
-        cyt, nuc = centre_cell(*binarize(probs, thresholds))
-        key = (bool(nuc.any()), float(np.abs(2.0 * probs - 1.0).mean()))
-        if best is None or key > best[0]:
-            best = (key, cyt, nuc, float(s))
-    assert best is not None
-    return best[1], best[2], best[3]
+    used = [s for i, s in enumerate(scales) if i == 0 or short * base * s >= min_side]
+    probs = np.mean([predict_tiled(model, image, scale=base * s, **kw)[:2] for s in used], axis=0)  # (2, H, W)
+    return centre_cell(*binarize(probs, thresholds))
 
 
 def list_images(root: str | os.PathLike) -> list[tuple[Path, str]]:
@@ -418,10 +412,9 @@ def write_masks(
         progress: tqdm bar over the images.
         max_outside: QC flag when more than this fraction of the nucleus lies outside the cytoplasm.
         outlier_z: QC flag for a cytoplasm area with robust z-score above this (>= 5 images).
-        single_cell: each image is a single-cell crop: pick its scale among ``crop_scales`` and
-            keep only the centre cell (:func:`single_cell_masks`); the chosen relative scale is
-            the ``crop_scale`` column of the QC table.
-        crop_scales: relative scales tried for single-cell crops (``(1.0,)``: the run's scale).
+        single_cell: each image is a single-cell crop: average its probabilities over
+            ``crop_scales`` and keep only the centre cell (:func:`single_cell_masks`).
+        crop_scales: relative scales of single-cell crops (``(1.0,)``: the run's scale only).
 
     Returns:
         ``{"out_dir", "n_images", "n_written", "n_flagged", "n_errors", "thresholds",
@@ -450,15 +443,14 @@ def write_masks(
             image = load_image(path)
             kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale,
                       normalise=normalise, mean=mean, std=std)
-            extra: dict[str, Any] = {}
             if single_cell:
-                cyt, nuc, extra["crop_scale"] = single_cell_masks(model, image, thresholds, crop_scales, **kw)
+                cyt, nuc = single_cell_masks(model, image, thresholds, crop_scales, **kw)
             else:
                 cyt, nuc = binarize(predict_tiled(model, image, **kw)[:2], thresholds)
             write_png(out / HEADS[0] / target, cyt)
             write_png(out / HEADS[1] / target, nuc)
             seen[target] = str(path)
-            rows.append({"rel": rel, "path": str(path), **extra, **mask_qc(cyt, nuc, max_outside)})
+            rows.append({"rel": rel, "path": str(path), **mask_qc(cyt, nuc, max_outside)})
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"path": str(path), "rel": str(rel), "error": f"{type(exc).__name__}: {exc}"})
             bar.set_postfix(errors=len(errors))

@@ -229,27 +229,33 @@ def _probs(shape, nucleus: bool, sharp: float):
     return p
 
 
-def test_single_cell_masks_picks_the_scale_with_a_nucleus_then_the_most_confident(monkeypatch):
+def test_single_cell_masks_average_the_scales(monkeypatch):
     from cervix import inference as I
 
-    img = np.zeros((120, 100, 3), np.uint8)
+    img = np.zeros((200, 160, 3), np.uint8)
+    # the nucleus is found at two of the four scales: its mean probability there is 0.5
     monkeypatch.setattr(I, "predict_tiled", _fake_probs({
-        1.0: lambda s: _probs(s, nucleus=False, sharp=0.99),  # confident, but no nucleus
-        0.67: lambda s: _probs(s, nucleus=True, sharp=0.5),
-        0.5: lambda s: _probs(s, nucleus=True, sharp=0.9),  # nucleus and most confident
-        0.33: lambda s: _probs(s, nucleus=True, sharp=0.2),
+        1.0: lambda s: _probs(s, nucleus=False, sharp=0.9),
+        0.67: lambda s: _probs(s, nucleus=False, sharp=0.9),
+        0.5: lambda s: _probs(s, nucleus=True, sharp=0.9),
+        0.33: lambda s: _probs(s, nucleus=True, sharp=0.9),
     }))
-    cyt, nuc, s = I.single_cell_masks(None, img, (0.5, 0.5))
-    assert s == 0.5 and cyt.shape == nuc.shape == (120, 100)
-    assert nuc[60, 50] == 255 and cyt[60, 50] == 255 and cyt[0, 0] == 0
-    # only the run's scale: no search
-    cyt, nuc, s = I.single_cell_masks(None, img, (0.5, 0.5), scales=(1.0,))
-    assert s == 1.0 and not nuc.any()
-    # scales that shrink a crop below min_side are not tried (100 * 0.33 < 48)
+    cyt, nuc = I.single_cell_masks(None, img, (0.5, 0.6))
+    assert cyt.shape == nuc.shape == (200, 160)
+    assert nuc[100, 80] == 0 and cyt[100, 80] == 255 and cyt[0, 0] == 0
+    cyt, nuc = I.single_cell_masks(None, img, (0.5, 0.4))
+    assert nuc[100, 80] == 255 and nuc[0, 0] == 0
+    # only the run's scale: no averaging
+    cyt, nuc = I.single_cell_masks(None, img, (0.5, 0.4), scales=(1.0,))
+    assert not nuc.any()
+    # scales that shrink a crop below min_side are not used (100 * 0.33 < 48)
     seen = []
     monkeypatch.setattr(I, "predict_tiled", lambda m, im, scale=1.0, **kw: seen.append(scale) or _probs(im.shape[:2], True, 0.5))
-    I.single_cell_masks(None, img, (0.5, 0.5), scale=1.0)
+    I.single_cell_masks(None, np.zeros((120, 100, 3), np.uint8), (0.5, 0.5), scale=1.0)
     assert seen == [1.0, 0.67, 0.5]
+    seen.clear()
+    I.single_cell_masks(None, np.zeros((30, 30, 3), np.uint8), (0.5, 0.5))
+    assert seen == [1.0]  # the first scale is always used
 
 
 def test_single_cell_masks_at_one_scale_equals_the_plain_path():
@@ -263,5 +269,5 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     img = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     probs = I.predict_tiled(model, img, tile=64)
     want = I.centre_cell(*I.binarize(probs, (0.5, 0.5)))
-    cyt, nuc, s = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
-    assert s == 1.0 and np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
+    cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
+    assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
