@@ -47,6 +47,7 @@ from .engine import (History, TrainConfig, autocast_context, cleanup_distributed
                      seed_everything)
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier
 from .files import atomic_write_text, ensure_writable, write_png
+from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir
 
 __all__ = [
@@ -322,6 +323,7 @@ def train_classifier(
     on_epoch_end: Callable[[History], Any] | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Train :class:`ConvNeXtAttentionClassifier` on labelled cell crops (+ masks).
 
@@ -348,6 +350,9 @@ def train_classifier(
         progress: tqdm progress bars.
         overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
             (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
+        skip_bad: every file is decoded before training (:func:`cervix.preflight.preflight`);
+            bad files stop the run, or with ``skip_bad`` are left out and listed in
+            ``out/skipped.csv`` (with the files the reader passed over).
 
     Returns:
         ``{"run", "best", "history" (History), "config" (ClsConfig), "class_names", "split"
@@ -362,7 +367,9 @@ def train_classifier(
     cfg = cls_config(profile, overrides)
     out = Path(out)
     grouping = None if cfg.grouping in (None, "5") else cfg.grouping
-    records = read_cls_records(data, fmt, masks, grouping)
+    read = read_cls_records(data, fmt, masks, grouping)
+    good, bad = preflight(read, data, need_masks=cfg.in_chans == 5, skip_bad=skip_bad, progress=progress)
+    records = RecordList(good, read.skipped, read.root, read.fmt, read.grouping)
     class_names = [str(c) for c in class_names_of(records, grouping)]
     if len(class_names) < 2:
         raise ValueError(f"{data}: need at least 2 classes, found {class_names}")
@@ -377,6 +384,9 @@ def train_classifier(
     saved = load_split(split_path, records) if split_path.is_file() and (split or resume) else None
     if is_main_process():
         prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        summary = write_data_report(out, len(records), getattr(read, "skipped", []), bad)
+        if progress:
+            tqdm.write(summary)
 
     if cfg.folds == 1:
         if saved is not None and _fold_parts(saved) is not None:

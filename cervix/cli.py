@@ -40,6 +40,8 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true",
                    help="OUT holds an earlier run: remove the files cervix wrote there, then start afresh")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="go on without files that fail the pre-flight decode (listed in OUT/bad_files.csv)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +169,8 @@ def _run(args: argparse.Namespace) -> int:
 
         ov = _overrides(args, train_keys + ["scale"])
         res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
-                                 overrides=ov, resume=args.resume, split=args.split, overwrite=args.overwrite)
+                                 overrides=ov, resume=args.resume, split=args.split, overwrite=args.overwrite,
+                                 skip_bad=args.skip_bad)
         _print_summary(res)
     elif args.command == "masks":
         from .segmentation import generate_masks
@@ -185,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
         ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
         res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
                                profile=args.profile, overrides=ov, resume=args.resume, split=args.split,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, skip_bad=args.skip_bad)
         _print_summary(res)
     elif args.command == "evaluate":
         from .evaluation import evaluate_checkpoint

@@ -344,7 +344,11 @@ def read_sipakmed_contour(path: str | Path) -> np.ndarray:
             raise ValueError(f"{p}: line {ln} is not an 'x,y' pair: {line[:60]!r}") from None
     if len(pts) < 3:
         raise ValueError(f"{p}: contour has {len(pts)} points, need at least 3")
-    return np.asarray(pts, dtype=np.float64)
+    arr = np.asarray(pts, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = int(np.argmax(~np.isfinite(arr).all(axis=1)))
+        raise ValueError(f"{p}: point {bad + 1} is not a finite number: {pts[bad]}")
+    return arr
 
 
 def rasterize_sipakmed_contours(
@@ -375,7 +379,10 @@ def rasterize_sipakmed_contours(
         m = _DAT_RE.match(p.name)
         if m is None:
             raise ValueError(f"{p}: not a SIPaKMeD contour name (expected NNN_cytMM.dat or NNN_nucMM.dat)")
-        pts = np.rint(read_sipakmed_contour(p)).astype(np.int32)
+        xy = read_sipakmed_contour(p)
+        if (np.abs(xy) > 4 * max(h, w)).any():  # far outside any image: a corrupt file, not a border cell
+            raise ValueError(f"{p}: coordinates up to {np.abs(xy).max():.3g}, far outside the {w}x{h} image")
+        pts = np.rint(xy).astype(np.int32)
         (cells if m.group(2).lower() == "cyt" else nuclei)[int(m.group(3))] = pts
     cell_ids = np.zeros((h, w), np.int32)
     nucleus_ids = np.zeros((h, w), np.int32)
@@ -507,7 +514,12 @@ def _read_classes_folder(root: Path, masks_root: Path | None, grouping: str | No
             skipped.append((str(cdir), "hidden folder"))
             continue
         label = _map_label(cdir.name, grouping, cdir)
+        n_before = len(records)
         for p in sorted(cdir.iterdir()):
+            if p.name.startswith("."):
+                if p.name not in _IGNORED_NAMES:
+                    skipped.append((str(p), "hidden file"))
+                continue
             if p.is_dir():
                 skipped.append((str(p), "sub-folder inside a class folder"))
                 continue
@@ -526,6 +538,8 @@ def _read_classes_folder(root: Path, masks_root: Path | None, grouping: str | No
                     if not m.is_file():
                         raise FileNotFoundError(f"missing mask file {m} for image {p}")
             records.append(Record(str(p), label, group, str(cyt) if cyt else None, str(nuc) if nuc else None))
+        if len(records) == n_before:
+            skipped.append((str(cdir), "class folder without images"))
     if groups:
         _check_groups(root, groups, records)
     if masks_root is not None:
@@ -746,6 +760,12 @@ def _read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
         group = groups.get(key, rel.with_suffix("").as_posix())
         records.append(Record(str(img), label, group, source="labelmap",
                               meta={"labelmap": str(lm), "cell_threshold": cell_t, "nucleus_threshold": nuc_t}))
+    used = {Path(r.path).resolve() for r in records}
+    for img in sorted(img_dir.rglob("*")):
+        if img.is_file() and _is_image(img) and img.resolve() not in used:
+            skipped.append((str(img), "no label map"))
+    if groups:
+        _check_groups(root, groups, records)
     return records
 
 

@@ -58,6 +58,7 @@ class AugmentConfig:
     flip: bool = True  # horizontal/vertical flips and 90-degree rotations
     stain: float = 0.3  # 0..1 colour/stain jitter strength (hue/sat/value, brightness/contrast, HED)
     blur: float = 0.3  # 0..1 probability of a Gaussian blur (sigma 0.1..1.5)
+    grey: float = 0.25  # segmentation only: probability of a greyscale image (EDF images like ISBI 2014)
 
 
 class StainJitter(A.ImageOnlyTransform):
@@ -183,7 +184,8 @@ def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | Non
     """Segmentation pipeline on ``image`` (H, W, 3) uint8 and ``mask`` (H, W, 2) {0, 255}.
 
     Train: pad (reflect) to at least ``patch_size``, random ``patch_size`` crop, then the
-    augmentations of ``cfg`` (None = crop only). Eval: the whole image padded at the bottom/right
+    augmentations of ``cfg`` (None = crop only), greyscale with probability ``cfg.grey`` last.
+    Eval: the whole image padded at the bottom/right
     with zeros to a multiple of 32 (crop predictions back with ``[:H, :W]``), or with
     ``eval_crop`` the centre ``patch_size`` patch.
     """
@@ -194,6 +196,8 @@ def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | Non
                   A.RandomCrop(patch_size, patch_size)]
         if cfg is not None:
             t += _geometric(cfg) + _photometric(cfg)
+            if cfg.grey > 0:  # cell shapes, not stain colours: grey images segment too
+                t.append(A.ToGray(num_output_channels=3, p=float(np.clip(cfg.grey, 0.0, 1.0))))
     elif eval_crop and patch_size:
         t += [A.PadIfNeeded(patch_size, patch_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
               A.CenterCrop(patch_size, patch_size)]

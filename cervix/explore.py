@@ -462,7 +462,8 @@ def _check_augment(cfg: AugmentConfig, where: str) -> None:
     problems = []
     if not isinstance(cfg.flip, bool):
         problems.append(f"flip must be true/false, got {cfg.flip!r}")
-    for name, lo, hi in (("rotate", 0.0, 180.0), ("scale", 0.0, 0.9), ("stain", 0.0, 1.0), ("blur", 0.0, 1.0)):
+    for name, lo, hi in (("rotate", 0.0, 180.0), ("scale", 0.0, 0.9), ("stain", 0.0, 1.0), ("blur", 0.0, 1.0),
+                          ("grey", 0.0, 1.0)):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
             problems.append(f"{name} must be a number in [{lo:g}, {hi:g}], got {v!r}")
@@ -471,7 +472,7 @@ def _check_augment(cfg: AugmentConfig, where: str) -> None:
 
 
 def save_augment_config(cfg: AugmentConfig, path: str | Path | None = None, profile: str | None = None) -> Path:
-    """Write ``cfg`` as JSON (its fields: rotate, scale, flip, stain, blur); return the path.
+    """Write ``cfg`` as JSON (its fields: rotate, scale, flip, stain, blur, grey); return the path.
 
     Args:
         cfg: the augmentation strengths (e.g. ``tuner.config`` from the notebook-01 sliders).

@@ -431,6 +431,17 @@ def write_masks(
         items = [(Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name)
                  for it in images]
     thresholds = tuple(float(t) for t in thresholds)
+    # <id>.png is the layout the classifier reads: x.png and x.jpg would write one mask
+    first: dict[str, str] = {}
+    for path, rel in items:
+        try:
+            key = _safe_rel(rel).as_posix()
+        except ValueError:
+            continue  # listed as that file's error below
+        if key in first:
+            raise ValueError(f"{first[key]} and {path} would both write the mask {key}; rename one of them "
+                             "(nothing was written)")
+        first[key] = str(path)
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     seen: dict[Path, str] = {}

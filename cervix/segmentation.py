@@ -32,6 +32,7 @@ from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics
 from .models import DualHeadAttConvNeXtUNet
 from .files import atomic_write_text, ensure_writable, json_ready
+from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir, run_split_path
 
 __all__ = [
@@ -121,6 +122,7 @@ def train_segmentation(
     on_epoch_end: Callable[[History], Any] | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
 
@@ -134,6 +136,9 @@ def train_segmentation(
         resume: continue from ``out/last.pt``.
         overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
             (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
+        skip_bad: every file is decoded before training (:func:`cervix.preflight.preflight`);
+            bad files stop the run, or with ``skip_bad`` are left out and listed in
+            ``out/skipped.csv`` (with the files the reader passed over).
         split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
         augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
         on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
@@ -144,7 +149,8 @@ def train_segmentation(
     """
     cfg = seg_config(profile, overrides)
     out = Path(out)
-    records = _records(data, fmt)
+    read = _records(data, fmt)
+    records, bad = preflight(read, data, need_masks=True, skip_bad=skip_bad, progress=progress)
     split_path = Path(split) if split else out / "split.json"
     if split_path.is_file() and (split or resume):
         parts = load_split(split_path, records)
@@ -154,6 +160,9 @@ def train_segmentation(
         raise ValueError(f"{data}: the split left no training images ({len(records)} records)")
     if is_main_process():
         prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        summary = write_data_report(out, len(records), getattr(read, "skipped", []), bad)
+        if progress:
+            tqdm.write(summary)
         save_split(out / "split.json", parts, records)
     aug = augment if augment is not None else AugmentConfig()
     take = lambda key: [records[i] for i in parts[key]]  # noqa: E731

@@ -119,7 +119,8 @@ class AugmentationTuner(W.VBox):
     Attributes:
         sample: the sample being augmented.
         config: the :class:`AugmentConfig` of the current control values.
-        rotate, scale, stain, blur: ``ipywidgets.FloatSlider`` for those fields.
+        rotate, scale, stain, blur, grey: ``ipywidgets.FloatSlider`` for those fields (grey:
+            segmentation training only).
         flip: ``ipywidgets.Checkbox``.
         seed: ``ipywidgets.IntSlider`` drawing other random views with the same strengths.
         image: ``ipywidgets.Image`` (PNG) of the preview.
@@ -142,12 +143,14 @@ class AugmentationTuner(W.VBox):
                                    readout_format=".2f", **opts)
         self.blur = W.FloatSlider(value=cfg.blur, min=0, max=1, step=0.05, description="blur prob.",
                                   readout_format=".2f", **opts)
+        self.grey = W.FloatSlider(value=cfg.grey, min=0, max=1, step=0.05, description="grey prob.",
+                                  readout_format=".2f", **opts)
         self.flip = W.Checkbox(value=bool(cfg.flip), description="flips / 90° turns", indent=False)
         self.seed = W.IntSlider(value=int(seed), min=0, max=99, description="draw", **opts)
         self.image = W.Image(format="png", layout=W.Layout(max_width="760px"))
-        for w in (self.rotate, self.scale, self.stain, self.blur, self.flip, self.seed):
+        for w in (self.rotate, self.scale, self.stain, self.blur, self.grey, self.flip, self.seed):
             w.observe(self._on_change, names="value")
-        left = W.VBox([self.rotate, self.scale, self.flip])
+        left = W.VBox([self.rotate, self.scale, self.flip, self.grey])
         right = W.VBox([self.stain, self.blur, self.seed])
         super().__init__([W.HBox([left, right]), self.image])
         self._redraw()
@@ -155,7 +158,7 @@ class AugmentationTuner(W.VBox):
     def _read(self) -> AugmentConfig:
         return AugmentConfig(rotate=round(float(self.rotate.value), 3), scale=round(float(self.scale.value), 3),
                              flip=bool(self.flip.value), stain=round(float(self.stain.value), 3),
-                             blur=round(float(self.blur.value), 3))
+                             blur=round(float(self.blur.value), 3), grey=round(float(self.grey.value), 3))
 
     def _on_change(self, change: dict | None = None) -> None:
         self.config = self._read()

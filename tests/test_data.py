@@ -440,3 +440,25 @@ def test_a_split_that_leaks_a_group_is_refused(tmp_path, make_classes_folder):
     D.save_split(tmp_path / "split.json", leak, recs)
     with pytest.raises(ValueError, match="split.json: group.*both test and train|split.json: group.*both train and test"):
         D.load_split(tmp_path / "split.json", recs)
+
+
+def test_nothing_is_passed_over_without_being_listed(tmp_path, make_classes_folder):
+    # labelmap: an image without its label map
+    lm = tmp_path / "lm"
+    for i in range(3):
+        write_image(lm / "crops" / "parabasal" / f"{i}.png", np.full((8, 8, 3), 200, np.uint8))
+    for i in range(2):
+        write_image(lm / "labelmaps" / "parabasal" / f"{i}.png", np.full((8, 8), 51, np.uint8))
+    with pytest.warns(UserWarning):
+        recs = D.read_dataset(lm, "labelmap")
+    assert len(recs) == 2 and any(p.endswith("2.png") and why == "no label map" for p, why in recs.skipped)
+    # classes: a hidden image and an empty class folder
+    root = make_classes_folder(tmp_path / "c", per_class=2, groups_csv=False)
+    write_image(root / "crops" / "parabasal" / ".hidden.png", np.zeros((8, 8, 3), np.uint8))
+    (root / "crops" / "metaplastic_extra").mkdir()
+    with pytest.warns(UserWarning):
+        recs = D.read_dataset(root / "crops", "classes")
+    why = dict(recs.skipped)
+    assert why[str(root / "crops" / "parabasal" / ".hidden.png")] == "hidden file"
+    assert why[str(root / "crops" / "metaplastic_extra")] == "class folder without images"
+    assert len(recs) == 10

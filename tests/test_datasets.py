@@ -10,7 +10,7 @@ from cervix import data as D
 from cervix import datasets as DS
 from cervix.labels import SIPAKMED_CLASSES
 
-NO_AUG = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0)
+NO_AUG = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=0)
 
 
 @pytest.fixture
@@ -204,3 +204,14 @@ def test_mask_jitter_erodes_dilates_and_shifts():
     assert t.apply_to_mask(m, blank=True).sum() == 0
     img = np.full((20, 20, 3), 7, np.uint8)
     assert np.array_equal(t.apply(img), img)
+
+
+def test_grey_augmentation_in_segmentation_only():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32, 2), np.uint8)
+    grey = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=1.0)
+    out = DS.seg_transforms(grey, train=True, patch_size=32, seed=0)(image=img, mask=mask)["image"]
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    same = DS.cls_transforms(grey, train=True, image_size=32, seed=0)(image=img, mask=mask)["image"]
+    assert np.array_equal(same, img)  # the stain colour of a crop is diagnostic: never greyed

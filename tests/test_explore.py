@@ -214,7 +214,8 @@ def test_augment_config_round_trip(tmp_path, monkeypatch):
     cfg = AugmentConfig(rotate=45.0, scale=0.2, flip=False, stain=0.55, blur=0.1)
     path = explore.save_augment_config(cfg, profile="smoke")
     assert path == tmp_path / "runs" / "smoke" / "augment.json"
-    assert json.loads(path.read_text()) == {"rotate": 45.0, "scale": 0.2, "flip": False, "stain": 0.55, "blur": 0.1}
+    assert json.loads(path.read_text()) == {"rotate": 45.0, "scale": 0.2, "flip": False, "stain": 0.55, "blur": 0.1,
+                                            "grey": 0.25}
     assert explore.load_augment_config(profile="smoke") == cfg
     assert explore.load_augment_config(path) == cfg
     monkeypatch.setenv("CERVIX_PROFILE", "smoke")

@@ -271,3 +271,16 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     want = I.centre_cell(*I.binarize(probs, (0.5, 0.5)))
     cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
     assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
+
+
+def test_masks_refuses_a_name_clash_before_writing_anything(tmp_path):
+    src = tmp_path / "crops" / "parabasal"
+    src.mkdir(parents=True)
+    img = np.full((40, 40, 3), 200, np.uint8)
+    cv2.imwrite(str(src / "x.png"), img)
+    cv2.imwrite(str(src / "x.jpg"), img)
+    cv2.imwrite(str(src / "y.png"), img)
+    out = tmp_path / "masks"
+    with pytest.raises(ValueError, match=r"x.jpg and .*x.png would both write the mask parabasal/x.png"):
+        write_masks(nn.Conv2d(3, 2, 1), tmp_path / "crops", out, tile=64, progress=False)
+    assert not out.exists() or not any(out.rglob("*.png"))

@@ -201,3 +201,24 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
     assert a["epoch"] == b["epoch"] == 3
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_bad_files_stop_before_training_or_are_skipped(run, tmp_path, capsys):
+    import shutil
+
+    fields = shutil.copytree(run["syn"] / "fields", tmp_path / "fields")
+    imgs = sorted((fields / "images").glob("*.png"))
+    imgs[0].write_bytes(imgs[0].read_bytes()[:200])  # truncated
+    (fields / "masks" / "nucleus" / imgs[1].name).write_bytes(b"")  # empty mask file
+    out = tmp_path / "run"
+    args = ["segment", "--data", str(fields), "--format", "masks", "--out", str(out), "--profile", "smoke",
+            "--epochs", "1", "--batch-size", "4", "--image-size", "64", "--amp", "none"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "2 of 6 file(s) cannot be used" in err and imgs[0].name in err and imgs[1].name in err
+    assert not out.exists()  # nothing started: no half run folder
+    assert main(args + ["--skip-bad"]) == 0
+    bad = (out / "skipped.csv").read_text()
+    assert len(bad.splitlines()) == 3 and imgs[0].name in bad and imgs[1].name in bad  # header + 2
+    assert "4 file(s) used, 2 skipped: see" in capsys.readouterr().out
+    assert (out / "best.pt").is_file()
