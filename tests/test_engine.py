@@ -325,7 +325,8 @@ def test_callback_sees_history_and_can_stop(tmp_path):
 
 def test_time_budget_stops(tmp_path):
     tr, va = loaders()
-    h = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=50, max_train_minutes=1e-9), tmp_path)
+    with pytest.warns(UserWarning, match=r"max_train_minutes=1e-09 stopped training after epoch 1 of 50"):
+        h = fit(toy_model(), tr, va, mse, evaluate, cfg(epochs=50, max_train_minutes=1e-9), tmp_path)
     assert len(h) == 1 and h.stop_reason == "time budget"
 
 
