@@ -339,3 +339,12 @@ def test_bad_checkpoint_is_one_clear_error(checkpoints, tmp_path, name, make):
 
 def test_the_corpus_is_large():
     assert len(CASES) + len(_ck_cases()) + 2 >= 40
+
+
+def test_an_empty_mask_on_a_non_blank_image_is_reported(tmp_path):
+    root = _masks_folder(tmp_path / "ds")
+    write_image(root / "masks" / "cytoplasm" / "f1.png", np.zeros((40, 40), np.uint8))
+    recs = D.read_dataset(root, "masks")
+    with pytest.warns(UserWarning, match=r"1 file\(s\) look wrong: .*f1.png: empty cytoplasm mask"):
+        good, bad = preflight(recs, root, progress=False)
+    assert len(good) == 3 and bad == []  # reported, not dropped
