@@ -1,4 +1,4 @@
-"""Data-pipeline throughput: samples/s of SegmentationDataset and ClassificationDataset (SPEC 7).
+"""Data-pipeline throughput: samples/s of SegmentationDataset and ClassificationDataset.
 
 Generates a small synthetic data set (``cervix.synth``) in a temporary folder, then iterates each
 dataset through a ``DataLoader`` (num_workers=0, so the number is per worker) with and without

@@ -1,4 +1,4 @@
-"""Speed and memory of the cervix models against their peers, side by side in one process (SPEC 7).
+"""Speed and memory of the cervix models against their peers, side by side in one process.
 
 Segmentation: :class:`cervix.models.DualHeadAttConvNeXtUNet` vs
 ``segmentation_models_pytorch.Unet("tu-<encoder>", decoder_attention_type="scse", classes=2)``.

@@ -1,4 +1,4 @@
-"""Stage 2: train the 5-channel cell classifier and predict cell crops (SPEC 2, 3, 6).
+"""Stage 2: train the 5-channel cell classifier and predict cell crops.
 
 Plain functions used by notebooks 04/05 and by ``python -m cervix classify|predict``:
 
@@ -525,7 +525,7 @@ def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str,
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
                   out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
                   progress: bool = True):
-    """Segment and classify every cell crop under ``images`` (SPEC 6 ``predict``).
+    """Segment and classify every cell crop under ``images``.
 
     Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
     run's tile, overlap, scale and thresholds), the classifier the class probabilities from RGB

@@ -1,7 +1,7 @@
 """Command line: ``python -m cervix <command>`` (also the ``cervix`` console script).
 
 The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``classify``,
-``evaluate``, ``predict`` (SPEC 6). Each command is a thin wrapper around a function in
+``evaluate``, ``predict``. Each command is a thin wrapper around a function in
 :mod:`cervix.segmentation`, :mod:`cervix.classification` or :mod:`cervix.synth`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dataclass configurations and run profiles (SPEC section 5).
+"""Dataclass configurations and run profiles.
 
 One dataclass per stage — :class:`SegConfig` (dual-head attention ConvNeXt U-Net) and
 :class:`ClsConfig` (5-channel ConvNeXt attention classifier) — plus the settings of the synthetic
@@ -76,7 +76,7 @@ class SegConfig:
     early_stopping_min_delta: float = 0.0  # smaller improvements of that median do not count
     seed: int = 0  # seeds python, numpy, torch and the sampler order
     max_train_minutes: float | None = None  # wall-clock budget for training; None = no budget
-    # --- loss (Dice + BCE per head, SPEC 2)
+    # --- loss (Dice + BCE per head)
     bce_weight: float = 1.0  # weight of the BCE term in each head's loss
     dice_weight: float = 1.0  # weight of the Dice term in each head's loss
     head_weights: tuple[float, float] = (1.0, 1.0)  # (cytoplasm, nucleus) weights of the two heads

@@ -1,4 +1,4 @@
-"""Dataset readers, contour rasterisation and leakage-safe splits (SPEC section 3).
+"""Dataset readers, contour rasterisation and leakage-safe splits.
 
 Every reader returns the same cheap index, a list of :class:`Record` (paths, label, group id);
 pixels are decoded on demand by :meth:`Record.load`, which returns a :class:`Sample` with the
@@ -786,7 +786,7 @@ def synthetic_cache_dir(**params: Any) -> Path:
 
 
 def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **params: Any) -> Path:
-    """Generate the synthetic data set into ``out`` unless it is already there (SPEC 4).
+    """Generate the synthetic data set into ``out`` unless it is already there.
 
     The generator writes into ``<out>.partial`` which is renamed to ``out`` when complete, with
     ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set.

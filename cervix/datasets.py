@@ -1,4 +1,4 @@
-"""PyTorch datasets and albumentations pipelines for both stages (SPEC sections 3 and 5).
+"""PyTorch datasets and albumentations pipelines for both stages.
 
 Geometric transforms (flips, 90-degree rotations, affine rotation/zoom) move the image and both
 masks together, masks with nearest-neighbour interpolation so they stay {0, 1}. Colour/stain

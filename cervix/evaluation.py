@@ -1,4 +1,4 @@
-"""Evaluation of both stages, figures, Grad-CAM examples and widgets (SPEC 5 notebook 05, SPEC 6).
+"""Evaluation of both stages, figures, Grad-CAM examples and widgets.
 
 :func:`evaluate_checkpoint` dispatches on the checkpoint's ``task``: segmentation checkpoints go
 to :func:`cervix.segmentation.evaluate_segmentation`; classification checkpoints get accuracy,
@@ -118,7 +118,7 @@ def scalar_metrics(y: np.ndarray, probs: np.ndarray, probs_cal: np.ndarray | Non
 def report_from_probabilities(y: Sequence[int], probs: np.ndarray, probs_cal: np.ndarray, temperature: float,
                               class_names: Sequence[str], n_boot: int = 1000, seed: int = 0,
                               alpha: float = 0.05) -> dict[str, Any]:
-    """All SPEC 6 classification keys from labels and probabilities before/after calibration.
+    """All classification metrics.json keys from labels and probabilities before/after calibration.
 
     Returns :func:`cervix.metrics.classification_metrics` plus ``temperature``,
     ``ece_calibrated``, ``nll_calibrated`` and ``ci95`` ``{metric: [low, high]}`` for every
@@ -246,7 +246,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a segmentation or classification checkpoint -> ``metrics.json`` (SPEC 6).
+    """Evaluate a segmentation or classification checkpoint -> ``metrics.json``.
 
     Task, class names, channels, normalisation and image size come from the checkpoint.
 

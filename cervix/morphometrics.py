@@ -1,6 +1,6 @@
 """Cell morphometrics and colour statistics from cytoplasm / nucleus masks.
 
-Conventions (SPEC 3): the cytoplasm mask is the **whole cell** (nucleus included) and the
+Conventions: the cytoplasm mask is the **whole cell** (nucleus included) and the
 nucleus mask is the nucleus. Here the *cell* is the union of the two masks, and the
 *cytoplasm proper* is the cell minus the nucleus.
 

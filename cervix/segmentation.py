@@ -1,4 +1,4 @@
-"""Stage 1: train the dual-head segmentation U-Net, write masks, evaluate (SPEC 2, 3, 6).
+"""Stage 1: train the dual-head segmentation U-Net, write masks, evaluate.
 
 Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|evaluate``:
 
@@ -359,7 +359,7 @@ def generate_masks(
     single_cell: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write cytoplasm and nucleus masks for every image under ``images`` (SPEC 6 ``masks``).
+    """Write cytoplasm and nucleus masks for every image under ``images`` (``cervix masks``).
 
     Writes ``<out>/cytoplasm/<relative path>.png`` and ``<out>/nucleus/...`` (uint8 {0, 255}), so a
     classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.

@@ -1,4 +1,4 @@
-"""Tests for cervix.config: profile selection, SPEC 5 settings, JSON round-trip."""
+"""Tests for cervix.config: profile selection, profile settings, JSON round-trip."""
 from __future__ import annotations
 
 import dataclasses

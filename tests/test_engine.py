@@ -152,7 +152,7 @@ def test_checkpoint_is_weights_only_and_plain(tmp_path):
         assert isinstance(raw["rng"]["numpy"][1], list) and isinstance(raw["rng"]["python"][1], list)
         assert raw["versions"]["torch"] == torch.__version__ and raw["extra"] == {"note": "x"}
     assert load_checkpoint(tmp_path / "best.pt")["epoch"] in (1, 2)
-    # atomic writes leave no temporary files behind; the run folder holds the SPEC 6 files
+    # atomic writes leave no temporary files behind; the run folder holds the documented run files
     names = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in names if n.endswith(".tmp")], names
     assert {"best.pt", "last.pt", "config.json", "history.csv"} <= set(names)

@@ -1,4 +1,4 @@
-"""Stage 1 end to end through the command line: segment -> masks -> evaluate (SPEC 6).
+"""Stage 1 end to end through the command line: segment -> masks -> evaluate.
 
 Real (tiny) training: convnext_atto, 64 px patches, one epoch on 6 generated 256 px fields.
 """
