@@ -538,7 +538,8 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     and one overlay per image, ``out/overlays/<file>.png``, where ``<file>`` keeps the input's
     extension (``x.jpg`` -> ``x.jpg.png``), so ``x.png`` and ``x.jpg`` in one folder never share
     an output. A file that fails (unreadable, undecodable) is listed in ``out/errors.csv`` and
-    the run goes on; the output folder is checked for writing before any work.
+    the run goes on; every file not predicted (failed, or passed over: hidden, not an image) is
+    also listed in ``out/skipped.csv``. The output folder is checked for writing before any work.
 
     Args:
         seg: segmentation run folder or checkpoint.
@@ -551,7 +552,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
 
     Returns:
         The predictions as a ``pandas.DataFrame``; ``df.attrs["errors"]`` lists the failed files
-        (``{"file", "error"}``).
+        (``{"file", "error"}``), ``df.attrs["report"]`` is the "N used, M skipped" line.
 
     Raises:
         ValueError: no images under ``images``.
@@ -565,9 +566,11 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     from .segmentation import inference_kwargs, load_segmentation
 
     out = ensure_writable(out)
-    items = list_images(images)
+    passed_over: list[tuple[str, str]] = []
+    items = list_images(images, passed_over)
     if not items:
-        raise ValueError(f"{images}: no images found")
+        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
+                                                          if passed_over else ""))
     seg_model, seg_cfg = load_segmentation(seg)
     cls_model, cls_cfg = load_classifier(cls)
     class_names = list(cls_cfg["class_names"])
@@ -614,4 +617,6 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     df = df[front + [c for c in df.columns if c not in front]]
     atomic_write_text(out / "predictions.csv", df.to_csv(index=False))
     df.attrs["errors"] = errors
+    df.attrs["report"] = write_data_report(out, len(df), passed_over,
+                                           [(str(Path(images) / e["file"]), e["error"]) for e in errors])
     return df

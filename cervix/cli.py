@@ -182,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
                             overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp,
                             single_cell=args.single_cell)
         print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
+        print(qc["report"])
     elif args.command == "classify":
         from .classification import train_classifier
 
@@ -197,6 +198,10 @@ def _run(args: argparse.Namespace) -> int:
                                       split=args.split, out=args.out, n_boot=args.n_boot)
         keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]
         print(json.dumps({k: metrics[k] for k in keys}, indent=2, default=str))
+        if "n_skipped" in metrics:
+            n = metrics.get("n_images", metrics.get("n_samples"))
+            print(f"{n} file(s) used, {metrics['n_skipped']} skipped by the reader"
+                  + (": listed under 'skipped' in metrics.json" if metrics["n_skipped"] else ""))
     elif args.command == "predict":
         from .classification import predict_crops
 
@@ -204,6 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         failed = len(df.attrs.get("errors", []))
         print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
               + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else ""))
+        print(df.attrs["report"])
     return 0
 
 

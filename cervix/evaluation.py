@@ -204,14 +204,23 @@ def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, sp
         val_logits, val_y = _predict(model, cfg, val_recs, bs, tta, False)
         temperature, source = fit_temperature(val_logits, val_y), f"validation split ({len(val_recs)} crops)"
     return {"records": chosen, "logits": logits, "y": y, "temperature": float(temperature),
-            "temperature_source": source, "config": cfg, "data": use_data, "masks": use_masks, "format": use_fmt}
+            "temperature_source": source, "config": cfg, "data": use_data, "masks": use_masks, "format": use_fmt,
+            "skipped": list(getattr(records, "skipped", []))}
 
 
 def _info(ev: Mapping[str, Any], split: str) -> dict[str, Any]:
     return {"task": "classification", "split": split, "checkpoint": ev["config"]["checkpoint"],
             "data": None if ev["data"] is None else str(ev["data"]),
             "masks": None if ev["masks"] is None else str(ev["masks"]), "format": ev["format"],
-            "in_chans": ev["config"]["in_chans"], "temperature_source": ev["temperature_source"]}
+            "in_chans": ev["config"]["in_chans"], "temperature_source": ev["temperature_source"],
+            **skipped_info(ev["skipped"])}
+
+
+def skipped_info(skipped: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``n_skipped`` and ``skipped`` ``[{path, reason}]``: the files the reader passed over, for
+    ``metrics.json`` (an evaluation writes into the run folder, whose ``skipped.csv`` is the
+    training's)."""
+    return {"n_skipped": len(skipped), "skipped": [{"path": p, "reason": r} for p, r in skipped]}
 
 
 def _write_outputs(out: Path, metrics: dict[str, Any], frame, figures: bool) -> dict[str, Any]:

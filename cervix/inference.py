@@ -38,6 +38,7 @@ from cervix.data import IMAGE_EXTENSIONS, load_image
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.engine import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
+from cervix.preflight import write_data_report
 
 __all__ = [
     "predict_tiled",
@@ -308,19 +309,26 @@ def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[
     return centre_cell(*binarize(probs, thresholds))
 
 
-def list_images(root: str | os.PathLike) -> list[tuple[Path, str]]:
+def list_images(root: str | os.PathLike, skipped: list[tuple[str, str]] | None = None) -> list[tuple[Path, str]]:
     """Every image below ``root`` as ``(path, path relative to root)``, sorted.
 
-    Hidden files and Herlev's ``*-d.<ext>`` mask images are skipped.
+    Hidden files, Herlev's ``*-d.<ext>`` mask images and files that are not images are passed
+    over; when ``skipped`` is given, each is appended to it as ``(path, reason)``.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
     out = []
     for p in sorted(root.rglob("*")):
-        if (p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-                and not p.stem.endswith("-d")):
+        if not p.is_file():
+            continue
+        why = ("hidden file" if any(part.startswith(".") for part in p.relative_to(root).parts)
+               else "not an image" if p.suffix.lower() not in IMAGE_EXTENSIONS
+               else "Herlev mask image (*-d)" if p.stem.endswith("-d") else None)
+        if why is None:
             out.append((p, p.relative_to(root).as_posix()))
+        elif skipped is not None:
+            skipped.append((str(p), why))
     return out
 
 
@@ -416,8 +424,11 @@ def write_masks(
             ``crop_scales`` and keep only the centre cell (:func:`single_cell_masks`).
         crop_scales: relative scales of single-cell crops (``(1.0,)``: the run's scale only).
 
+    Every file not written (passed over by :func:`list_images`, or failed) is listed in
+    ``<out_dir>/skipped.csv``; ``report`` is the one-line "N used, M skipped" summary.
+
     Returns:
-        ``{"out_dir", "n_images", "n_written", "n_flagged", "n_errors", "thresholds",
+        ``{"out_dir", "n_images", "n_written", "n_flagged", "n_errors", "n_skipped", "report", "thresholds",
         "images": [per-image areas and flags], "flagged": {flag: [rel, ...]},
         "errors": [{"path", "rel", "error"}]}``.
 
@@ -425,8 +436,9 @@ def write_masks(
         RuntimeError: every image failed (the message lists the first errors).
     """
     out = ensure_writable(out_dir)  # before any inference
+    passed_over: list[tuple[str, str]] = []
     if isinstance(images, (str, os.PathLike)):
-        items = list_images(images)
+        items = list_images(images, passed_over)
     else:
         items = [(Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name)
                  for it in images]
@@ -472,9 +484,13 @@ def write_masks(
     for r in rows:
         for f in r["flags"]:
             flagged.setdefault(f, []).append(r["rel"])
+    report = write_data_report(out, len(rows), passed_over, [(e["path"], e["error"]) for e in errors])
+    if progress:
+        tqdm.write(report)
     summary = {
         "out_dir": str(out), "n_images": len(items), "n_written": len(rows),
         "n_flagged": sum(bool(r["flags"]) for r in rows), "n_errors": len(errors),
+        "n_skipped": len(passed_over), "report": report,
         "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": flagged, "errors": errors,
     }
     atomic_write_text(out / "qc.json", json.dumps(summary, indent=2, default=str))

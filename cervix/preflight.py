@@ -89,9 +89,11 @@ def write_data_report(out: str | os.PathLike, n_used: int, skipped: Sequence[tup
                       bad: Sequence[tuple[str, str]] = ()) -> str:
     """List every file a run did not use in ``<out>/skipped.csv`` (``path, reason``: what the
     reader passed over, and the bad files ``--skip-bad`` left out) and return the one-line
-    summary ``"N used, M skipped: see OUT/skipped.csv"`` (printed by the trainers)."""
+    summary ``"N used, M skipped: see OUT/skipped.csv"`` (printed by every command that reads a
+    dataset). With nothing skipped, a ``skipped.csv`` left by an earlier run there is removed."""
     rows = [(p, why) for p, why in skipped] + [(p, f"bad file: {why}") for p, why in bad]
     if not rows:
+        (Path(out) / "skipped.csv").unlink(missing_ok=True)
         return f"{n_used} file(s) used, none skipped"
     buf = io.StringIO()
     w = csv.writer(buf)

@@ -396,6 +396,8 @@ def evaluate_segmentation(
     """
     import pandas as pd
 
+    from .evaluation import skipped_info
+
     model, cfg = load_segmentation(checkpoint)
     out_dir = ensure_writable(Path(out) if out is not None else Path(cfg["checkpoint"]).parent)  # before inference
     data = data if data is not None else cfg.get("data")
@@ -424,7 +426,8 @@ def evaluate_segmentation(
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
     metrics["n_images"] = len(preds)
     metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot)) for k, v in per.items()}
-    metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"])
+    metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
+                   **skipped_info(getattr(records, "skipped", [])))
     atomic_write_text(out_dir / "metrics.json", json.dumps(json_ready(metrics), indent=2))
     atomic_write_text(out_dir / "per_image.csv",
                       pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))

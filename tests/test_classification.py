@@ -311,10 +311,14 @@ def test_predict_goes_on_past_a_bad_file_and_keeps_extensions(run5, synth, tmp_p
     shutil.copy(crop, src / "x.png")
     cv2.imwrite(str(src / "x.jpg"), cv2.imread(str(crop)))
     (src / "broken.png").write_bytes(b"not a png")
+    (src / ".hidden.png").write_bytes(b"x")
     out = tmp_path / "pred"
     assert main(["predict", "--seg", str(_seg_run(synth, tmp_path)), "--cls", str(run5[0]), "--images", str(src),
                  "--out", str(out)]) == 0
-    assert "1 failed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 failed" in printed and f"2 file(s) used, 2 skipped: see {out / 'skipped.csv'}" in printed
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert sorted(Path(p).name for p in skipped["path"]) == [".hidden.png", "broken.png"]
     df = pd.read_csv(out / "predictions.csv")
     assert sorted(df["file"]) == ["x.jpg", "x.png"]
     for f in ("x.jpg.png", "x.png.png"):

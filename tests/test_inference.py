@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import cv2
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -159,8 +161,14 @@ def test_write_masks_layout_values_and_qc(tmp_path):
     cv2.imwrite(str(src / "koilocytotic" / "c1-d.png"), cell)  # Herlev mask image: skipped
     cv2.imwrite(str(src / "parabasal" / "empty.jpg"), np.zeros((50, 60, 3), np.uint8))
     (src / "parabasal" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    assert [r for _, r in list_images(src)] == ["koilocytotic/c1.png", "parabasal/broken.png",
-                                                "parabasal/empty.jpg"]
+    (src / "parabasal" / "notes.txt").write_text("x")  # not an image: listed, not used
+    (src / ".ipynb_checkpoints").mkdir()
+    cv2.imwrite(str(src / ".ipynb_checkpoints" / "c1.png"), cell)  # inside a hidden folder
+    passed_over: list = []
+    assert [r for _, r in list_images(src, passed_over)] == ["koilocytotic/c1.png", "parabasal/broken.png",
+                                                             "parabasal/empty.jpg"]
+    assert {Path(p).name: why for p, why in passed_over} == {
+        "c1-d.png": "Herlev mask image (*-d)", "notes.txt": "not an image", "c1.png": "hidden file"}
     out = tmp_path / "masks"
     with pytest.warns(UserWarning, match="1 of 3 images failed.*broken.png"):
         qc = write_masks(BrightnessNet(), src, out, (0.5, 0.5), tile=64, normalise=False, progress=False)
@@ -179,6 +187,10 @@ def test_write_masks_layout_values_and_qc(tmp_path):
     assert qc["errors"][0]["rel"] == "parabasal/broken.png" and "broken.png" in qc["errors"][0]["error"]
     on_disk = json.loads((out / "qc.json").read_text())
     assert on_disk["n_errors"] == 1 and (out / "qc.csv").is_file()
+    # every file not written is listed once, with the one-line summary
+    assert qc["report"] == f"2 file(s) used, 4 skipped: see {out / 'skipped.csv'}"
+    listed = (out / "skipped.csv").read_text()
+    assert all(n in listed for n in ("c1-d.png", "notes.txt", ".ipynb_checkpoints", "broken.png"))
 
 
 def test_write_masks_all_failing_raises(tmp_path):

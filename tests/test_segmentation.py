@@ -40,7 +40,7 @@ def test_segment_writes_a_complete_run(run):
     assert split  # grouped split saved with the run
 
 
-def test_evaluate_writes_spec_metrics(run, tmp_path):
+def test_evaluate_writes_spec_metrics(run, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--out", str(out), "--n-boot", "50"]) == 0
     m = json.loads((out / "metrics.json").read_text())
@@ -52,6 +52,17 @@ def test_evaluate_writes_spec_metrics(run, tmp_path):
     assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--out", str(out / "all"),
                  "--split", "all", "--n-boot", "20"]) == 0
     assert json.loads((out / "all" / "metrics.json").read_text())["n_images"] == 6
+    # a file the reader passes over is counted and listed, not dropped silently
+    import shutil
+
+    extra = shutil.copytree(run["syn"] / "fields", tmp_path / "fields_plus")
+    (extra / "images" / "notes.txt").write_text("x")
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--data", str(extra), "--split", "all",
+                 "--out", str(out / "plus"), "--n-boot", "0"]) == 0
+    assert "6 file(s) used, 1 skipped by the reader: listed under 'skipped'" in capsys.readouterr().out
+    m_plus = json.loads((out / "plus" / "metrics.json").read_text())
+    assert m_plus["n_skipped"] == 1 and m_plus["skipped"][0]["path"].endswith("notes.txt")
     # the run's own data given explicitly (a relative-or-absolute path) still finds its test split
     assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--data", str(run["syn"] / "fields"),
                  "--out", str(out / "own"), "--n-boot", "20"]) == 0
