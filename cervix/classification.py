@@ -45,7 +45,7 @@ from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, Classification
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
                      fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
                      seed_everything)
-from .models import ClsModelConfig, ConvNeXtAttentionClassifier
+from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
 from .files import atomic_write_text, ensure_writable, write_png
 from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir
@@ -365,6 +365,7 @@ def train_classifier(
             folds) or a split file that does not fit the run (k-fold vs single).
     """
     cfg = cls_config(profile, overrides)
+    resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
     out = Path(out)
     grouping = None if cfg.grouping in (None, "5") else cfg.grouping
     read = read_cls_records(data, fmt, masks, grouping)

@@ -1,7 +1,7 @@
 """Command line: ``python -m cervix <command>`` (also the ``cervix`` console script).
 
 The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``classify``,
-``evaluate``, ``predict``. Each command is a thin wrapper around a function in
+``evaluate``, ``predict``, and ``pretrain`` (offline encoder weights, :mod:`cervix.pretrain`). Each command is a thin wrapper around a function in
 :mod:`cervix.segmentation`, :mod:`cervix.classification` or :mod:`cervix.synth`.
 """
 from __future__ import annotations
@@ -15,11 +15,15 @@ __all__ = ["main", "build_parser", "parse_pretrained"]
 
 
 def parse_pretrained(value: str | None) -> bool | str:
-    """``none``/``false`` -> False (offline), ``hub``/``true`` -> True (timm download), else a local file path."""
+    """``none``/``false`` -> False (offline), ``hub``/``true`` -> True (timm download),
+    ``synthetic`` -> the weights of ``cervix pretrain`` (checked when the encoder is known), else
+    a local file path."""
     if value is None or value.lower() in {"", "none", "false", "0", "no"}:
         return False
     if value.lower() in {"hub", "true", "1", "yes", "imagenet"}:
         return True
+    if value.lower() == "synthetic":
+        return "synthetic"
     if not Path(value).is_file():
         raise argparse.ArgumentTypeError(f"--pretrained: no such weights file: {value}")
     return value
@@ -32,7 +36,8 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="patch size (segment) or crop size (classify)")
     p.add_argument("--encoder", help="any timm backbone name, e.g. convnext_tiny, convnext_atto, resnet18")
     p.add_argument("--pretrained", type=parse_pretrained, default=None,
-                   help="none (default, offline) | hub (timm ImageNet download) | PATH to a backbone state dict")
+                   help="none (default, offline) | synthetic (the weights of `cervix pretrain`) | hub (timm ImageNet "
+                        "download) | PATH to a backbone state dict")
     p.add_argument("--profile", help="smoke | cpu | paper (default: $CERVIX_PROFILE or cpu)")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision (bf16 autocast on CPU)")
     p.add_argument("--seed", type=int, help="random seed")
@@ -105,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--tta", action="store_true")
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder offline on synthetic cells (for --pretrained synthetic)")
+    p.add_argument("--out", type=Path, help="weights file (default: data/pretrained/synthetic_<encoder>.pt, "
+                                            "where --pretrained synthetic looks)")
+    p.add_argument("--encoder", default="convnext_atto", help="timm backbone (the one later runs use)")
+    p.add_argument("--seg-epochs", type=int, help="phase 1 (segmentation of synthetic fields) epochs")
+    p.add_argument("--cls-epochs", type=int, help="phase 2 (synthetic crop classes) epochs")
+    p.add_argument("--n-crops", type=int, help="synthetic crops of phase 2")
+    p.add_argument("--n-fields", type=int, help="synthetic fields of phase 1")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
     return ap
 
 
@@ -202,6 +218,17 @@ def _run(args: argparse.Namespace) -> int:
             n = metrics.get("n_images", metrics.get("n_samples"))
             print(f"{n} file(s) used, {metrics['n_skipped']} skipped by the reader"
                   + (": listed under 'skipped' in metrics.json" if metrics["n_skipped"] else ""))
+    elif args.command == "pretrain":
+        import dataclasses
+
+        from .pretrain import PretrainConfig, pretrain
+
+        keys = ["encoder", "seg_epochs", "cls_epochs", "n_crops", "n_fields", "seed"]
+        meta = pretrain(args.out, dataclasses.replace(PretrainConfig(), **_overrides(args, keys)),
+                        overwrite=args.overwrite)
+        print(json.dumps({k: v for k, v in meta.items() if k != "config"}, indent=2, default=str))
+        print(f"weights -> {meta['file']}; use them with --pretrained synthetic"
+              if args.out is None else f"weights -> {meta['file']}; use them with --pretrained {meta['file']}")
     elif args.command == "predict":
         from .classification import predict_crops
 

@@ -8,8 +8,9 @@
   mask (5 channels), with a Squeeze-and-Excitation block (Hu et al., CVPR 2018) on the last
   feature map and a self-attention MLP head (multi-head attention: Vaswani et al., NeurIPS 2017).
 
-Weights: ``pretrained=False`` works offline; ``True`` downloads timm's ImageNet weights; a path
-loads a local state dict of the timm backbone (``torch.load(weights_only=True)``). 3-channel
+Weights: ``pretrained=False`` works offline; ``True`` downloads timm's ImageNet weights;
+``"synthetic"`` loads the backbone pretrained offline on synthetic cells (:mod:`cervix.pretrain`);
+a path loads a local state dict of the timm backbone (``torch.load(weights_only=True)``). 3-channel
 weights loaded into a model with more input channels keep the RGB filters exactly and initialise
 each extra channel's filters from the mean of the RGB filters (:func:`adapt_first_conv`).
 """
@@ -34,6 +35,7 @@ __all__ = [
     "DualHeadAttConvNeXtUNet",
     "ConvNeXtAttentionClassifier",
     "create_backbone",
+    "resolve_pretrained",
     "load_weights_file",
     "adapt_first_conv",
     "load_backbone_state_dict",
@@ -199,6 +201,25 @@ def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
     return report
 
 
+def resolve_pretrained(pretrained: PretrainedArg, encoder: str) -> PretrainedArg:
+    """``"synthetic"`` -> the local file of ``python -m cervix pretrain`` for ``encoder``
+    (:func:`cervix.paths.pretrained_path`); anything else is returned as is.
+
+    Raises:
+        FileNotFoundError: that file does not exist yet (the message says how to make it).
+    """
+    if not (isinstance(pretrained, str) and pretrained.lower() == "synthetic"):
+        return pretrained
+    from .paths import pretrained_path
+
+    path = pretrained_path(encoder)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no synthetic-pretrained weights for {encoder} at {path}; make them once (about 20 minutes on "
+            f"2 CPU cores) with: python -m cervix pretrain --encoder {encoder}")
+    return str(path)
+
+
 def create_backbone(
     name: str, in_chans: int = 3, pretrained: PretrainedArg = False, **kwargs
 ) -> tuple[nn.Module, LoadReport | None]:
@@ -207,7 +228,8 @@ def create_backbone(
     Args:
         name: timm model name, e.g. ``"convnext_tiny"``.
         in_chans: Input channels of the created model.
-        pretrained: ``False`` (random init), ``True`` (timm hub, needs internet) or a path to a
+        pretrained: ``False`` (random init), ``True`` (timm hub, needs internet), ``"synthetic"``
+            (the file of ``python -m cervix pretrain``, :func:`resolve_pretrained`) or a path to a
             local state dict of the same timm model.
         **kwargs: Passed to ``timm.create_model`` (e.g. ``num_classes=0, global_pool=""``).
 
@@ -217,6 +239,7 @@ def create_backbone(
     model = timm.create_model(name, pretrained=False, in_chans=in_chans, **kwargs)
     if pretrained is False or pretrained is None:
         return model, None
+    pretrained = resolve_pretrained(pretrained, name)
     if pretrained is True:
         state = timm.create_model(name, pretrained=True, **kwargs).state_dict()
         source = "hub"
@@ -336,6 +359,7 @@ def _feature_encoder(name: str, in_chans: int, pretrained: PretrainedArg, n_feat
     """
     from timm.models._features import FeatureGetterNet
 
+    pretrained = resolve_pretrained(pretrained, name)
     base, report = create_backbone(name, in_chans=in_chans, pretrained=pretrained)
     n_all = len(base.feature_info)
     if n_all < n_features:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "real_samples_dir", "pipeline_paths"]
+__all__ = ["project_root", "data_dir", "runs_dir", "figures_dir", "real_samples_dir", "pipeline_paths",
+           "pretrained_path"]
 
 
 def _is_root(p: Path) -> bool:
@@ -61,6 +62,12 @@ def real_samples_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return (project_root().parent / "shared" / "data" / "real-samples").resolve()
+
+
+def pretrained_path(encoder: str) -> Path:
+    """``<root>/data/pretrained/synthetic_<encoder>.pt``: the file ``python -m cervix pretrain``
+    writes and ``pretrained="synthetic"`` loads."""
+    return data_dir(create=False) / "pretrained" / f"synthetic_{encoder}.pt"
 
 
 def pipeline_paths(profile: str) -> dict[str, Path]:

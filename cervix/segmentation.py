@@ -30,7 +30,7 @@ from .engine import (History, TrainConfig, autocast_context, cleanup_distributed
 from .inference import binarize, list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics
-from .models import DualHeadAttConvNeXtUNet
+from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
 from .files import atomic_write_text, ensure_writable, json_ready
 from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir, run_split_path
@@ -148,6 +148,7 @@ def train_segmentation(
         ``{"run": out, "best": best.pt path, "history": History, "config": SegConfig, "split": {...}}``.
     """
     cfg = seg_config(profile, overrides)
+    resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
     out = Path(out)
     read = _records(data, fmt)
     records, bad = preflight(read, data, need_masks=True, skip_bad=skip_bad, progress=progress)
