@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 CERVIX_PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test unit nbtest lab install clean-venv bench-real
+.PHONY: run test unit nbtest uitest lab install clean-venv bench-real check-quality
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,20 @@ nbtest: install
 
 test: unit nbtest
 
+# Notebooks 01-03 in JupyterLab in a real headless Chromium (Debian's, installed with apt when
+# absent): Run All, no error output, widgets render as controls and react to a slider.
+# Screenshots in runs/uitest/. Skips without a browser, except under CI.
+uitest: install
+	$(PY) -m pip install --quiet -e ".[dev,ui]"
+	$(PY) tests/ui/lab_uitest.py
+
+# The cpu profile's quality floors (Profile.floors) on a complete `make run` (~25 min; not in CI).
+check-quality: install
+	$(MAKE) run CERVIX_PROFILE=cpu
+	$(PY) benchmarks/check_quality.py cpu
+
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --notebook-dir=. $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 # Real-data development benchmark (not in CI; ~2 h on 2 CPU cores; needs ../shared/data/real-dev
 # or $$CERVIX_REAL_DEV). Resumable: finished arms are skipped. BENCH_ARGS="--only cls --task 2" etc.

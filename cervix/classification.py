@@ -26,6 +26,7 @@ Checkpoint config (a plain dict, stored in every checkpoint and in ``config.json
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -56,6 +57,7 @@ __all__ = [
     "class_weights",
     "build_classifier",
     "train_classifier",
+    "train_ablation",
     "resolve_checkpoint",
     "fold_dirs",
     "load_classifier",
@@ -521,6 +523,38 @@ def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str,
     banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
     cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     write_png(path, np.vstack([banner, ov]), rgb=True)
+
+
+def train_ablation(crops: str | os.PathLike, out: str | os.PathLike, cfg: ClsConfig, split: str | os.PathLike,
+                   true_masks: str | os.PathLike | None = None, fmt: str = "classes",
+                   augment: AugmentConfig | bool | None = None, overwrite: bool = False,
+                   progress: bool = False) -> dict[str, Path]:
+    """Train the ablation arms of a classifier run on the very same split.
+
+    ``"RGB only"`` (``in_chans=3``, in ``out/rgb``) always; ``"RGB + true masks"`` (in
+    ``out/rgb_true_masks``) when ``true_masks`` is given (synthetic data, or a data set with
+    manual masks). Together with the main run (RGB + predicted masks) they say what the mask
+    channels add (evaluate them with :func:`cervix.evaluation.evaluate_runs`).
+
+    Args:
+        crops: the crops of the main run.
+        out: folder of the arms' run folders.
+        cfg: the main run's :class:`ClsConfig` (RGB only changes only ``in_chans``).
+        split: the main run's ``split.json``.
+        true_masks: masks root of true masks, or None (then that arm is left out).
+        fmt, augment, overwrite, progress: as in :func:`train_classifier`.
+
+    Returns:
+        ``{arm name: run folder}``.
+    """
+    out = Path(out)
+    arms = {"RGB only": (out / "rgb", None, dataclasses.replace(cfg, in_chans=3))}
+    if true_masks is not None:
+        arms["RGB + true masks"] = (out / "rgb_true_masks", true_masks, cfg)
+    for run, masks, arm_cfg in arms.values():
+        train_classifier(crops, masks=masks, out=run, fmt=fmt, profile=arm_cfg, augment=augment, split=split,
+                         progress=progress, overwrite=overwrite)
+    return {name: run for name, (run, _, _) in arms.items()}
 
 
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,

@@ -37,7 +37,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-from cervix.labels import group_label, grouping_classes
+from cervix.labels import class_order, group_label, grouping_classes
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -910,7 +910,8 @@ def read_dataset(
 
 
 def class_names_of(records: Sequence[Record], grouping: str | None = None) -> list[str]:
-    """Class names in index order: the grouping's order ("3"/"2"), else sorted unique labels.
+    """Class names in index order: the grouping's order ("3"/"2"), else
+    :func:`cervix.labels.class_order` of the labels (SIPaKMeD's or Herlev's biological order).
 
     The grouping defaults to the one the records were read with (``RecordList.grouping``).
     """
@@ -918,7 +919,7 @@ def class_names_of(records: Sequence[Record], grouping: str | None = None) -> li
     order = grouping_classes(g)
     if order is not None:
         return list(order)
-    return sorted({r.label for r in records if r.label is not None})
+    return class_order({r.label for r in records if r.label is not None})
 
 
 def check_records(records: Sequence[Record], progress: bool = False) -> list[str]:

@@ -946,16 +946,16 @@ def _notebook_display() -> tuple[Callable, Callable] | None:
     return clear_output, display
 
 
-def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1,
-                       figsize: tuple[float, float] = (10, 3.5)) -> Callable[[History], None]:
-    """A ``fit(on_epoch_end=...)`` callback that redraws loss and metric curves in a notebook.
+def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1) -> Callable[[History], None]:
+    """A ``fit(on_epoch_end=...)`` callback that redraws the training curves in a notebook.
 
     Args:
-        metrics: columns for the right panel; default every ``val_*`` column except losses.
+        metrics: score columns for the right panel (default every ``val_*`` column that is not
+            a loss); the losses always have the left panel to themselves.
         every: redraw every ``every`` epochs.
-        figsize: figure size in inches.
 
-    Outside IPython it prints one line per epoch instead.
+    Outside IPython it prints one line per epoch instead. Drawn by
+    :func:`cervix.plotting.plot_history`, like the saved curves.
     """
 
     def callback(history: History) -> None:
@@ -970,21 +970,12 @@ def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1,
         clear_output, display = nb
         import matplotlib.pyplot as plt
 
-        epochs = history["epoch"]
-        keys = history.keys
-        losses = [k for k in keys if k.endswith("loss")]
-        shown = list(metrics) if metrics is not None else [
-            k for k in keys if k.startswith("val_") and not k.endswith("loss")]
-        fig, (a0, a1) = plt.subplots(1, 2, figsize=figsize)
-        for k in losses:
-            a0.plot(epochs, history[k], marker="o", label=k)
-        a0.set_xlabel("epoch"), a0.set_title("loss"), a0.legend(fontsize=8)
-        for k in shown:
-            a1.plot(epochs, history[k], marker="o", label=k)
-        if history.best_epoch is not None:
-            a1.axvline(history.best_epoch, color="grey", ls="--", lw=1)
-        a1.set_xlabel("epoch"), a1.set_title("validation"), a1.legend(fontsize=8)
-        fig.tight_layout()
+        from .plotting import plot_history
+
+        losses = tuple(k for k in history.keys if k.endswith("loss"))
+        chosen = metrics if metrics is not None else [k for k in history.keys if k.startswith("val_")]
+        scores = tuple(k for k in chosen if not k.endswith("loss"))
+        fig = plot_history(history, tuple(p for p in (losses, scores) if p))
         clear_output(wait=True)
         display(fig)
         plt.close(fig)  # shown once by display, not again at the end of the cell

@@ -54,6 +54,7 @@ __all__ = [
     "plot_reliability",
     "plot_training_curves",
     "plot_ablation",
+    "evaluate_runs",
     "plot_segmentation_metrics",
     "plot_model_inputs",
     "pick_gradcam_examples",
@@ -366,13 +367,17 @@ def class_names_of_predictions(predictions) -> list[str]:
 
 
 def classification_report_table(metrics: Mapping[str, Any], digits: int = 3):
-    """Per-class precision, recall, F1 and support, then macro average and accuracy rows (DataFrame)."""
+    """Per-class precision, recall, F1 and support, then macro average and accuracy rows (DataFrame).
+
+    The accuracy row is the micro average: with one label per crop, micro-averaged precision,
+    recall and F1 all equal the accuracy, so the row has no empty cells.
+    """
     import pandas as pd
 
     rows = {name: dict(pc) for name, pc in metrics["per_class"].items()}
     rows["macro avg"] = {"precision": metrics["precision_macro"], "recall": metrics["recall_macro"],
                          "f1": metrics["f1_macro"], "support": metrics["n_samples"]}
-    rows["accuracy"] = {"precision": None, "recall": None, "f1": metrics["accuracy"],
+    rows["accuracy"] = {"precision": metrics["accuracy"], "recall": metrics["accuracy"], "f1": metrics["accuracy"],
                         "support": metrics["n_samples"]}
     df = pd.DataFrame.from_dict(rows, orient="index")[["precision", "recall", "f1", "support"]]
     df["support"] = df["support"].astype(int)
@@ -388,13 +393,43 @@ def _fmt_ci(value: Any, ci: Sequence[Any] | None, digits: int) -> str:
     return s
 
 
+def evaluate_runs(runs: Mapping[str, str | os.PathLike], out: str | os.PathLike, n_boot: int = 1000,
+                  figures: bool = False, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Evaluate several classifier runs on their own test split, each into ``out/eval_<name>``.
+
+    Args:
+        runs: ``{name: run folder or checkpoint}`` (e.g. the arms of
+            :func:`cervix.classification.train_ablation` plus the main run).
+        out: parent folder of the outputs (``eval_rgb_only``, ``eval_rgb_predicted_masks``, ...).
+        n_boot, figures, seed: as in :func:`evaluate_checkpoint`.
+
+    Returns:
+        ``{name: metrics}`` in the order of ``runs`` (for :func:`metrics_table`, :func:`plot_ablation`).
+
+    Raises:
+        ValueError: the runs were tested on different numbers of crops (not one split).
+    """
+    results = {}
+    for name, run in runs.items():
+        slug = "_".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
+        results[name] = evaluate_checkpoint(run, out=Path(out) / f"eval_{slug}", n_boot=n_boot, figures=figures,
+                                            seed=seed)
+    sizes = {name: m["n_samples"] for name, m in results.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the runs were tested on different crops (not one split): {sizes}")
+    return results
+
+
 def metrics_table(results: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
-                  keys: Sequence[str] = ("accuracy", "f1_macro"), digits: int = 3):
+                  keys: Sequence[str] = ("accuracy", "f1_macro"), digits: int = 3, long: bool = False):
     """One row per run: each metric as ``value [low, high]`` (95% CI), plus ``n_samples``.
 
     Args:
         results: ``{run name: metrics dict}`` or a single metrics dict.
         keys: metrics to show.
+        long: one row per (run, metric) the run has (``value [95% CI]``, ``n``), for runs of
+            different kinds (a classifier and a segmentation model) in one table without
+            empty cells.
     """
     import pandas as pd
 
@@ -403,10 +438,19 @@ def metrics_table(results: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
     rows = {}
     for name, m in results.items():
         ci = m.get("ci95", {})
+        n = m.get("n_samples", m.get("n_images"))
+        if long:
+            for k in keys:
+                if k in m:
+                    rows[(name, k)] = {"value [95% CI]": _fmt_ci(m.get(k), ci.get(k), digits), "n": n}
+            continue
         row = {k: _fmt_ci(m.get(k), ci.get(k), digits) for k in keys}
-        row["n"] = m.get("n_samples", m.get("n_images"))
+        row["n"] = n
         rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    if long:
+        df.index = pd.MultiIndex.from_tuples(df.index, names=["model", "metric"])
+    return df
 
 
 def segmentation_table(metrics: Mapping[str, Any], digits: int = 3):
@@ -518,7 +562,7 @@ def plot_roc_curves(predictions, class_names: Sequence[str] | None = None, ax=No
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC curves (one vs rest)")
-    ax.legend(fontsize="x-small", frameon=False, loc="lower right")
+    ax.legend(fontsize="small", frameon=False, loc="lower right")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1.01)
     fig.tight_layout()
     return fig
@@ -546,7 +590,7 @@ def plot_reliability(predictions, n_bins: int = 10, ax=None):
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1.02)
     ax.set_title(f"reliability diagram ({n_bins} bins)")
-    ax.legend(fontsize="x-small", frameon=False, loc="upper left")
+    ax.legend(fontsize="small", frameon=False, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -590,7 +634,7 @@ def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] 
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title(title)
-    ax.legend(fontsize="x-small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12),
               ncol=min(3, len(names)))
     fig.tight_layout()
     return fig

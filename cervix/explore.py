@@ -36,10 +36,11 @@ from tqdm.auto import tqdm
 
 from .data import Record, Sample
 from .datasets import AugmentConfig, preview_augmentations
-from .labels import GROUPINGS, SIPAKMED_CLASSES, grouping_classes
+from .labels import SIPAKMED_CLASSES
+from .labels import class_order as labels_class_order
 from .morphometrics import cell_morphometrics, colour_stats
 from .paths import runs_dir
-from .plotting import CLASS_PALETTE, HEAD_COLORS, overlay
+from .plotting import CLASS_PALETTE, HEAD_COLORS, log_ticks, overlay
 
 __all__ = [
     "UNLABELLED",
@@ -88,19 +89,12 @@ def class_order(labels: Sequence[Any] | Sequence[str | None]) -> list[str]:
         labels: records (anything with ``.label``) or label strings (None = unlabelled).
 
     Returns:
-        SIPaKMeD order when every label is a SIPaKMeD class, the 3-/2-class grouping order when
-        every label is a grouped name, else the sorted labels; :data:`UNLABELLED` last.
+        :func:`cervix.labels.class_order` of the labels; :data:`UNLABELLED` last.
     """
     names = {_label(getattr(x, "label", x)) for x in labels}
     has_none = UNLABELLED in names
     names.discard(UNLABELLED)
-    order: list[str]
-    if names <= set(SIPAKMED_CLASSES):
-        order = [c for c in SIPAKMED_CLASSES if c in names]
-    elif names <= set(GROUPINGS["3"].values()):
-        order = [c for c in (grouping_classes("3") or ()) if c in names]
-    else:
-        order = sorted(names)
+    order = labels_class_order(names)
     return order + ([UNLABELLED] if has_none else [])
 
 
@@ -233,8 +227,8 @@ def plot_sample_grid(records: Sequence[Record], per_class: int = 3, alpha: float
             a_img.imshow(s.image)
             a_ov.imshow(overlay(s.image, s.cytoplasm, s.nucleus, alpha=alpha))
             if row == 0:
-                a_img.set_title("image", fontsize="small")
-                a_ov.set_title("masks", fontsize="small")
+                a_img.set_title("image", fontsize="medium")
+                a_ov.set_title("masks", fontsize="medium")
         if classes != [UNLABELLED]:
             axes[row, 0].set_ylabel(c.replace("-", "-\n", 1) if len(c) > 14 else c, rotation=0, ha="right",
                                     va="center", fontsize="medium")
@@ -346,7 +340,8 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     data = table[table["has_masks"]]
     ax = axes[1]
     sns.scatterplot(data=data, x="cyto_H", y="cyto_S", hue="label", hue_order=classes, palette=colors,
-                    s=14, alpha=0.7, linewidth=0, ax=ax, legend=False)
+                    s=14, alpha=0.7, linewidth=0, ax=ax)
+    ax.legend(title=None, fontsize="small", markerscale=1.6, frameon=True, framealpha=0.85, loc="best")
     ax.set_xlim(0, 360)
     ax.set_xticks(range(0, 361, 60))
     ax.set_xlabel("cytoplasm hue (degrees)")
@@ -382,9 +377,10 @@ def morphometrics_summary(table: pd.DataFrame, stat: str = "median") -> pd.DataF
 def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = None) -> plt.Figure:
     """Violin plots per class of cell area, nucleus area and N/C ratio (log axis), one panel each.
 
-    Areas are in the images' pixels: for crops resized to a fixed size (SIPaKMeD-style crops,
-    the synthetic crops) they describe how much of the crop the cell and nucleus fill, not the
-    cell's absolute size; the N/C ratio does not depend on the scale.
+    Areas are in the images' pixels: for crops cut at their fields' pixel scale (SIPaKMeD's
+    CROPPED images, the synthetic crops by default) they compare cell sizes across classes; for
+    crops resized to a fixed size they describe how much of the crop the cell fills. The N/C
+    ratio does not depend on the scale.
     """
     columns = columns or MORPH_COLUMNS
     data = table[table["has_masks"]]
@@ -405,6 +401,8 @@ def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = Non
                        density_norm="width", linewidth=0.8, log_scale=log, ax=ax)
         ax.set_xlabel(name + (" (log)" if log else ""))
         ax.set_ylabel("")
+        if log:
+            log_ticks(ax.xaxis)
     fig.suptitle("Morphometrics per class", fontsize="medium")
     return fig
 

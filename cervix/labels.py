@@ -8,7 +8,7 @@ class, so only its 2-class grouping exists.
 """
 from __future__ import annotations
 
-__all__ = ["SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes"]
+__all__ = ["SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes", "class_order"]
 
 #: Canonical order of the 5 SIPaKMeD classes (folder names used by the synthetic generator).
 SIPAKMED_CLASSES: tuple[str, ...] = (
@@ -94,3 +94,19 @@ def grouping_classes(grouping: str | None) -> tuple[str, ...] | None:
     if grouping in (None, "5", 5):
         return None
     return _ORDER[str(grouping)]
+
+
+def class_order(names) -> list[str]:
+    """The one class order of every table, figure and model output: biological, not alphabetical.
+
+    SIPaKMeD's order (normal -> benign -> abnormal, :data:`SIPAKMED_CLASSES`) when every name is a
+    SIPaKMeD class, Herlev's (:data:`HERLEV_CLASSES`) when every name is a Herlev class, the
+    grouping order (normal, benign, abnormal) for grouped names, else sorted.
+    """
+    names = {str(n) for n in names}
+    for known in (SIPAKMED_CLASSES, HERLEV_CLASSES, _ORDER["3"]):
+        canon = {_canon(k): k for k in known}
+        if names and all(_canon(n) in canon for n in names):
+            rank = {_canon(k): i for i, k in enumerate(known)}
+            return sorted(names, key=lambda n: rank[_canon(n)])
+    return sorted(names)

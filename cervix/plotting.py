@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from .labels import class_order
 from .paths import figures_dir
 
-__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS", "plot_history",
+__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS", "plot_history", "log_ticks",
            "prediction_grid", "mask_grid", "area_distributions", "worst_cases"]
 
 #: Overlay colours (RGB 0-1) for the two heads.
@@ -50,6 +51,18 @@ def save_figure(fig: plt.Figure, name: str, out_dir: str | Path | None = None) -
     return paths
 
 
+def log_ticks(axis) -> None:
+    """Readable ticks on a log axis: labels at 1, 2, 5 x 10^k as plain numbers (0.02, 0.05, 0.1),
+    minor ticks unlabelled (matplotlib labels every minor tick of a short log range, and the
+    labels overlap)."""
+    from matplotlib import ticker
+
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(1, 10)))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def overlay(
     image: np.ndarray,
     cytoplasm: np.ndarray | None = None,
@@ -67,26 +80,43 @@ def overlay(
     return np.clip(out, 0.0, 1.0)
 
 
-def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None) -> plt.Figure:
+def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None,
+                 best_epoch: int | None = None) -> plt.Figure:
     """Training curves: one panel per group of columns of a :class:`cervix.engine.History` or DataFrame.
+
+    The one training-curve plotter: notebooks' live curves
+    (:func:`cervix.engine.live_plot_callback`) and saved figures
+    (:func:`cervix.evaluation.plot_training_curves`) draw through it. Losses and scores never
+    share an axis; epochs are integers, and a run of one epoch shows one point on a readable axis.
 
     Args:
         history: ``History`` (``.to_dataframe()``) or a ``pandas.DataFrame`` with an ``epoch`` column.
         metrics: panels, each a tuple of column names; default losses | Dice per head | the rest of ``val_*``.
         title: figure title.
+        best_epoch: draw a dashed line at this epoch (default the History's ``best_epoch``).
     """
+    from matplotlib import ticker
+
     df = history.to_dataframe() if hasattr(history, "to_dataframe") else history
+    if best_epoch is None:
+        best_epoch = getattr(history, "best_epoch", None)
     if metrics is None:
         losses = tuple(c for c in ("train_loss", "val_loss") if c in df)
         dices = tuple(c for c in df.columns if c.startswith("val_dice"))
         rest = tuple(c for c in df.columns if c.startswith("val_") and c not in losses + dices)
         metrics = tuple(m for m in (losses, dices, rest) if m)
+    last = max(1, int(df["epoch"].max())) if len(df) else 1
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, cols in zip(axes[0], metrics):
         for c in cols:
             if c in df and df[c].notna().any():
-                ax.plot(df["epoch"], df[c], marker="o", ms=3, label=c)
+                ax.plot(df["epoch"], df[c], marker="o", ms=4, label=c.replace("_", " "))
+        if best_epoch is not None and not all(c.endswith("loss") for c in cols):
+            ax.axvline(best_epoch, color="0.5", ls="--", lw=1, label=f"best (epoch {best_epoch})")
+        ax.set_xlim(0.5, last + 0.5)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
         ax.set_xlabel("epoch")
+        ax.set_title("loss" if all(c.endswith("loss") for c in cols) else "validation")
         ax.legend(frameon=False, fontsize="small")
     if title:
         fig.suptitle(title)
@@ -142,7 +172,7 @@ def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alp
 def area_distributions(table, columns: tuple[str, ...] = ("cell_area", "nucleus_area")) -> plt.Figure:
     """Box + strip plots of mask areas (pixels) per class, one panel per column of ``table``."""
     fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.4), squeeze=False)
-    order = sorted(table["class"].unique())
+    order = class_order(table["class"].unique())
     for ax, col in zip(axes[0], columns):
         sns.boxplot(data=table, x="class", y=col, order=order, ax=ax, color="0.85", fliersize=0)
         sns.stripplot(data=table, x="class", y=col, order=order, ax=ax, size=2.5, alpha=0.6)

@@ -18,9 +18,9 @@ Morphology per class (Bethesda-style descriptions, e.g. Nayar & Wilbur 2015):
 
 Pixel scale: fixed, independent of the field size (a superficial cell is ~120-170 px across,
 a parabasal cell ~55-80 px). A crop is the box around one cell's bounding box with a random
-2-10 % margin per side (aspect kept within 1.3), resized to ``size`` x ``size`` (so, as in
-SIPaKMeD's 256x256 crops, the cell fills most of the crop whatever its class; small cells are
-upsampled, large ones slightly shrunk or enlarged).
+2-10 % margin per side (aspect kept within 1.3), kept at the fields' pixel scale by default (as
+SIPaKMeD's CROPPED images are cut from its fields), so a crop's size follows its cell's size; with
+``size`` it is resized to ``size`` x ``size`` instead.
 
 Determinism: item ``k`` (field ``k`` and the crops cut from it) uses its own child seed
 ``SeedSequence(seed, spawn_key=(k,))``, so it is the same whatever the number of items.
@@ -72,7 +72,7 @@ class SynthConfig:
     illumination: float = 0.07  # amplitude of the smooth illumination field
     debris: Range = (2, 6)  # neutrophils per 512x512 field (plus bacteria and mucus)
     crop_margin: Range = (0.02, 0.10)  # crop margin around the cell box, fraction of its side per side
-    crop_max_stretch: float = 1.3  # crop box aspect (w/h) kept within 1/x..x, then resized square
+    crop_max_stretch: float = 1.3  # crop box aspect (w/h) kept within 1/x..x (resized square only with size)
     widen: float = 0.6  # at difficulty 1 each class range grows by this fraction of its width per side
     atypical: float = 0.24  # at difficulty 1, prob. that a feature group comes from a confusable class
 

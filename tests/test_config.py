@@ -79,3 +79,22 @@ def test_every_field_has_a_comment():
         for f in dataclasses.fields(cls):
             line = next(l for l in src.splitlines() if l.strip().startswith(f"{f.name}:"))
             assert "#" in line, f"{cls.__name__}.{f.name} lacks a comment"
+
+
+def test_floor_shortfalls_lists_the_missed_floors():
+    from cervix.config import Profile, floor_shortfalls
+
+    p = Profile(name="x", floors={"dice_nucleus": 0.8, "accuracy": 0.75})
+    assert floor_shortfalls(p, {"dice_nucleus": 0.81, "accuracy": 0.9}) == []
+    assert floor_shortfalls(p, {"dice_nucleus": 0.79}) == ["dice_nucleus 0.79 < 0.8"]  # accuracy not given
+    assert floor_shortfalls(p, {"dice_nucleus": float("nan"), "accuracy": None}) == [
+        "dice_nucleus nan < 0.8", "accuracy None < 0.75"]
+    assert floor_shortfalls("smoke", {"dice_nucleus": 0.0}) == []  # no floors
+    assert get_profile("cpu").floors["dice_nucleus"] == 0.8
+
+
+def test_profile_banner_names_the_profile_and_its_meaning():
+    from cervix.config import profile_banner
+
+    assert "profile smoke" in profile_banner("smoke") and "say nothing" in profile_banner("smoke")
+    assert "profile cpu" in profile_banner(get_profile("cpu")) and "10 epochs" in profile_banner("cpu")
