@@ -895,11 +895,6 @@ def fit(
                 per_epoch = elapsed / (epoch + 1)  # mean epoch time, resumed runs included
                 if elapsed + per_epoch > cfg.max_train_minutes * 60:
                     stop_reason = "time budget"
-                    if main:
-                        warnings.warn(f"{out}: max_train_minutes={cfg.max_train_minutes} stopped training after "
-                                      f"epoch {epoch + 1} of {cfg.epochs}: this model is weaker than the "
-                                      "configured one and depends on the machine's speed; raise "
-                                      "max_train_minutes (None = no cap) to train all epochs", stacklevel=2)
 
             if main:
                 if is_best:
@@ -916,6 +911,11 @@ def fit(
                                        if history.best_metric is not None else "-"})
                 if on_epoch_end is not None and on_epoch_end(history) is True and not stop_reason:
                     stop_reason = "callback"
+                if stop_reason == "time budget":  # after the callback, whose live plot clears the cell
+                    warnings.warn(f"{out}: max_train_minutes={cfg.max_train_minutes} stopped training after "
+                                  f"epoch {epoch + 1} of {cfg.epochs}: this model is weaker than the "
+                                  "configured one and depends on the machine's speed; raise "
+                                  "max_train_minutes (None = no cap) to train all epochs", stacklevel=2)
             stop_reason = _broadcast(stop_reason)
             if stop_reason:
                 if main:

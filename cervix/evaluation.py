@@ -447,10 +447,11 @@ def metrics_table(results: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
         row = {k: _fmt_ci(m.get(k), ci.get(k), digits) for k in keys}
         row["n"] = n
         rows[name] = row
-    df = pd.DataFrame.from_dict(rows, orient="index")
     if long:
-        df.index = pd.MultiIndex.from_tuples(df.index, names=["model", "metric"])
-    return df
+        index = pd.MultiIndex.from_tuples(list(rows), names=["model", "metric"]) if rows else pd.MultiIndex(
+            levels=[[], []], codes=[[], []], names=["model", "metric"])
+        return pd.DataFrame(list(rows.values()), index=index, columns=["value [95% CI]", "n"])
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def segmentation_table(metrics: Mapping[str, Any], digits: int = 3):
@@ -828,7 +829,11 @@ def predicted_morphometrics(checkpoint: str | os.PathLike, predictions, data: st
             raise ValueError(f"{rec.path}: no masks; pass masks= (a masks root) to measure it")
         rows.append({"path": rec.path, "true": predictions.loc[i, "true"], "pred": predictions.loc[i, "pred"],
                      **cell_morphometrics(s.cytoplasm, s.nucleus)})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    order = list(cfg["class_names"])  # the model's class order (groupby("pred") follows it)
+    for col in ("true", "pred"):
+        df[col] = pd.Categorical(df[col], categories=order + sorted(set(df[col]) - set(order)), ordered=True)
+    return df
 
 
 # --------------------------------------------------------------------------------------------

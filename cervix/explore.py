@@ -341,7 +341,7 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     ax = axes[1]
     sns.scatterplot(data=data, x="cyto_H", y="cyto_S", hue="label", hue_order=classes, palette=colors,
                     s=14, alpha=0.7, linewidth=0, ax=ax)
-    ax.legend(title=None, fontsize="small", markerscale=1.6, frameon=True, framealpha=0.85, loc="best")
+    ax.legend(title=None, fontsize="small", markerscale=1.6, frameon=True, framealpha=0.85, loc="upper right")
     ax.set_xlim(0, 360)
     ax.set_xticks(range(0, 361, 60))
     ax.set_xlabel("cytoplasm hue (degrees)")

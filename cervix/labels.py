@@ -108,5 +108,5 @@ def class_order(names) -> list[str]:
         canon = {_canon(k): k for k in known}
         if names and all(_canon(n) in canon for n in names):
             rank = {_canon(k): i for i, k in enumerate(known)}
-            return sorted(names, key=lambda n: rank[_canon(n)])
+            return sorted(names, key=lambda n: (rank[_canon(n)], n))
     return sorted(names)

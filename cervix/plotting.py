@@ -110,7 +110,7 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
     for ax, cols in zip(axes[0], metrics):
         for c in cols:
             if c in df and df[c].notna().any():
-                ax.plot(df["epoch"], df[c], marker="o", ms=4, label=c.replace("_", " "))
+                ax.plot(df["epoch"], df[c], marker="o", ms=4, label=c)
         if best_epoch is not None and not all(c.endswith("loss") for c in cols):
             ax.axvline(best_epoch, color="0.5", ls="--", lw=1, label=f"best (epoch {best_epoch})")
         ax.set_xlim(0.5, last + 0.5)

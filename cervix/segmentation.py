@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import Profile, SegConfig, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
+from .labels import class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
                      fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
@@ -325,6 +326,7 @@ def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathL
     if not rows:
         raise FileNotFoundError(f"no masks under {pred_root / HEADS[0]}")
     df = pd.DataFrame(rows)
+    df["class"] = pd.Categorical(df["class"], categories=class_order(df["class"].unique()), ordered=True)
     df["dice_mean"] = (df["dice_cytoplasm"] + df["dice_nucleus"]) / 2
     return df.sort_values("dice_mean").reset_index(drop=True)
 
@@ -334,7 +336,8 @@ def qc_table(qc: Mapping[str, Any]):
     import pandas as pd
 
     df = pd.DataFrame(qc["images"])
-    df["class"] = [Path(r).parts[0] if len(Path(r).parts) > 1 else "" for r in df["rel"]]
+    names = [Path(r).parts[0] if len(Path(r).parts) > 1 else "" for r in df["rel"]]
+    df["class"] = pd.Categorical(names, categories=class_order(set(names)), ordered=True)  # tables in class order
     df["flags"] = [";".join(f) for f in df["flags"]]
     return df
 

@@ -40,7 +40,7 @@ def test_profiles_follow_spec():
     assert cpu.seg.amp == cpu.cls.amp == "bf16"
     smoke = get_profile("smoke")
     assert smoke.seg.encoder == "convnext_atto" and 64 <= smoke.seg.image_size <= 128
-    assert smoke.seg.epochs <= 2 and smoke.synth["n_fields"] <= 10
+    assert smoke.seg.epochs <= 10 and smoke.synth["n_fields"] <= 10
     for p in (paper, cpu, smoke):
         assert p.seg.image_size % 32 == 0 and p.seg.tile % 32 == 0
         assert p.seg.pretrained is False and p.cls.pretrained is False

@@ -233,3 +233,17 @@ def test_bad_files_stop_before_training_or_are_skipped(run, tmp_path, capsys):
     assert len(bad.splitlines()) == 3 and imgs[0].name in bad and imgs[1].name in bad  # header + 2
     assert "4 file(s) used, 2 skipped: see" in capsys.readouterr().out
     assert (out / "best.pt").is_file()
+
+
+def test_a_smoke_segment_run_finds_both_heads(tmp_path):
+    """The smoke profile as CI runs the notebooks: both heads find something, not a green wash."""
+    from cervix.config import get_profile
+    from cervix.data import ensure_synthetic
+
+    fields = ensure_synthetic(tmp_path / "syn", progress=False, **get_profile("smoke").synth) / "fields"
+    out = tmp_path / "run"
+    assert main(["segment", "--data", str(fields), "--format", "masks", "--out", str(out), "--profile", "smoke"]) == 0
+    assert main(["evaluate", "--checkpoint", str(out), "--split", "all", "--out", str(tmp_path / "ev"),
+                 "--n-boot", "0"]) == 0
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["dice_nucleus"] > 0.3 and m["dice_cytoplasm"] > 0.7, m

@@ -42,6 +42,8 @@ NOTEBOOKS = {
 BAD_WIDGET_TEXT = ("Error displaying widget", "HBox(children=", "VBox(children=", "Box(children=",
                    "interactive(children=", "Loading widget...")
 RUN_TIMEOUT_S = 300  # per notebook; the smoke profile needs under 2 minutes each
+#: the notebook on screen (each is opened in a workspace of its own, but be safe)
+NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
 
 
 def log(msg: str) -> None:
@@ -137,7 +139,7 @@ def click_menu(driver, top: str, item: str) -> None:
 def prompts(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell .jp-InputPrompt")]
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{NB} .jp-CodeCell .jp-InputPrompt")]
 
 
 def wait_until_done(driver, timeout: float) -> None:
@@ -173,7 +175,7 @@ def widget_output(driver, marker: str):
     """The output area of the code cell whose source contains ``marker``."""
     from selenium.webdriver.common.by import By
 
-    for cell in driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"):
+    for cell in driver.find_elements(By.CSS_SELECTOR, f"{NB} .jp-CodeCell"):
         src = cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor").text
         if marker in src:
             return cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea")
@@ -201,26 +203,34 @@ def check_notebook(driver, base: str, name: str, marker: str, notebooks: Path) -
 
     stem = name.removesuffix(".ipynb")
     log(f"{name}: open, Run All Cells")
-    driver.get(f"{base}/lab/tree/notebooks/{name}")
-    WebDriverWait(driver, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")))
+    driver.get(f"{base}/lab/workspaces/{stem}/tree/notebooks/{name}")  # a workspace of its own: no other tabs
+    WebDriverWait(driver, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, f"{NB} .jp-CodeCell")))
     time.sleep(3)  # the kernel starts
     t0 = time.time()
     click_menu(driver, "Run", "Run All Cells")
     wait_until_done(driver, RUN_TIMEOUT_S)
     log(f"{name}: ran in {time.time() - t0:.0f} s")
-    driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").click()
     before_save = (notebooks / name).stat().st_mtime
+    driver.find_element(By.CSS_SELECTOR, f"{NB} .jp-Cell").click()
     driver.find_element(By.CSS_SELECTOR, "body").send_keys(Keys.CONTROL, "s")
-    for _ in range(40):
+    for attempt in range(80):
         if (notebooks / name).stat().st_mtime != before_save:
             break
+        if attempt == 40:  # the shortcut did not reach the notebook: the menu then
+            click_menu(driver, "File", "Save Notebook")
         time.sleep(0.25)
+    else:
+        raise RuntimeError(f"{name} could not be saved (its outputs are checked in the saved file)")
     time.sleep(1.0)
     problems = saved_problems(notebooks / name)
-    text = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
-    problems += [f"widget shown as text: {bad!r}" for bad in BAD_WIDGET_TEXT if bad in text]
-    controls = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jupyter-widgets.widget-slider, "
-                                                     ".jp-Notebook .jupyter-widgets .widget-slider")
+    for _ in range(40):  # widgets may still be loading for a moment
+        text = driver.find_element(By.CSS_SELECTOR, NB).text
+        shown_as_text = [bad for bad in BAD_WIDGET_TEXT if bad in text]
+        if not shown_as_text:
+            break
+        time.sleep(0.5)
+    problems += [f"widget shown as text: {bad!r}" for bad in shown_as_text]
+    controls = driver.find_elements(By.CSS_SELECTOR, f"{NB} .widget-slider")
     if not controls:
         problems.append("no slider control rendered")
     area = widget_output(driver, marker)
@@ -239,7 +249,8 @@ def check_notebook(driver, base: str, name: str, marker: str, notebooks: Path) -
     driver.save_screenshot(str(OUT / f"{stem}_widget_after.png"))
     if not changed:
         problems.append(f"moving a slider in the cell with {marker!r} did not change the rendered widget")
-    driver.execute_script("document.querySelector('.jp-WindowedPanel-outer, .jp-Notebook').scrollTop = 0")
+    driver.execute_script("document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')"
+                          ".forEach(e => { e.scrollTop = 0; })")
     time.sleep(0.5)
     driver.save_screenshot(str(OUT / f"{stem}_top.png"))
     log(f"{name}: {len(controls)} slider(s); " + ("OK" if not problems else f"{len(problems)} problem(s)"))
