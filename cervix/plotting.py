@@ -117,7 +117,7 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
         ax.set_xlabel("epoch")
         ax.set_title("loss" if all(c.endswith("loss") for c in cols) else "validation")
-        ax.legend(frameon=False, fontsize="small")
+        ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize="small", loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
