@@ -114,7 +114,10 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
         if best_epoch is not None and not all(c.endswith("loss") for c in cols):
             ax.axvline(best_epoch, color="0.5", ls="--", lw=1, label=f"best (epoch {best_epoch})")
         ax.set_xlim(0.5, last + 0.5)
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
+        if last <= 10:  # MaxNLocator falls back to fractions when fewer than 2 integers fit
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
         ax.set_xlabel("epoch")
         ax.set_title("loss" if all(c.endswith("loss") for c in cols) else "validation")
         ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize="small", loc="best")
