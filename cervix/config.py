@@ -8,7 +8,7 @@ data generator, bundled into a :class:`Profile`. Three profiles exist:
   minutes on 2 CPU cores, with models that find something (not a green wash).
 - ``cpu`` (default): ``convnext_atto``, 256 px segmentation patches, 128 px classifier crops,
   bf16 autocast; meaningful results on synthetic data on a laptop-class CPU.
-- ``paper``: the seed's settings (``convnext_tiny``; segmentation 1024 px, 100 epochs, batch 8,
+- ``paper``: the original description's settings (``convnext_tiny``; segmentation 1024 px, 100 epochs, batch 8,
   lr 1e-4; classification 256 px, 50 epochs, batch 16, lr 1e-4), meant for a GPU.
 
 The profile is chosen with :func:`get_profile`, by name or from the ``CERVIX_PROFILE``
@@ -54,7 +54,7 @@ class SegConfig:
     # --- model
     encoder: str = "convnext_atto"  # any timm backbone with features_only (paper: convnext_tiny)
     pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
-    decoder_channels: tuple[int, ...] = (256, 128, 64)  # the seed's decoder widths
+    decoder_channels: tuple[int, ...] = (256, 128, 64)  # the original description's decoder widths
     # --- data
     image_size: int = 256  # training patch side in pixels (multiple of 32)
     scale: float = 1.0  # resize factor applied to every image before patching; reused by inference

@@ -56,7 +56,7 @@ PretrainedArg = bool | str | Path
 class SegModelConfig:
     """Constructor arguments of :class:`DualHeadAttConvNeXtUNet`."""
 
-    encoder: str = "convnext_tiny"  # any timm backbone with feature_info (the seed: ConvNeXt-Tiny)
+    encoder: str = "convnext_tiny"  # any timm backbone with feature_info (the original description: ConvNeXt-Tiny)
     pretrained: bool | str = False  # False: random init (offline); True: timm hub; str: local state-dict file
     decoder_channels: tuple[int, ...] = (256, 128, 64)  # up-block widths, deepest first (seed: 256/128/64)
     in_chans: int = 3  # input channels (RGB)

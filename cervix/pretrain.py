@@ -29,7 +29,8 @@ import timm
 import torch
 
 from .data import ensure_synthetic
-from .files import atomic_write_bytes, json_ready
+from .engine import save_checkpoint
+from .files import json_ready
 from .paths import data_dir, pretrained_path
 
 __all__ = ["PretrainConfig", "pretrain", "backbone_state_dict"]
@@ -70,14 +71,6 @@ def backbone_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {**{k: v for k, v in fresh.items() if k not in sd}, **sd}
 
 
-def _save(path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    torch.save({"state_dict": state, "meta": meta}, buf)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
 def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None = None,
              overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Pretrain a backbone on synthetic data and save it as a local weights file.
@@ -97,8 +90,8 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
     Raises:
         FileExistsError: ``out`` exists and ``overwrite`` is off.
     """
-    from .classification import train_classifier
-    from .segmentation import train_segmentation
+    from .classification import load_classifier, train_classifier
+    from .segmentation import load_segmentation, train_segmentation
 
     cfg = config or PretrainConfig()
     out = Path(out) if out is not None else pretrained_path(cfg.encoder)
@@ -118,11 +111,9 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
                              overwrite=True, overrides={"encoder": cfg.encoder, "epochs": cfg.seg_epochs,
                                                         "seed": cfg.seed, "max_train_minutes": cfg.max_minutes})
     seconds["segmentation"] = time.perf_counter() - t0
-    from .segmentation import load_segmentation
-
     seg_model, _ = load_segmentation(seg["best"])
-    encoder_file = _save(work / "segmentation_encoder.pt", backbone_state_dict(seg_model),
-                         {"phase": "segmentation"})
+    encoder_file = save_checkpoint(work / "segmentation_encoder.pt",
+                                   {"state_dict": backbone_state_dict(seg_model), "meta": {"phase": "segmentation"}})
 
     t0 = time.perf_counter()
     cls = train_classifier(synth / "crops", fmt="classes", out=work / "classification", profile=cfg.profile, progress=progress,
@@ -131,8 +122,6 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
                                                       "pretrained": str(encoder_file),
                                                       "max_train_minutes": cfg.max_minutes})
     seconds["classification"] = time.perf_counter() - t0
-    from .classification import load_classifier
-
     cls_model, _ = load_classifier(cls["best"], device="cpu")
     h_seg, h_cls = seg["history"], cls["history"]
     meta = {
@@ -143,5 +132,5 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
         "date": time.strftime("%Y-%m-%d %H:%M"), "torch": str(torch.__version__), "timm": str(timm.__version__),
     }
     meta = json_ready(meta)
-    _save(out, backbone_state_dict(cls_model), meta)
+    save_checkpoint(out, {"state_dict": backbone_state_dict(cls_model), "meta": meta})
     return meta
