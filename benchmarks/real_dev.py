@@ -76,6 +76,7 @@ from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDa
 from cervix.engine import (TrainConfig, autocast_context, device_and_amp, fit, load_checkpoint,  # noqa: E402
                            make_loader, seed_everything)
 from cervix.inference import binarize, predict_tiled, single_cell_masks  # noqa: E402
+from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
 from cervix.rundir import prepare_run_dir  # noqa: E402
@@ -84,7 +85,6 @@ SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")
 CLS_EXTRA = ("cervix-profile", "cervix-es", "cervix-pre")
 PEER = {"seg": "smp", "cls": "timm"}
-HEADS = ("cytoplasm", "nucleus")
 
 
 # ------------------------------------------------------------------------------------------ data

@@ -48,6 +48,7 @@ from .engine import (History, TrainConfig, autocast_context, cleanup_distributed
                      seed_everything)
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
 from .files import atomic_write_text, ensure_writable, write_png
+from .labels import HEADS
 from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir
 
@@ -617,7 +618,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
             image = load_image(path)
             cyt, nuc = single_cell_masks(seg_model, image, thr, **inference_kwargs(seg_cfg, tta=tta))
             mpaths = [write_png(out / "masks" / head / f"{rel}.png", m)
-                      for head, m in zip(("cytoplasm", "nucleus"), (cyt, nuc))]
+                      for head, m in zip(HEADS, (cyt, nuc))]
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
             continue

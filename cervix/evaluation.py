@@ -34,6 +34,7 @@ from .classification import (fold_dirs, load_classifier, predict_logits, predict
                              resolve_checkpoint)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
 from .data import load_split
+from .labels import HEADS
 from .engine import load_checkpoint, make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
 from .rundir import run_split_path
@@ -460,7 +461,7 @@ def segmentation_table(metrics: Mapping[str, Any], digits: int = 3):
 
     ci = metrics.get("ci95", {})
     rows = {}
-    for head in ("cytoplasm", "nucleus"):
+    for head in HEADS:
         rows[head] = {k: _fmt_ci(metrics.get(f"{k}_{head}"), ci.get(f"{k}_{head}"), digits)
                       for k in ("dice", "iou", "pixel_accuracy")}
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -645,7 +646,7 @@ def plot_segmentation_metrics(metrics: Mapping[str, Any], keys: Sequence[str] = 
                               ax=None):
     """Dice / IoU / pixel accuracy per head (bars) with their bootstrap 95% CIs (error bars)."""
     ci = metrics.get("ci95", {})
-    per_head = {head: {k: metrics.get(f"{k}_{head}") for k in keys} for head in ("cytoplasm", "nucleus")}
+    per_head = {head: {k: metrics.get(f"{k}_{head}") for k in keys} for head in HEADS}
     for head, vals in per_head.items():
         vals["ci95"] = {k: ci.get(f"{k}_{head}") for k in keys}
     n = metrics.get("n_images")

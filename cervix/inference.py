@@ -38,6 +38,7 @@ from cervix.data import IMAGE_EXTENSIONS, load_image
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.engine import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
+from cervix.labels import HEADS
 from cervix.preflight import write_data_report
 
 __all__ = [
@@ -51,11 +52,9 @@ __all__ = [
     "list_images",
     "mask_qc",
     "write_masks",
-    "HEADS",
 ]
 
 #: Output channels of the segmentation model, in order.
-HEADS: tuple[str, str] = ("cytoplasm", "nucleus")
 
 
 def blend_window(tile: int, overlap_px: int, margin: int) -> np.ndarray:

@@ -8,7 +8,11 @@ class, so only its 2-class grouping exists.
 """
 from __future__ import annotations
 
-__all__ = ["SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes", "class_order"]
+__all__ = ["HEADS", "SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes", "class_order"]
+
+#: The two masks of a cell, in the order of the segmentation model's output channels and of
+#: every masks folder (``<root>/cytoplasm``, ``<root>/nucleus``): the whole cell, its nucleus.
+HEADS: tuple[str, str] = ("cytoplasm", "nucleus")
 
 #: Canonical order of the 5 SIPaKMeD classes (folder names used by the synthetic generator).
 SIPAKMED_CLASSES: tuple[str, ...] = (

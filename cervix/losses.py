@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import HEAD_NAMES
+from .labels import HEADS
 
 __all__ = ["dice_loss", "DualHeadLoss"]
 
@@ -70,8 +70,8 @@ class DualHeadLoss(nn.Module):
         per_image: bool = False,
     ) -> None:
         super().__init__()
-        if len(head_weights) != len(HEAD_NAMES):
-            raise ValueError(f"head_weights needs {len(HEAD_NAMES)} values, got {head_weights}")
+        if len(head_weights) != len(HEADS):
+            raise ValueError(f"head_weights needs {len(HEADS)} values, got {head_weights}")
         self.dice_weight = dice_weight
         self.bce_weight = bce_weight
         self.head_weights = tuple(float(w) for w in head_weights)
@@ -79,7 +79,7 @@ class DualHeadLoss(nn.Module):
         self.per_image = per_image
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if logits.ndim != 4 or logits.shape[1] != len(HEAD_NAMES) or logits.shape != target.shape:
+        if logits.ndim != 4 or logits.shape[1] != len(HEADS) or logits.shape != target.shape:
             raise ValueError(
                 f"expected logits and target of shape (B, 2, H, W); got {tuple(logits.shape)} and {tuple(target.shape)}"
             )
@@ -87,7 +87,7 @@ class DualHeadLoss(nn.Module):
         total = logits.new_zeros(())
         parts: dict[str, torch.Tensor] = {}
         dices, bces = [], []
-        for c, (name, w) in enumerate(zip(HEAD_NAMES, self.head_weights)):
+        for c, (name, w) in enumerate(zip(HEADS, self.head_weights)):
             lg, tg = logits[:, c : c + 1], target[:, c : c + 1]
             d = dice_loss(lg, tg, self.smooth, self.per_image)
             b = F.binary_cross_entropy_with_logits(lg, tg)

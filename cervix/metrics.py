@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn import metrics as skm
 
-from .models import HEAD_NAMES
+from .labels import HEADS
 
 __all__ = [
     "dice_score",
@@ -114,12 +114,12 @@ def seg_metrics_per_image(pred_bin, target_bin) -> dict[str, np.ndarray]:
     p, t = _binary(pred_bin), _binary(target_bin)
     if p.ndim == 3:
         p, t = p[None], t[None]
-    if p.ndim != 4 or p.shape[1] != len(HEAD_NAMES):
+    if p.ndim != 4 or p.shape[1] != len(HEADS):
         raise ValueError(f"expected masks of shape (B, 2, H, W); got {p.shape}")
     out: dict[str, np.ndarray] = {}
     for fn in (dice_score, iou_score, pixel_accuracy):
         name = fn.__name__.replace("_score", "")
-        for c, head in enumerate(HEAD_NAMES):
+        for c, head in enumerate(HEADS):
             out[f"{name}_{head}"] = np.atleast_1d(fn(p[:, c], t[:, c]))
     return out
 
@@ -141,7 +141,7 @@ def seg_metrics(pred_probs_or_bin, target, threshold: Sequence[float] | float = 
     if p.ndim == 3:
         p = p[None]
     if np.issubdtype(p.dtype, np.floating):
-        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(HEAD_NAMES),))
+        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(HEADS),))
         p = p > thr[None, :, None, None]
     per = seg_metrics_per_image(p, target)
     out: dict = {k: float(np.mean(v)) for k, v in per.items()}

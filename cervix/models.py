@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .labels import HEADS
 from .blocks import CBAM, AttentionGate, ConvBNReLU, MultiHeadSelfAttention, SEBlock
 
 __all__ = [
-    "HEAD_NAMES",
     "SegModelConfig",
     "ClsModelConfig",
     "LoadReport",
@@ -43,8 +43,6 @@ __all__ = [
     "describe",
 ]
 
-#: Output channel order of the segmentation model.
-HEAD_NAMES = ("cytoplasm", "nucleus")
 
 PretrainedArg = bool | str | Path
 
@@ -67,7 +65,7 @@ class SegModelConfig:
 class ClsModelConfig:
     """Constructor arguments of :class:`ConvNeXtAttentionClassifier`."""
 
-    encoder: str = "convnext_tiny"  # timm backbone (the seed: ConvNeXt-Tiny)
+    encoder: str = "convnext_tiny"  # timm backbone (the original description: ConvNeXt-Tiny)
     num_classes: int = 5  # SIPaKMeD has 5 cell types; Herlev 7
     in_chans: int = 5  # RGB + cytoplasm mask + nucleus mask; 3 for the RGB-only ablation
     pretrained: bool | str = False  # False: random init (offline); True: timm hub; str: local state-dict file
@@ -419,7 +417,7 @@ class DualHeadAttConvNeXtUNet(nn.Module):
         self.encoder_reductions = list(self.encoder.feature_info.reduction())
         self.output_stride = max(self.encoder_reductions)
         self.decoders = nn.ModuleDict(
-            {name: AttentionDecoder(self.encoder_channels, decoder_channels, cbam_reduction) for name in HEAD_NAMES}
+            {name: AttentionDecoder(self.encoder_channels, decoder_channels, cbam_reduction) for name in HEADS}
         )
 
     @classmethod
@@ -439,7 +437,7 @@ class DualHeadAttConvNeXtUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_size(*x.shape[-2:])
         features = self.encoder(x)  # shallowest first, e.g. strides 4, 8, 16, 32
-        logits = torch.cat([self.decoders[name](features) for name in HEAD_NAMES], 1)  # (B, 2, H/4, W/4)
+        logits = torch.cat([self.decoders[name](features) for name in HEADS], 1)  # (B, 2, H/4, W/4)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, 2, H, W)
 
 
@@ -451,7 +449,7 @@ class ConvNeXtAttentionClassifier(nn.Module):
 
     The backbone (``num_classes=0, global_pool=""``) gives a feature map ``(B, C, h, w)`` (for
     ConvNeXt including its final LayerNorm), re-weighted by an SE block (Hu et al. 2018) --
-    :attr:`target_layer` for Grad-CAM. The head follows the seed: C->512 (BatchNorm, ReLU,
+    :attr:`target_layer` for Grad-CAM. The head follows the original description (README): C->512 (BatchNorm, ReLU,
     Dropout 0.4), 4-head self-attention, 512->256 (BatchNorm, ReLU, Dropout 0.3), ->num_classes.
     Self-attention over one pooled vector would be a plain linear map (softmax over a single key
     is 1), so here the C->512 projection is applied to every spatial token ``(B, h*w, C)``
@@ -567,7 +565,7 @@ def describe(model: nn.Module) -> str:
             [(i, f"/{r}", c) for i, (r, c) in enumerate(zip(model.encoder_reductions, model.encoder_channels))],
             ("stage", "stride", "channels"),
         )
-        dec = model.decoders[HEAD_NAMES[0]]
+        dec = model.decoders[HEADS[0]]
         blocks = _table(
             [(i, b.conv1[0].in_channels - b.gate.w_x[0].in_channels, b.gate.w_x[0].in_channels, b.conv2[0].out_channels)
              for i, b in enumerate(dec.blocks)],
@@ -575,7 +573,7 @@ def describe(model: nn.Module) -> str:
         )
         parts = [("encoder", count_parameters(model.encoder))]
         parts += [(f"decoder {n}", count_parameters(d)) for n, d in model.decoders.items()]
-        head = (f"heads: {', '.join(HEAD_NAMES)} -- each 1x1 conv -> 1 logit, bilinear x{model.encoder_reductions[0]} "
+        head = (f"heads: {', '.join(HEADS)} -- each 1x1 conv -> 1 logit, bilinear x{model.encoder_reductions[0]} "
                 f"to input; output (B, 2, H, W), H, W multiples of {model.output_stride}")
         title = f"DualHeadAttConvNeXtUNet(encoder={cfg.encoder}, in_chans={cfg.in_chans}, pretrained={cfg.pretrained})"
         body = [title, "encoder (timm, features only):", stages,

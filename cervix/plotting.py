@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .labels import class_order
+from .labels import HEADS, class_order
 from .paths import figures_dir
 
 __all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS", "plot_history", "log_ticks",
@@ -206,7 +206,7 @@ def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt
         img_path = next(_P(images_root).glob(f"{stem}.*"))
         image = load_image(img_path)
         images.append(image)
-        masks.append([tuple(load_mask(_P(true_root) / h / rel) for h in ("cytoplasm", "nucleus")),
-                      tuple(load_mask(_P(pred_root) / h / rel) for h in ("cytoplasm", "nucleus"))])
+        masks.append([tuple(load_mask(_P(true_root) / h / rel) for h in HEADS),
+                      tuple(load_mask(_P(pred_root) / h / rel) for h in HEADS)])
         labels.append(f"{_P(rel).parts[0]}\nDice {dc:.2f}/{dn:.2f}")
     return mask_grid(images, masks, ["image", "truth", "prediction"], row_labels=labels)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import Profile, SegConfig, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
-from .labels import class_order
+from .labels import HEADS, class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
                      fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
@@ -37,7 +37,6 @@ from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir, run_split_path
 
 __all__ = [
-    "HEADS",
     "seg_config",
     "build_seg_model",
     "validate_segmentation",
@@ -56,7 +55,6 @@ __all__ = [
 ]
 
 #: Output channels of the segmentation model, in order.
-HEADS: tuple[str, str] = ("cytoplasm", "nucleus")
 _SEG_KEYS = ("dice", "iou", "pixel_accuracy")
 
 

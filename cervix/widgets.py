@@ -24,6 +24,7 @@ import numpy as np
 from . import explore
 from .data import Record, Sample
 from .datasets import AugmentConfig
+from .labels import HEADS
 from .morphometrics import cell_morphometrics
 from .plotting import overlay
 
@@ -202,7 +203,7 @@ def threshold_slider(predictions: Sequence[Mapping[str, Any]], thresholds: Seque
     from .segmentation import dice_at_thresholds
 
     sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
-                             continuous_update=False) for t, name in zip(thresholds, ("cytoplasm", "nucleus"))]
+                             continuous_update=False) for t, name in zip(thresholds, HEADS)]
     label = W.HTML()
     box = W.VBox([W.HBox(sliders), label])
 

@@ -88,3 +88,14 @@ def test_real_samples_dir_env(monkeypatch, tmp_path):
 def test_ci_run_calls_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text() and "make run" in (ROOT / "README.md").read_text()
+
+
+def test_metrics_and_losses_import_neither_the_models_nor_timm():
+    """Plain metric and loss functions stay light: no timm, no model definitions."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cervix.metrics, cervix.losses; "
+            "bad = [m for m in ('timm', 'cervix.models', 'cervix.engine') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
