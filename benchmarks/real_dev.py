@@ -212,9 +212,9 @@ def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
     epochs, epoch_s = epochs_for_budget(model, loader, loss_fn, evaluate, budget_min * 60, cfg.amp)
     t0 = time.perf_counter()
     if arm == "cervix":
-        res = S.train_segmentation(records.root, "isbi2014", out=run, profile=cfg,
+        res = S.train_segmentation(records.root, run, fmt="isbi2014", profile=cfg,
                                    overrides={"epochs": epochs}, split=split, overwrite=True)
-        history = res["history"]
+        history = res.history
         model, run_cfg = S.load_segmentation(run)
     else:
         seed_everything(cfg.seed)
@@ -252,7 +252,7 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
                "best_metric": hist["best_metric"]}
     else:
         # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
-        res = S.train_segmentation(data, "masks", out=run, profile=profile.seg,
+        res = S.train_segmentation(data, run, fmt="masks", profile=profile.seg,
                                    overrides={"max_train_minutes": None}, overwrite=True)
     train_s = float(json.loads(prev.read_text())["train_s"]) if reuse and (prev := out / "synth.json").is_file() \
         else time.perf_counter() - t0
@@ -267,8 +267,8 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
     n = max(1, int(qc["n_written"]))
     flags = {k: len(v) for k, v in qc["flagged"].items()}
     test_ids = {str(k) for k in range(25, 31)}
-    return {"part": "synth", "arm": "cervix-synth", "profile": profile.name, "label": label, "train_s": train_s, "epochs_run": len(res["history"]),
-            "stop_reason": res["stop_reason"], "val_dice_synthetic": res["best_metric"],
+    return {"part": "synth", "arm": "cervix-synth", "profile": profile.name, "label": label, "train_s": train_s, "epochs_run": len(res.history),
+            "stop_reason": res.stop_reason, "val_dice_synthetic": res.best_metric,
             "isbi_all": {f"dice_{h}": float(np.mean(v)) for h, v in isbi_scores.items()},
             "isbi_test": {f"dice_{h}": float(np.mean([d for r, d in zip(isbi, v) if r.group in test_ids]))
                           for h, v in isbi_scores.items()},
@@ -351,7 +351,7 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, 
         res = C.train_classifier(real_dev_dir() / "herlev", masks=masks if use_masks else None, out=run,
                                  fmt="classes", profile=cfg, overrides={"grouping": "2" if task == 2 else None},
                                  split=split, overwrite=True)
-        history = res["history"]
+        history = res.history
         model, _ = C.load_classifier(run, device="cpu")
     train_s = time.perf_counter() - t0
     test = [records[i] for i in idx["test"]]

@@ -48,9 +48,9 @@ from .engine import (History, TrainConfig, autocast_context, cleanup_distributed
                      seed_everything)
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
 from .files import atomic_write_text, ensure_writable, write_png
-from .labels import HEADS
+from .labels import HEADS, grouping_or_none
 from .preflight import preflight, write_data_report
-from .rundir import prepare_run_dir
+from .rundir import TrainResult, fold_dirs, prepare_run_dir, resolve_checkpoint
 
 __all__ = [
     "cls_config",
@@ -59,8 +59,6 @@ __all__ = [
     "build_classifier",
     "train_classifier",
     "train_ablation",
-    "resolve_checkpoint",
-    "fold_dirs",
     "load_classifier",
     "predict_logits",
     "validate_classifier",
@@ -115,7 +113,7 @@ def read_cls_records(data: str | os.PathLike | None, fmt: str = "classes",
     Raises:
         ValueError: unlabelled records, or an unknown format.
     """
-    grouping = None if grouping is None else str(grouping)
+    grouping = grouping_or_none(grouping)
     if fmt == "synthetic":
         recs = read_dataset(data, "synthetic", part="crops", grouping=grouping)
         if masks is not None:
@@ -315,8 +313,9 @@ def _fold_parts(parts: Mapping[str, list[int]]) -> list[dict[str, list[int]]] | 
 
 def train_classifier(
     data: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
     masks: str | os.PathLike | None = None,
-    out: str | os.PathLike = "runs/cls",
     fmt: str = "classes",
     profile: str | Profile | ClsConfig | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -327,7 +326,7 @@ def train_classifier(
     progress: bool = True,
     overwrite: bool = False,
     skip_bad: bool = False,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train :class:`ConvNeXtAttentionClassifier` on labelled cell crops (+ masks).
 
     A single run (``folds == 1``) writes ``out/{best.pt, last.pt, config.json, split.json,
@@ -339,8 +338,8 @@ def train_classifier(
 
     Args:
         data: dataset root (see :func:`read_cls_records`).
-        masks: masks root (needed for ``in_chans=5`` with ``classes`` data).
         out: run folder.
+        masks: masks root (needed for ``in_chans=5`` with ``classes`` data).
         fmt: reader format: ``classes``, ``synthetic``, ``sipakmed``, ``labelmap``.
         profile: profile name, :class:`Profile` or :class:`ClsConfig` (default ``$CERVIX_PROFILE``
             or ``cpu``).
@@ -358,10 +357,9 @@ def train_classifier(
             ``out/skipped.csv`` (with the files the reader passed over).
 
     Returns:
-        ``{"run", "best", "history" (History), "config" (ClsConfig), "class_names", "split"
-        (counts), "monitor", "best_metric", "best_epoch", "epochs_run", "stop_reason"}``; for
-        k-fold runs ``best``/``history`` are lists over folds and ``folds`` (per-fold summaries),
-        ``oof_predictions``, ``oof_accuracy``, ``oof_f1_macro`` are added.
+        A :class:`cervix.rundir.TrainResult` with ``class_names``; for k-fold runs ``best`` and
+        ``history`` are lists over folds, and ``k``, ``folds`` (per-fold summaries),
+        ``oof_predictions``, ``oof_accuracy``, ``oof_f1_macro`` are filled.
 
     Raises:
         ValueError: bad data (no labels, missing masks for ``in_chans=5``, too few groups for k
@@ -370,20 +368,61 @@ def train_classifier(
     cfg = cls_config(profile, overrides)
     resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
     out = Path(out)
-    grouping = None if cfg.grouping in (None, "5") else cfg.grouping
+    records, class_names, saved, split_path = _prepare_run(data, masks, fmt, out, cfg, split, resume,
+                                                           overwrite, skip_bad, progress)
+    aug = _augment_config(augment)
+    run = _Run(records, class_names, cfg, data, masks, fmt, aug, resume, on_epoch_end, progress)
+    if cfg.folds == 1:
+        result = _train_single(run, out, saved, split_path)
+    else:
+        result = _train_kfold(run, out, saved, split_path)
+    cleanup_distributed()
+    return result
+
+
+@dataclasses.dataclass
+class _Run:
+    """What every model of one classifier run shares (a single run, or each fold of k-fold)."""
+
+    records: RecordList  # the checked crops
+    class_names: list[str]  # classes in index order
+    cfg: ClsConfig  # the stage config
+    data: Any  # dataset root, as given
+    masks: Any  # masks root, as given
+    fmt: str  # reader format
+    aug: AugmentConfig  # training augmentation
+    resume: bool  # continue from last.pt
+    on_epoch_end: Callable[[History], Any] | None  # callback after each epoch
+    progress: bool  # progress bars
+
+    def train(self, parts: Mapping[str, list[int]], out: Path, fold: int | None) -> dict[str, Any]:
+        """Train one model on ``parts`` into ``out``; its summary (see :func:`_train_one`)."""
+        run_config = _run_config(self.cfg, self.class_names, self.data, self.masks, self.fmt,
+                                 out / "split.json", self.aug, fold)
+        return _train_one(self.records, parts, self.class_names, self.cfg, out, run_config, self.aug,
+                          self.resume, self.on_epoch_end, self.progress)
+
+
+def _augment_config(augment: AugmentConfig | bool | None) -> AugmentConfig:
+    """None/True: the default augmentation; False: none; an :class:`AugmentConfig` as is."""
+    if augment is None or augment is True:
+        return AugmentConfig()
+    if augment is False:
+        return AugmentConfig(rotate=0.0, scale=0.0, flip=False, stain=0.0, blur=0.0)
+    return augment
+
+
+def _prepare_run(data: Any, masks: Any, fmt: str, out: Path, cfg: ClsConfig, split: Any, resume: bool,
+                 overwrite: bool, skip_bad: bool, progress: bool
+                 ) -> tuple[RecordList, list[str], dict[str, list[int]] | None, Path]:
+    """Read and check the crops, load a split to reuse, prepare the run folder."""
+    grouping = grouping_or_none(cfg.grouping)
     read = read_cls_records(data, fmt, masks, grouping)
     good, bad = preflight(read, data, need_masks=cfg.in_chans == 5, skip_bad=skip_bad, progress=progress)
     records = RecordList(good, read.skipped, read.root, read.fmt, read.grouping)
     class_names = [str(c) for c in class_names_of(records, grouping)]
     if len(class_names) < 2:
         raise ValueError(f"{data}: need at least 2 classes, found {class_names}")
-    if augment is None or augment is True:
-        aug = AugmentConfig()
-    elif augment is False:
-        aug = AugmentConfig(rotate=0.0, scale=0.0, flip=False, stain=0.0, blur=0.0)
-    else:
-        aug = augment
-
     split_path = Path(split) if split else out / "split.json"
     saved = load_split(split_path, records) if split_path.is_file() and (split or resume) else None
     if is_main_process():
@@ -391,21 +430,29 @@ def train_classifier(
         summary = write_data_report(out, len(records), getattr(read, "skipped", []), bad)
         if progress:
             tqdm.write(summary)
+    return records, class_names, saved, split_path
 
-    if cfg.folds == 1:
-        if saved is not None and _fold_parts(saved) is not None:
-            raise ValueError(f"{split_path}: a k-fold split; pass folds={len(_fold_parts(saved))} to reuse it")
-        parts = saved if saved is not None else split_records(
-            records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
-        parts = {k: parts.get(k, []) for k in ("train", "val", "test")}
-        if is_main_process():
-            save_split(out / "split.json", parts, records)
-        run_config = _run_config(cfg, class_names, data, masks, fmt, out / "split.json", aug, None)
-        res = _train_one(records, parts, class_names, cfg, out, run_config, aug, resume, on_epoch_end, progress)
-        cleanup_distributed()
-        return {**res, "config": cfg, "class_names": class_names}
 
-    # ---------------------------------------------------------------- k-fold cross-validation
+def _train_single(run: _Run, out: Path, saved: dict[str, list[int]] | None, split_path: Path) -> TrainResult:
+    """One grouped train/val/test split, one model."""
+    cfg = run.cfg
+    if saved is not None and _fold_parts(saved) is not None:
+        raise ValueError(f"{split_path}: a k-fold split; pass folds={len(_fold_parts(saved))} to reuse it")
+    parts = saved if saved is not None else split_records(
+        run.records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    parts = {k: parts.get(k, []) for k in ("train", "val", "test")}
+    if is_main_process():
+        save_split(out / "split.json", parts, run.records)
+    res = run.train(parts, out, None)
+    return TrainResult(run=res["run"], best=res["best"], history=res["history"], config=cfg, split=res["split"],
+                       monitor=res["monitor"], best_metric=res["best_metric"], best_epoch=res["best_epoch"],
+                       epochs_run=res["epochs_run"], stop_reason=res["stop_reason"],
+                       class_names=run.class_names)
+
+
+def _train_kfold(run: _Run, out: Path, saved: dict[str, list[int]] | None, split_path: Path) -> TrainResult:
+    """Grouped stratified k-fold cross-validation: one model per fold, out-of-fold predictions."""
+    cfg, records = run.cfg, run.records
     if saved is not None:
         folds = _fold_parts(saved)
         if folds is None:
@@ -424,70 +471,46 @@ def train_classifier(
         if is_main_process():
             fold_out.mkdir(parents=True, exist_ok=True)
             save_split(fold_out / "split.json", parts, records)
-        run_config = _run_config(cfg, class_names, data, masks, fmt, fold_out / "split.json", aug, k)
-        res = _train_one(records, parts, class_names, cfg, fold_out, run_config, aug, resume, on_epoch_end,
-                         progress)
-        summaries.append(res)
+        summaries.append(run.train(parts, fold_out, k))
         if is_main_process():
-            model, _ = load_classifier(fold_out / "best.pt")
-            test = [records[i] for i in parts["test"]]
-            ds = ClassificationDataset(test, class_names, cfg.image_size, cfg.in_chans, None, train=False)
-            logits, _ = predict_logits(model, make_loader(ds, cfg.batch_size, shuffle=False), amp=cfg.amp)
-            frames.append(predictions_frame(test, logits, class_names, extra={"fold": [k] * len(test)}))
-    cleanup_distributed()
-    result: dict[str, Any] = {
-        "run": str(out), "best": [s["best"] for s in summaries], "history": [s["history"] for s in summaries],
-        "config": cfg, "class_names": class_names, "k": cfg.folds,
-        "split": {f"fold_{k}": s["split"] for k, s in enumerate(summaries)},
-        "monitor": summaries[0]["monitor"],
-        "best_metric": float(np.mean([s["best_metric"] for s in summaries])),
-        "folds": [{key: v for key, v in s.items() if key != "history"} for s in summaries],
-    }
+            frames.append(_fold_predictions(fold_out, [records[i] for i in parts["test"]], run.class_names, cfg, k))
+    result = TrainResult(
+        run=str(out), best=[s["best"] for s in summaries], history=[s["history"] for s in summaries],
+        config=cfg, class_names=run.class_names, k=cfg.folds,
+        split={f"fold_{k}": s["split"] for k, s in enumerate(summaries)}, monitor=summaries[0]["monitor"],
+        best_metric=float(np.mean([s["best_metric"] for s in summaries])),
+        folds=[{key: v for key, v in s.items() if key != "history"} for s in summaries])
     if frames:
-        import pandas as pd
-        from sklearn.metrics import f1_score
-
-        oof = pd.concat(frames, ignore_index=True)
-        oof.to_csv(out / "oof_predictions.csv", index=False)
-        result.update(oof_predictions=str(out / "oof_predictions.csv"),
-                      oof_accuracy=float(oof["correct"].mean()),
-                      oof_f1_macro=float(f1_score(oof["true"], oof["pred"], average="macro", zero_division=0)))
-        (out / "kfold.json").write_text(json.dumps(to_dict({key: v for key, v in result.items()
-                                                           if key not in ("history", "config")}), indent=2))
+        _write_oof(out, frames, result)
     return result
+
+
+def _fold_predictions(fold_out: Path, test: list[Record], class_names: list[str], cfg: ClsConfig, k: int):
+    """Predictions of a fold's best model on the fold's held-out crops."""
+    model, _ = load_classifier(fold_out / "best.pt")
+    ds = ClassificationDataset(test, class_names, cfg.image_size, cfg.in_chans, None, train=False)
+    logits, _ = predict_logits(model, make_loader(ds, cfg.batch_size, shuffle=False), amp=cfg.amp)
+    return predictions_frame(test, logits, class_names, extra={"fold": [k] * len(test)})
+
+
+def _write_oof(out: Path, frames: list, result: TrainResult) -> None:
+    """``oof_predictions.csv`` (every crop once) and ``kfold.json``; fills the ``oof_*`` fields."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    oof = pd.concat(frames, ignore_index=True)
+    oof.to_csv(out / "oof_predictions.csv", index=False)
+    result.oof_predictions = str(out / "oof_predictions.csv")
+    result.oof_accuracy = float(oof["correct"].mean())
+    result.oof_f1_macro = float(f1_score(oof["true"], oof["pred"], average="macro", zero_division=0))
+    summary = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)
+               if f.name not in ("history", "config") and getattr(result, f.name) is not None}
+    atomic_write_text(out / "kfold.json", json.dumps(to_dict(summary), indent=2))
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file: ``path`` itself, or ``path/best.pt`` for a run folder.
-
-    Raises:
-        FileNotFoundError: no such file (a k-fold run folder has ``fold_<k>/best.pt`` instead).
-    """
-    p = Path(path)
-    ck = p / "best.pt" if p.is_dir() else p
-    if not ck.is_file():
-        hint = " (a k-fold run: use its folder or fold_<k>/best.pt)" if fold_dirs(p) else ""
-        raise FileNotFoundError(f"checkpoint not found: {ck}{hint}")
-    return ck
-
-
-def fold_dirs(path: str | os.PathLike) -> list[Path]:
-    """The ``fold_<k>`` folders (with a ``best.pt``) of a k-fold run, in fold order; [] otherwise.
-
-    ``path`` may be the run folder or the (absent) ``<run>/best.pt`` the CLI is given.
-    """
-    p = Path(path)
-    run = p if p.is_dir() else p.parent
-    if p.is_file():
-        return []
-    dirs = [d for d in run.glob("fold_*") if d.is_dir() and (d / "best.pt").is_file()
-            and d.name.split("_", 1)[1].isdigit()]
-    return sorted(dirs, key=lambda d: int(d.name.split("_", 1)[1]))
-
-
 def load_classifier(path: str | os.PathLike, device: str | torch.device | None = None
                     ) -> tuple[ConvNeXtAttentionClassifier, dict[str, Any]]:
     """Model (eval mode) and run config from a classification checkpoint or run folder.

@@ -7,9 +7,11 @@ The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser", "parse_pretrained"]
 
@@ -128,11 +130,13 @@ def _overrides(args: argparse.Namespace, names: list[str]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
-def _print_summary(res: dict) -> None:
-    """Print the plain (JSON-able) part of a training summary; the history is in history.csv."""
+def _print_summary(res: Any) -> None:
+    """Print the plain (JSON-able) part of a :class:`cervix.rundir.TrainResult`; the history is in
+    history.csv, fields that do not apply (None) are left out."""
     from .config import to_dict
 
-    plain = {k: to_dict(v) for k, v in res.items() if k != "history"}
+    plain = {f.name: to_dict(getattr(res, f.name)) for f in dataclasses.fields(res)
+             if f.name != "history" and getattr(res, f.name) is not None}
     print(json.dumps(plain, indent=2, default=str))
 
 

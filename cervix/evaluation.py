@@ -30,14 +30,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .classification import (fold_dirs, load_classifier, predict_logits, predictions_frame, read_cls_records,
-                             resolve_checkpoint)
+from .classification import load_classifier, predict_logits, predictions_frame, read_cls_records
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
 from .data import load_split
 from .labels import HEADS
 from .engine import load_checkpoint, make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
-from .rundir import run_split_path
+from .rundir import fold_dirs, resolve_checkpoint, run_split_path
 from .metrics import (classification_metrics, expected_calibration_error, fit_temperature,
                       negative_log_likelihood, reliability_curve, softmax)
 

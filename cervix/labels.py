@@ -8,7 +8,7 @@ class, so only its 2-class grouping exists.
 """
 from __future__ import annotations
 
-__all__ = ["HEADS", "SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_classes", "class_order"]
+__all__ = ["HEADS", "SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_or_none", "grouping_classes", "class_order"]
 
 #: The two masks of a cell, in the order of the segmentation model's output channels and of
 #: every masks folder (``<root>/cytoplasm``, ``<root>/nucleus``): the whole cell, its nucleus.
@@ -72,15 +72,21 @@ def _canon(name: str) -> str:
     return n
 
 
+def grouping_or_none(grouping: str | int | None) -> str | None:
+    """The one reading of a grouping setting: None for the data's own classes (None or "5"),
+    else the grouping's name as a string ("3", "2")."""
+    return None if grouping in (None, "5", 5) else str(grouping)
+
+
 def group_label(name: str, grouping: str | None) -> str:
     """Map a class name to its grouped name; ``grouping`` None or "5" keeps it.
 
     Raises:
         ValueError: unknown grouping, or a class that is not a SIPaKMeD class under a 2-/3-class grouping.
     """
-    if grouping in (None, "5", 5):
+    g = grouping_or_none(grouping)
+    if g is None:
         return name
-    g = str(grouping)
     if g not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; choose one of {sorted(GROUPINGS)}")
     c = _canon(name)
@@ -95,9 +101,8 @@ def group_label(name: str, grouping: str | None) -> str:
 
 def grouping_classes(grouping: str | None) -> tuple[str, ...] | None:
     """Class names in order for a grouping ("3"/"2"), or None for no grouping / "5" (use the data's)."""
-    if grouping in (None, "5", 5):
-        return None
-    return _ORDER[str(grouping)]
+    g = grouping_or_none(grouping)
+    return None if g is None else _ORDER[g]
 
 
 def class_order(names) -> list[str]:

@@ -111,7 +111,7 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
                              overwrite=True, overrides={"encoder": cfg.encoder, "epochs": cfg.seg_epochs,
                                                         "seed": cfg.seed, "max_train_minutes": cfg.max_minutes})
     seconds["segmentation"] = time.perf_counter() - t0
-    seg_model, _ = load_segmentation(seg["best"])
+    seg_model, _ = load_segmentation(seg.best)
     encoder_file = save_checkpoint(work / "segmentation_encoder.pt",
                                    {"state_dict": backbone_state_dict(seg_model), "meta": {"phase": "segmentation"}})
 
@@ -122,8 +122,8 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
                                                       "pretrained": str(encoder_file),
                                                       "max_train_minutes": cfg.max_minutes})
     seconds["classification"] = time.perf_counter() - t0
-    cls_model, _ = load_classifier(cls["best"], device="cpu")
-    h_seg, h_cls = seg["history"], cls["history"]
+    cls_model, _ = load_classifier(cls.best, device="cpu")
+    h_seg, h_cls = seg.history, cls.history
     meta = {
         "file": str(out), "encoder": cfg.encoder, "seconds": seconds,
         "segmentation": {"epochs": len(h_seg), "best_val_dice": h_seg.best_metric, "best_epoch": h_seg.best_epoch},

@@ -10,11 +10,17 @@ there, and nothing else, then start afresh).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
-__all__ = ["RUN_FILES", "RUN_PATTERNS", "run_files", "prepare_run_dir", "run_split_path", "RunExistsError"]
+from .files import atomic_write_text, json_ready
+
+__all__ = ["RUN_FILES", "RUN_PATTERNS", "run_files", "prepare_run_dir", "run_split_path", "RunExistsError",
+           "TrainResult", "resolve_checkpoint", "fold_dirs", "write_metrics"]
 
 #: Files a run and its evaluation write at the top of the run folder.
 RUN_FILES: tuple[str, ...] = (
@@ -24,6 +30,70 @@ RUN_FILES: tuple[str, ...] = (
 #: Glob patterns of the other things cervix writes there (TensorBoard events, k-fold runs,
 #: evaluation figures, temporary files of an interrupted atomic write).
 RUN_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*", "fold_*", "figures", ".*.tmp", "*.tmp")
+
+
+@dataclass
+class TrainResult:
+    """What a training returns, for both stages (:func:`cervix.segmentation.train_segmentation`,
+    :func:`cervix.classification.train_classifier`).
+
+    A k-fold classifier run (``folds = k > 1``) gives ``best`` and ``history`` as lists over the
+    folds and fills ``folds`` and the ``oof_*`` fields; its ``best_metric`` is the folds' mean.
+    """
+
+    run: str  # the run folder
+    best: str | list[str]  # its best.pt (one per fold for a k-fold run)
+    history: Any  # cervix.engine.History (a list of them for a k-fold run)
+    config: Any  # the SegConfig / ClsConfig the run was trained with
+    split: dict[str, Any]  # images (or crops) per part: {"train": n, "val": n, "test": n}; per fold for k-fold
+    monitor: str  # the validation metric that picked best.pt
+    best_metric: float | None  # its best value (k-fold: mean over folds)
+    best_epoch: int | None = None  # epoch of best.pt (None for k-fold: one per fold in ``folds``)
+    epochs_run: int | None = None  # epochs trained (None for k-fold)
+    stop_reason: str | None = None  # why training stopped (epochs done, early stopping, time budget)
+    class_names: list[str] | None = None  # the classifier's classes in index order (None: segmentation)
+    k: int | None = None  # number of folds of a k-fold run
+    folds: list[dict[str, Any]] | None = None  # per-fold summaries of a k-fold run
+    oof_predictions: str | None = None  # k-fold: out-of-fold predictions CSV
+    oof_accuracy: float | None = None  # k-fold: accuracy of the out-of-fold predictions
+    oof_f1_macro: float | None = None  # k-fold: their macro F1
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file: ``path`` itself, or ``path/best.pt`` for a run folder.
+
+    Raises:
+        FileNotFoundError: no such file (a k-fold run folder has ``fold_<k>/best.pt`` instead).
+    """
+    p = Path(path)
+    ck = p / "best.pt" if p.is_dir() else p
+    if not ck.is_file():
+        hint = " (a k-fold run: use its folder or fold_<k>/best.pt)" if fold_dirs(p) else ""
+        raise FileNotFoundError(f"checkpoint not found: {ck}{hint}")
+    return ck
+
+
+def fold_dirs(path: str | os.PathLike) -> list[Path]:
+    """The ``fold_<k>`` folders (with a ``best.pt``) of a k-fold run, in fold order; [] otherwise.
+
+    ``path`` may be the run folder or the (absent) ``<run>/best.pt`` the CLI is given.
+    """
+    p = Path(path)
+    run = p if p.is_dir() else p.parent
+    if p.is_file():
+        return []
+    dirs = [d for d in run.glob("fold_*") if d.is_dir() and (d / "best.pt").is_file()
+            and d.name.split("_", 1)[1].isdigit()]
+    return sorted(dirs, key=lambda d: int(d.name.split("_", 1)[1]))
+
+
+def write_metrics(out: str | os.PathLike, metrics: Mapping[str, Any], name: str = "metrics.json") -> Path:
+    """Write an evaluation's metrics as ``out/metrics.json``, for both stages.
+
+    Atomic (a reader never sees half a file), NaN and infinities as ``null``, numpy scalars as
+    numbers (:func:`cervix.files.json_ready`).
+    """
+    return atomic_write_text(Path(out) / name, json.dumps(json_ready(dict(metrics)), indent=2))
 
 
 class RunExistsError(FileExistsError):

@@ -12,7 +12,6 @@ Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -32,9 +31,9 @@ from .inference import binarize, list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics
 from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
-from .files import atomic_write_text, ensure_writable, json_ready
+from .files import atomic_write_text, ensure_writable
 from .preflight import preflight, write_data_report
-from .rundir import prepare_run_dir, run_split_path
+from .rundir import TrainResult, prepare_run_dir, resolve_checkpoint, run_split_path, write_metrics
 
 __all__ = [
     "seg_config",
@@ -109,46 +108,9 @@ def _records(data: str | os.PathLike | None, fmt: str, **kw: Any) -> list[Record
     return read_dataset(data, fmt, require_masks=True, **kw)
 
 
-def train_segmentation(
-    data: str | os.PathLike,
-    fmt: str = "masks",
-    out: str | os.PathLike = "runs/seg",
-    profile: str | Profile | SegConfig | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    resume: bool = False,
-    split: str | os.PathLike | None = None,
-    augment: AugmentConfig | None = None,
-    on_epoch_end: Callable[[History], Any] | None = None,
-    progress: bool = True,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-) -> dict[str, Any]:
-    """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
-
-    Args:
-        data: dataset root (see :func:`cervix.data.read_dataset`).
-        fmt: reader format (``masks``, ``sipakmed``, ``isbi2014``, ``labelmap``, ``synthetic``).
-        out: run folder: ``best.pt``, ``last.pt``, ``config.json``, ``split.json``,
-            ``history.csv``, TensorBoard events.
-        profile: ``smoke`` / ``cpu`` / ``paper`` (default ``$CERVIX_PROFILE`` or ``cpu``).
-        overrides: :class:`SegConfig` fields to change (``epochs``, ``lr``, ``image_size``, ...).
-        resume: continue from ``out/last.pt``.
-        overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
-            (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
-        skip_bad: every file is decoded before training (:func:`cervix.preflight.preflight`);
-            bad files stop the run, or with ``skip_bad`` are left out and listed in
-            ``out/skipped.csv`` (with the files the reader passed over).
-        split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
-        augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
-        on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
-        progress: tqdm progress bars.
-
-    Returns:
-        ``{"run": out, "best": best.pt path, "history": History, "config": SegConfig, "split": {...}}``.
-    """
-    cfg = seg_config(profile, overrides)
-    resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
-    out = Path(out)
+def _prepare_run(data: Any, fmt: str, out: Path, cfg: SegConfig, split: Any, resume: bool, overwrite: bool,
+                 skip_bad: bool, progress: bool) -> tuple[list[Record], dict[str, list[int]]]:
+    """Read and check the data, split it (or reuse a split), prepare the run folder."""
     read = _records(data, fmt)
     records, bad = preflight(read, data, need_masks=True, skip_bad=skip_bad, progress=progress)
     split_path = Path(split) if split else out / "split.json"
@@ -164,6 +126,51 @@ def train_segmentation(
         if progress:
             tqdm.write(summary)
         save_split(out / "split.json", parts, records)
+    return records, parts
+
+
+def train_segmentation(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "masks",
+    profile: str | Profile | SegConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    split: str | os.PathLike | None = None,
+    augment: AugmentConfig | None = None,
+    on_epoch_end: Callable[[History], Any] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+) -> TrainResult:
+    """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
+
+    Args:
+        data: dataset root (see :func:`cervix.data.read_dataset`).
+        out: run folder: ``best.pt``, ``last.pt``, ``config.json``, ``split.json``,
+            ``history.csv``, TensorBoard events.
+        fmt: reader format (``masks``, ``sipakmed``, ``isbi2014``, ``labelmap``, ``synthetic``).
+        profile: ``smoke`` / ``cpu`` / ``paper`` (default ``$CERVIX_PROFILE`` or ``cpu``).
+        overrides: :class:`SegConfig` fields to change (``epochs``, ``lr``, ``image_size``, ...).
+        resume: continue from ``out/last.pt``.
+        overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
+            (without it, or ``resume``, an existing run is an error: :mod:`cervix.rundir`).
+        skip_bad: every file is decoded before training (:func:`cervix.preflight.preflight`);
+            bad files stop the run, or with ``skip_bad`` are left out and listed in
+            ``out/skipped.csv`` (with the files the reader passed over).
+        split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
+        augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
+        on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
+        progress: tqdm progress bars.
+
+    Returns:
+        A :class:`cervix.rundir.TrainResult` (run folder, ``best.pt``, history, config, split sizes).
+    """
+    cfg = seg_config(profile, overrides)
+    resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
+    out = Path(out)
+    records, parts = _prepare_run(data, fmt, out, cfg, split, resume, overwrite, skip_bad, progress)
     aug = augment if augment is not None else AugmentConfig()
     take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
     train_ds = SegmentationDataset(take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True,
@@ -196,29 +203,31 @@ def train_segmentation(
         tcfg, out, config=run_config, resume=resume, on_epoch_end=on_epoch_end,
     )
     cleanup_distributed()
-    return {"run": str(out), "best": str(out / "best.pt"), "history": history, "config": cfg,
-            "split": {k: len(v) for k, v in parts.items()},
-            "best_metric": history.best_metric, "best_epoch": history.best_epoch,
-            "stop_reason": history.stop_reason}
+    return TrainResult(run=str(out), best=str(out / "best.pt"), history=history, config=cfg,
+                       split={k: len(v) for k, v in parts.items()}, monitor=tcfg.monitor,
+                       best_metric=history.best_metric, best_epoch=history.best_epoch,
+                       epochs_run=len(history), stop_reason=history.stop_reason)
 
 
-def _ckpt_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    return p / "best.pt" if p.is_dir() else p
-
-
-def load_segmentation(path: str | os.PathLike, device: str | torch.device = "cpu"
+def load_segmentation(path: str | os.PathLike, device: str | torch.device | None = None
                       ) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]]:
     """Model (eval mode) and run config from a segmentation checkpoint or run folder.
 
+    Args:
+        path: ``best.pt`` (or another checkpoint) or the run folder.
+        device: where to put the model; None = CUDA when available, else the CPU.
+
     Raises:
+        FileNotFoundError: no checkpoint there.
         ValueError: the checkpoint is not a segmentation checkpoint.
     """
-    ck_path = _ckpt_path(path)
+    ck_path = resolve_checkpoint(path)
     ck = load_checkpoint(ck_path)
     cfg = ck.get("config", {})
     model = model_from_checkpoint(ck, ck_path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
         encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
     cfg = dict(cfg, checkpoint=str(ck_path), epoch=ck.get("epoch"))
     return model, cfg
@@ -274,7 +283,7 @@ def threshold_table(predictions: Sequence[Mapping[str, Any]],
 
 def run_records(run: str | os.PathLike, part: str = "val") -> list[Record]:
     """Records of one part (``train``/``val``/``test``) of a segmentation run's saved split."""
-    ck_path = _ckpt_path(run)
+    ck_path = resolve_checkpoint(run)
     cfg = load_checkpoint(ck_path).get("config", {})
     records = _records(cfg["data"], cfg.get("format", "masks"))
     return [records[i] for i in load_split(run_split_path(ck_path, cfg), records)[part]]
@@ -430,7 +439,7 @@ def evaluate_segmentation(
     metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot)) for k, v in per.items()}
     metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
                    **skipped_info(getattr(records, "skipped", [])))
-    atomic_write_text(out_dir / "metrics.json", json.dumps(json_ready(metrics), indent=2))
+    write_metrics(out_dir, metrics)
     atomic_write_text(out_dir / "per_image.csv",
                       pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))
     return metrics

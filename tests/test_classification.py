@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cervix.classification import (class_weights, cls_config, fold_dirs, load_classifier, predict_crops,
+from cervix.classification import (class_weights, cls_config, load_classifier, predict_crops,
                                    predict_logits, read_cls_records, train_classifier, validate_classifier)
 from cervix.data import load_split
 from cervix.engine import load_checkpoint
 from cervix.labels import GROUPINGS, SIPAKMED_CLASSES
+from cervix.rundir import fold_dirs
 
 FAST = dict(encoder="convnext_atto", image_size=32, epochs=1, batch_size=8, amp="none")
 
@@ -99,7 +100,7 @@ def test_train_5_channels_writes_run(run5, synth):
     ck = load_checkpoint(out / "best.pt")  # weights_only
     cfg = ck["config"]
     assert cfg["task"] == "classification"
-    assert cfg["class_names"] == list(SIPAKMED_CLASSES) == res["class_names"]
+    assert cfg["class_names"] == list(SIPAKMED_CLASSES) == res.class_names
     assert cfg["in_chans"] == 5 and cfg["image_size"] == 32 and cfg["encoder"] == "convnext_atto"
     assert cfg["normalisation"]["mean"] == [0.485, 0.456, 0.406]
     assert cfg["grouping"] is None and cfg["format"] == "classes"
@@ -108,7 +109,7 @@ def test_train_5_channels_writes_run(run5, synth):
     assert ck["model"]["backbone.stem.0.weight"].shape[1] == 5
     hist = pd.read_csv(out / "history.csv")
     assert {"train_loss", "val_loss", "val_accuracy", "val_f1_macro"} <= set(hist.columns)
-    assert len(hist) == 1 and res["best_epoch"] == 1
+    assert len(hist) == 1 and res.best_epoch == 1
 
     records = read_cls_records(synth / "crops", "classes", synth / "crops_masks")
     split = load_split(out / "split.json", records)
@@ -127,7 +128,7 @@ def test_train_3_channels_grouping_3_reuses_split(run5, synth, tmp_path):
     res = train_classifier(synth / "crops", masks=None, out=out3, profile="smoke",
                            overrides={**FAST, "in_chans": 3, "grouping": "3"}, split=out5 / "split.json",
                            progress=False)
-    assert res["class_names"] == ["normal", "benign", "abnormal"]
+    assert res.class_names == ["normal", "benign", "abnormal"]
     ck = load_checkpoint(out3 / "best.pt")
     assert ck["config"]["in_chans"] == 3 and ck["config"]["masks"] is None and ck["config"]["grouping"] == "3"
     assert ck["model"]["backbone.stem.0.weight"].shape[1] == 3
@@ -166,9 +167,9 @@ def test_kfold_run(synth, tmp_path):
     oof = pd.read_csv(out / "oof_predictions.csv")
     assert sorted(oof["path"]) == sorted(r.path for r in records)  # every crop exactly once
     assert set(oof["fold"]) == {0, 1, 2}
-    probs = oof[[f"prob_{c}" for c in res["class_names"]]].to_numpy()
+    probs = oof[[f"prob_{c}" for c in res.class_names]].to_numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
-    assert res["oof_accuracy"] == pytest.approx(float((oof["true"] == oof["pred"]).mean()))
+    assert res.oof_accuracy == pytest.approx(float((oof["true"] == oof["pred"]).mean()))
     assert set(load_split(out / "split.json", records)) == {f"fold_{k}_{p}" for k in range(3)
                                                             for p in ("train", "val", "test")}
     # a k-fold split cannot drive a single run, nor a single split k folds
