@@ -10,8 +10,6 @@ Plain functions used by notebooks 04/05 and by ``python -m cervix classify|predi
   class-weighted cross-entropy (or class-balanced sampling).
 - :func:`load_classifier` / :func:`predict_logits` — model and run config from ``best.pt``
   (``weights_only=True``), logits of a loader (optional flip TTA).
-- :func:`predict_crops` — the whole pipeline on a folder of cell crops: segmentation masks,
-  class probabilities and morphometrics per crop, an overlay PNG per crop.
 
 The model is :class:`cervix.models.ConvNeXtAttentionClassifier` (ConvNeXt, Liu et al., CVPR
 2022; SE block, Hu et al., CVPR 2018) on RGB + cytoplasm mask + nucleus mask (``in_chans=5``)
@@ -33,24 +31,23 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import ClsConfig, Profile, stage_config, to_dict
-from .data import (Record, RecordList, class_names_of, kfold_records, load_image, load_split,
+from .data import (Record, RecordList, class_names_of, kfold_records, load_split,
                    read_dataset, save_split, split_records)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
                      fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
                      seed_everything)
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
-from .files import atomic_write_text, ensure_writable, write_png
-from .labels import HEADS, grouping_or_none
+from .files import atomic_write_text
+from .labels import grouping_or_none
 from .preflight import preflight, write_data_report
-from .rundir import TrainResult, fold_dirs, prepare_run_dir, resolve_checkpoint
+from .rundir import TrainResult, prepare_run_dir, resolve_checkpoint
 
 __all__ = [
     "cls_config",
@@ -63,7 +60,6 @@ __all__ = [
     "predict_logits",
     "validate_classifier",
     "predictions_frame",
-    "predict_crops",
 ]
 
 _MODEL_KEYS = ("se_reduction", "hidden_dim", "attn_heads", "mlp_dim", "dropout1", "dropout2")
@@ -533,22 +529,8 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device | None =
 
 
 # --------------------------------------------------------------------------------------------
-# The whole pipeline on cell crops
+# Ablation: the same split without the mask channels, or with true masks
 # --------------------------------------------------------------------------------------------
-def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str, path: Path) -> None:
-    """Masks blended on the crop (upscaled to >= 192 px) under a banner with ``text``."""
-    from .plotting import overlay
-
-    ov = (overlay(image, cyt, nuc, alpha=0.4) * 255).round().astype(np.uint8)  # (H, W, 3)
-    h, w = ov.shape[:2]
-    f = max(1.0, 192.0 / min(h, w))
-    if f > 1:
-        ov = cv2.resize(ov, (round(w * f), round(h * f)), interpolation=cv2.INTER_NEAREST)
-    banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
-    cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    write_png(path, np.vstack([banner, ov]), rgb=True)
-
-
 def train_ablation(crops: str | os.PathLike, out: str | os.PathLike, cfg: ClsConfig, split: str | os.PathLike,
                    true_masks: str | os.PathLike | None = None, fmt: str = "classes",
                    augment: AugmentConfig | bool | None = None, overwrite: bool = False,
@@ -579,103 +561,3 @@ def train_ablation(crops: str | os.PathLike, out: str | os.PathLike, cfg: ClsCon
         train_classifier(crops, masks=masks, out=run, fmt=fmt, profile=arm_cfg, augment=augment, split=split,
                          progress=progress, overwrite=overwrite)
     return {name: run for name, (run, _, _) in arms.items()}
-
-
-def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
-                  out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
-                  progress: bool = True):
-    """Segment and classify every cell crop under ``images``.
-
-    Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
-    run's tile, overlap, scale and thresholds), the classifier the class probabilities from RGB
-    + those masks (resized to its image size), :func:`cervix.morphometrics.cell_morphometrics`
-    the areas (pixels of the original crop) and the N/C ratio.
-
-    Writes ``out/predictions.csv`` (one row per image: ``file`` relative to ``images``,
-    ``predicted_class``, ``confidence``, ``prob_<class>``, ``cell_area``, ``nucleus_area``,
-    ``cytoplasm_area``, ``nc_ratio``), the masks as ``out/masks/{cytoplasm,nucleus}/<file>.png``
-    and one overlay per image, ``out/overlays/<file>.png``, where ``<file>`` keeps the input's
-    extension (``x.jpg`` -> ``x.jpg.png``), so ``x.png`` and ``x.jpg`` in one folder never share
-    an output. A file that fails (unreadable, undecodable) is listed in ``out/errors.csv`` and
-    the run goes on; every file not predicted (failed, or passed over: hidden, not an image) is
-    also listed in ``out/skipped.csv``. The output folder is checked for writing before any work.
-
-    Args:
-        seg: segmentation run folder or checkpoint.
-        cls: classification run folder or checkpoint.
-        images: folder of crops (searched recursively).
-        out: output folder.
-        tta: flip test-time augmentation in both models.
-        batch_size: crops per classifier batch.
-        progress: tqdm bars.
-
-    Returns:
-        The predictions as a ``pandas.DataFrame``; ``df.attrs["errors"]`` lists the failed files
-        (``{"file", "error"}``), ``df.attrs["report"]`` is the "N used, M skipped" line.
-
-    Raises:
-        ValueError: no images under ``images``.
-        RuntimeError: every image failed (the first errors are named).
-    """
-    import pandas as pd
-
-    from .inference import list_images, single_cell_masks
-    from .metrics import softmax
-    from .morphometrics import cell_morphometrics
-    from .segmentation import inference_kwargs, load_segmentation
-
-    out = ensure_writable(out)
-    passed_over: list[tuple[str, str]] = []
-    items = list_images(images, passed_over)
-    if not items:
-        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
-                                                          if passed_over else ""))
-    seg_model, seg_cfg = load_segmentation(seg)
-    cls_model, cls_cfg = load_classifier(cls)
-    class_names = list(cls_cfg["class_names"])
-    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
-    records, rows, masks, done, errors = [], [], [], [], []
-    for path, rel in tqdm(items, desc="segment", disable=not progress):
-        try:
-            # each image is one cell crop, of unknown magnification
-            image = load_image(path)
-            cyt, nuc = single_cell_masks(seg_model, image, thr, **inference_kwargs(seg_cfg, tta=tta))
-            mpaths = [write_png(out / "masks" / head / f"{rel}.png", m)
-                      for head, m in zip(HEADS, (cyt, nuc))]
-        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
-            errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        # the label is a placeholder: ClassificationDataset needs one, the targets are unused
-        records.append(Record(str(path), class_names[0], rel, str(mpaths[0]), str(mpaths[1])))
-        masks.append((cyt, nuc))
-        done.append((path, rel))
-        m = cell_morphometrics(cyt, nuc)
-        rows.append({"file": rel, "cell_area": m["cell_area"], "nucleus_area": m["nucleus_area"],
-                     "cytoplasm_area": m["cytoplasm_area"], "nc_ratio": m["nc_ratio"]})
-    if errors:
-        atomic_write_text(out / "errors.csv", pd.DataFrame(errors).to_csv(index=False))
-        listed = "; ".join(f"{e['file']}: {e['error']}" for e in errors[:3])
-        if not records:
-            raise RuntimeError(f"all {len(items)} images failed: {listed} (see {out / 'errors.csv'})")
-        warnings.warn(f"{len(errors)} of {len(items)} images failed and are listed in {out / 'errors.csv'}: "
-                      f"{listed}", stacklevel=2)
-    ds = ClassificationDataset(records, class_names, cls_cfg["image_size"], cls_cfg["in_chans"], None,
-                               train=False, cache=False)
-    # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
-    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
-                               progress=progress)
-    probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
-    for i, (row, (path, rel)) in enumerate(zip(rows, done)):
-        k = int(probs[i].argmax())
-        row["predicted_class"], row["confidence"] = class_names[k], float(probs[i, k])
-        row.update({f"prob_{c}": float(probs[i, j]) for j, c in enumerate(class_names)})
-        _overlay_png(load_image(path), *masks[i], f"{class_names[k]} {probs[i, k]:.2f}",
-                     out / "overlays" / f"{rel}.png")
-    front = ["file", "predicted_class", "confidence", *[f"prob_{c}" for c in class_names]]
-    df = pd.DataFrame(rows)
-    df = df[front + [c for c in df.columns if c not in front]]
-    atomic_write_text(out / "predictions.csv", df.to_csv(index=False))
-    df.attrs["errors"] = errors
-    df.attrs["report"] = write_data_report(out, len(df), passed_over,
-                                           [(str(Path(images) / e["file"]), e["error"]) for e in errors])
-    return df

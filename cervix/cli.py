@@ -234,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"weights -> {meta['file']}; use them with --pretrained synthetic"
               if args.out is None else f"weights -> {meta['file']}; use them with --pretrained {meta['file']}")
     elif args.command == "predict":
-        from .classification import predict_crops
+        from .pipeline import predict_crops
 
         df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
         failed = len(df.attrs.get("errors", []))

@@ -25,6 +25,7 @@ import io
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -53,9 +54,6 @@ __all__ = [
     "mask_qc",
     "write_masks",
 ]
-
-#: Output channels of the segmentation model, in order.
-
 
 def blend_window(tile: int, overlap_px: int, margin: int) -> np.ndarray:
     """1-D blending weight of one tile.
@@ -143,6 +141,30 @@ def predict_tiled(
     Raises:
         ValueError: bad image, tile not a multiple of 32, overlap/margin out of range.
     """
+    _check_tiling(image, tile, overlap, scale)
+    H, W = image.shape[:2]
+    ov = int(round(tile * overlap))
+    margin = ov // 4 if margin is None else int(margin)
+    if margin < 0 or 2 * margin > ov:
+        raise ValueError(f"margin must be in [0, overlap_px // 2 = {ov // 2}], got {margin}")
+    img = image
+    if scale != 1.0:
+        img = _resize(image, max(1, round(W * scale)), max(1, round(H * scale)))
+    h, w = img.shape[:2]
+    grid = _TileGrid.of(h, w, tile, tile - ov, margin, blend_window(tile, ov, margin))
+    padded = np.pad(img, ((grid.py0, grid.py1), (grid.px0, grid.px1), (0, 0)), mode="reflect")  # (Hp, Wp, 3)
+    m = mean if normalise else (0.0, 0.0, 0.0)
+    s = std if normalise else (1.0, 1.0, 1.0)
+    acc = _blend_tiles(model, padded, grid, batch_size, tta, amp, m, s, progress)  # (C, Hp, Wp)
+    out = acc[:, grid.py0:grid.py0 + h, grid.px0:grid.px0 + w].numpy()
+    out = out / grid.norm()[None]
+    if (h, w) != (H, W):
+        out = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in out])
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _check_tiling(image: Any, tile: int, overlap: float, scale: float) -> None:
+    """Raise ValueError naming the first bad argument of :func:`predict_tiled`."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an (H, W, 3) RGB array, got shape {getattr(image, 'shape', None)}")
     if image.dtype != np.uint8:
@@ -153,44 +175,59 @@ def predict_tiled(
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
-    H, W = image.shape[:2]
-    ov = int(round(tile * overlap))
-    margin = ov // 4 if margin is None else int(margin)
-    if margin < 0 or 2 * margin > ov:
-        raise ValueError(f"margin must be in [0, overlap_px // 2 = {ov // 2}], got {margin}")
-    stride = tile - ov
 
-    img = image
-    if scale != 1.0:
-        img = _resize(image, max(1, round(W * scale)), max(1, round(H * scale)))
-    h, w = img.shape[:2]
-    ys, py0, py1 = tile_starts(h, tile, stride, margin)
-    xs, px0, px1 = tile_starts(w, tile, stride, margin)
-    padded = np.pad(img, ((py0, py1), (px0, px1), (0, 0)), mode="reflect")  # (Hp, Wp, 3) uint8
+
+@dataclass
+class _TileGrid:
+    """Where the windows of one (scaled) image lie, in reflect-padded coordinates."""
+
+    tile: int  # window side
+    ys: list[int]  # window starts along y
+    xs: list[int]  # window starts along x
+    py0: int  # padding above
+    py1: int  # padding below
+    px0: int  # padding left
+    px1: int  # padding right
+    win: np.ndarray  # (tile,) 1-D blending weight
+    h: int  # image height before padding
+    w: int  # image width before padding
+
+    @classmethod
+    def of(cls, h: int, w: int, tile: int, stride: int, margin: int, win: np.ndarray) -> "_TileGrid":
+        ys, py0, py1 = tile_starts(h, tile, stride, margin)
+        xs, px0, px1 = tile_starts(w, tile, stride, margin)
+        return cls(tile, ys, xs, py0, py1, px0, px1, win, h, w)
+
+    def norm(self) -> np.ndarray:
+        """``(h, w)`` float32 sum of the blending weights over the image (> 0 by design)."""
+        wsum_y = np.zeros(self.py0 + self.h + self.py1)
+        wsum_x = np.zeros(self.px0 + self.w + self.px1)
+        for y in self.ys:
+            wsum_y[y:y + self.tile] += self.win
+        for x in self.xs:
+            wsum_x[x:x + self.tile] += self.win
+        return np.outer(wsum_y[self.py0:self.py0 + self.h], wsum_x[self.px0:self.px0 + self.w]).astype(np.float32)
+
+
+def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_size: int, tta: bool, amp: str,
+                 mean: Sequence[float], std: Sequence[float], progress: bool) -> torch.Tensor:
+    """Weighted sum of the windows' probabilities over the padded image: ``(C, Hp, Wp)`` float32."""
+    tile = grid.tile
     Hp, Wp = padded.shape[:2]
-    win = blend_window(tile, ov, margin)
-    w2d = torch.from_numpy(np.outer(win, win).astype(np.float32))  # (tile, tile)
-    wsum_y, wsum_x = np.zeros(Hp), np.zeros(Wp)
-    for y in ys:
-        wsum_y[y:y + tile] += win
-    for x in xs:
-        wsum_x[x:x + tile] += win
-
+    w2d = torch.from_numpy(np.outer(grid.win, grid.win).astype(np.float32))  # (tile, tile)
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     _, amp_dtype, _ = device_and_amp(amp, device)
-    m = torch.tensor(mean if normalise else (0.0, 0.0, 0.0), dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std if normalise else (1.0, 1.0, 1.0), dtype=torch.float32).view(1, 3, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if tta else [()]
-
-    coords = [(y, x) for y in ys for x in xs]
+    coords = [(y, x) for y in grid.ys for x in grid.xs]
     acc: torch.Tensor | None = None  # (C, Hp, Wp) weighted probability sum
     was_training = model.training
     model.eval()
     try:
-        batches = range(0, len(coords), batch_size)
-        for b0 in tqdm(batches, desc="tiles", disable=not progress, leave=False):
+        for b0 in tqdm(range(0, len(coords), batch_size), desc="tiles", disable=not progress, leave=False):
             chunk = coords[b0:b0 + batch_size]
             crops = np.stack([padded[y:y + tile, x:x + tile] for y, x in chunk])  # (B, t, t, 3)
             x_in = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
@@ -210,14 +247,8 @@ def predict_tiled(
                 acc[:, y:y + tile, x:x + tile] += p * w2d
     finally:
         model.train(was_training)
-
     assert acc is not None
-    out = acc[:, py0:py0 + h, px0:px0 + w].numpy()
-    norm = np.outer(wsum_y[py0:py0 + h], wsum_x[px0:px0 + w]).astype(np.float32)  # > 0 by design
-    out = out / norm[None]
-    if (h, w) != (H, W):
-        out = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in out])
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return acc
 
 
 def binarize(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tuple[np.ndarray, ...]:
@@ -381,6 +412,88 @@ def _safe_rel(rel: str) -> Path:
     return p.with_suffix(".png")
 
 
+def _mask_items(images: Any, passed_over: list[tuple[str, str]]) -> list[tuple[Path, str]]:
+    """``(path, rel)`` pairs of :func:`write_masks`' input; two inputs that would write one mask
+    (``x.png`` and ``x.jpg``: ``<id>.png`` is the layout the classifier reads) stop it first."""
+    if isinstance(images, (str, os.PathLike)):
+        items = list_images(images, passed_over)
+    else:
+        items = [(Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name)
+                 for it in images]
+    first: dict[str, str] = {}
+    for path, rel in items:
+        try:
+            key = _safe_rel(rel).as_posix()
+        except ValueError:
+            continue  # listed as that file's error by write_masks
+        if key in first:
+            raise ValueError(f"{first[key]} and {path} would both write the mask {key}; rename one of them "
+                             "(nothing was written)")
+        first[key] = str(path)
+    return items
+
+
+def _flagged(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """QC flag -> the images (``rel``) that carry it."""
+    flagged: dict[str, list[str]] = {}
+    for r in rows:
+        for f in r["flags"]:
+            flagged.setdefault(f, []).append(r["rel"])
+    return flagged
+
+
+def _write_qc(out: Path, summary: dict[str, Any]) -> None:
+    """``qc.json`` (the whole summary) and ``qc.csv`` (one row per written image)."""
+    rows = summary["images"]
+    atomic_write_text(out / "qc.json", json.dumps(summary, indent=2, default=str))
+    if rows:
+        buf = io.StringIO()
+        wr = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        wr.writeheader()
+        wr.writerows({**r, "flags": ";".join(r["flags"])} for r in rows)
+        atomic_write_text(out / "qc.csv", buf.getvalue())
+
+
+def _raise_or_warn(errors: list[dict[str, str]], n_items: int, any_written: bool, listing: Path) -> None:
+    """Failed files: a warning naming the first ones, or RuntimeError when every image failed."""
+    if not errors:
+        return
+    listed = "; ".join(f"{e['path']}: {e['error']}" for e in errors[:5])
+    more = f" (+{len(errors) - 5} more, see {listing})" if len(errors) > 5 else ""
+    if not any_written:
+        raise RuntimeError(f"all {n_items} images failed: {listed}{more}")
+    warnings.warn(f"{len(errors)} of {n_items} images failed: {listed}{more}", stacklevel=3)
+
+
+def _predict_and_write(model: nn.Module, items: list[tuple[Path, str]], out: Path, thresholds: tuple[float, ...],
+                       single_cell: bool, crop_scales: Sequence[float], max_outside: float, kw: dict[str, Any],
+                       progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Masks of every item written under ``out``: (QC rows, errors); a failure never stops the loop."""
+    rows: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    seen: dict[Path, str] = {}
+    bar = tqdm(items, desc="masks", disable=not progress, dynamic_ncols=True)
+    for path, rel in bar:
+        try:
+            target = _safe_rel(rel)
+            if target in seen:
+                raise ValueError(f"output {target} already written for {seen[target]}")
+            image = load_image(path)
+            if single_cell:
+                cyt, nuc = single_cell_masks(model, image, thresholds, crop_scales, **kw)
+            else:
+                cyt, nuc = binarize(predict_tiled(model, image, **kw)[:2], thresholds)
+            write_png(out / HEADS[0] / target, cyt)
+            write_png(out / HEADS[1] / target, nuc)
+            seen[target] = str(path)
+            rows.append({"rel": rel, "path": str(path), **mask_qc(cyt, nuc, max_outside)})
+        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
+            errors.append({"path": str(path), "rel": str(rel), "error": f"{type(exc).__name__}: {exc}"})
+            bar.set_postfix(errors=len(errors))
+    bar.close()
+    return rows, errors
+
+
 def write_masks(
     model: nn.Module,
     images: str | os.PathLike | Iterable[tuple[str | os.PathLike, str] | str | os.PathLike],
@@ -436,53 +549,14 @@ def write_masks(
     """
     out = ensure_writable(out_dir)  # before any inference
     passed_over: list[tuple[str, str]] = []
-    if isinstance(images, (str, os.PathLike)):
-        items = list_images(images, passed_over)
-    else:
-        items = [(Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name)
-                 for it in images]
+    items = _mask_items(images, passed_over)
     thresholds = tuple(float(t) for t in thresholds)
-    # <id>.png is the layout the classifier reads: x.png and x.jpg would write one mask
-    first: dict[str, str] = {}
-    for path, rel in items:
-        try:
-            key = _safe_rel(rel).as_posix()
-        except ValueError:
-            continue  # listed as that file's error below
-        if key in first:
-            raise ValueError(f"{first[key]} and {path} would both write the mask {key}; rename one of them "
-                             "(nothing was written)")
-        first[key] = str(path)
-    rows: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
-    seen: dict[Path, str] = {}
-    bar = tqdm(items, desc="masks", disable=not progress, dynamic_ncols=True)
-    for path, rel in bar:
-        try:
-            target = _safe_rel(rel)
-            if target in seen:
-                raise ValueError(f"output {target} already written for {seen[target]}")
-            image = load_image(path)
-            kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale,
-                      normalise=normalise, mean=mean, std=std)
-            if single_cell:
-                cyt, nuc = single_cell_masks(model, image, thresholds, crop_scales, **kw)
-            else:
-                cyt, nuc = binarize(predict_tiled(model, image, **kw)[:2], thresholds)
-            write_png(out / HEADS[0] / target, cyt)
-            write_png(out / HEADS[1] / target, nuc)
-            seen[target] = str(path)
-            rows.append({"rel": rel, "path": str(path), **mask_qc(cyt, nuc, max_outside)})
-        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
-            errors.append({"path": str(path), "rel": str(rel), "error": f"{type(exc).__name__}: {exc}"})
-            bar.set_postfix(errors=len(errors))
-    bar.close()
+    kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale,
+              normalise=normalise, mean=mean, std=std)
+    rows, errors = _predict_and_write(model, items, out, thresholds, single_cell, crop_scales, max_outside, kw,
+                                      progress)
     _flag_area_outliers(rows, outlier_z)
 
-    flagged: dict[str, list[str]] = {}
-    for r in rows:
-        for f in r["flags"]:
-            flagged.setdefault(f, []).append(r["rel"])
     report = write_data_report(out, len(rows), passed_over, [(e["path"], e["error"]) for e in errors])
     if progress:
         tqdm.write(report)
@@ -490,19 +564,9 @@ def write_masks(
         "out_dir": str(out), "n_images": len(items), "n_written": len(rows),
         "n_flagged": sum(bool(r["flags"]) for r in rows), "n_errors": len(errors),
         "n_skipped": len(passed_over), "report": report,
-        "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": flagged, "errors": errors,
+        "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": _flagged(rows),
+        "errors": errors,
     }
-    atomic_write_text(out / "qc.json", json.dumps(summary, indent=2, default=str))
-    if rows:
-        buf = io.StringIO()
-        wr = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        wr.writeheader()
-        wr.writerows({**r, "flags": ";".join(r["flags"])} for r in rows)
-        atomic_write_text(out / "qc.csv", buf.getvalue())
-    if errors:
-        listed = "; ".join(f"{e['path']}: {e['error']}" for e in errors[:5])
-        more = f" (+{len(errors) - 5} more, see {out / 'qc.json'})" if len(errors) > 5 else ""
-        if not rows:
-            raise RuntimeError(f"all {len(items)} images failed: {listed}{more}")
-        warnings.warn(f"{len(errors)} of {len(items)} images failed: {listed}{more}", stacklevel=2)
+    _write_qc(out, summary)
+    _raise_or_warn(errors, len(items), bool(rows), out / "qc.json")
     return summary
