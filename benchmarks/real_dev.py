@@ -71,15 +71,17 @@ sys.path.insert(0, str(ROOT))
 
 from cervix import classification as C  # noqa: E402
 from cervix import segmentation as S  # noqa: E402
+from cervix.checkpoints import load_checkpoint  # noqa: E402
 from cervix.data import RecordList, class_names_of, load_split, read_dataset, save_split  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
-from cervix.engine import (TrainConfig, autocast_context, device_and_amp, fit, load_checkpoint,  # noqa: E402
-                           make_loader, seed_everything)
+from cervix.device import autocast_context, device_and_amp  # noqa: E402
+from cervix.engine import TrainConfig, fit  # noqa: E402
 from cervix.inference import binarize, predict_tiled, single_cell_masks  # noqa: E402
 from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
 from cervix.rundir import prepare_run_dir  # noqa: E402
+from cervix.sampling import make_loader, seed_everything  # noqa: E402
 
 SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")

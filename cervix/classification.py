@@ -40,9 +40,11 @@ from .config import ClsConfig, Profile, stage_config, to_dict
 from .data import (Record, RecordList, class_names_of, kfold_records, load_split,
                    read_dataset, save_split, split_records)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
-from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
-                     fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
-                     seed_everything)
+from .checkpoints import load_checkpoint, model_from_checkpoint
+from .device import autocast_context, device_and_amp
+from .distributed import cleanup_distributed, is_main_process
+from .engine import History, TrainConfig, fit
+from .sampling import make_loader, seed_everything
 from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
 from .files import atomic_write_text
 from .labels import grouping_or_none

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ``cervix <command>: error: ...`` line and returns 2 (``CERVIX_DEBUG=1`` shows the traceback)."""
     import os
 
-    from .engine import CheckpointError
+    from .checkpoints import CheckpointError
     from .rundir import RunExistsError
 
     args = build_parser().parse_args(argv)
@@ -167,7 +167,7 @@ def _interrupted(args: argparse.Namespace) -> str:
         return "interrupted; outputs already written are complete (every file is written atomically)"
     last = Path(args.out) / "last.pt"
     try:
-        from .engine import load_checkpoint
+        from .checkpoints import load_checkpoint
 
         epoch = int(load_checkpoint(last)["epoch"])
     except (OSError, ValueError, KeyError):

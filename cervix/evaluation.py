@@ -34,7 +34,8 @@ from .classification import load_classifier, predict_logits, predictions_frame, 
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
 from .data import load_split
 from .labels import HEADS
-from .engine import load_checkpoint, make_loader
+from .checkpoints import load_checkpoint
+from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
 from .rundir import fold_dirs, resolve_checkpoint, run_split_path
 from .metrics import (classification_metrics, expected_calibration_error, fit_temperature,

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from .data import Record, Sample
 from .datasets import AugmentConfig, preview_augmentations
+from .files import atomic_write_text
 from .labels import SIPAKMED_CLASSES
 from .labels import class_order as labels_class_order
 from .morphometrics import cell_morphometrics, colour_stats
@@ -482,12 +483,8 @@ def save_augment_config(cfg: AugmentConfig, path: str | Path | None = None, prof
     """
     _check_augment(cfg, "save_augment_config")
     out = Path(path) if path is not None else augment_config_path(profile)
-    out.parent.mkdir(parents=True, exist_ok=True)
     data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, out)  # atomic: a reader never sees half a file
-    return out
+    return atomic_write_text(out, json.dumps(data, indent=1) + "\n")  # a reader never sees half a file
 
 
 def load_augment_config(path: str | Path | None = None, profile: str | None = None,

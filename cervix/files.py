@@ -3,16 +3,20 @@ every file atomically (a temporary file in the same folder, then ``os.replace``)
 interrupted or failed write never leaves a truncated file under the final name."""
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import math
 import os
+import secrets
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ensure_writable", "atomic_write_bytes", "atomic_write_text", "write_png", "json_ready"]
+__all__ = ["ensure_writable", "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_csv",
+           "write_png", "json_ready"]
 
 
 def json_ready(obj: Any) -> Any:
@@ -56,34 +60,69 @@ def ensure_writable(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any], *, fsync: bool = False) -> Path:
+    """Write ``path`` atomically through ``write(fh)`` on a binary file (parent folders are created).
+
+    ``write`` fills a temporary file in the same folder (unique per process and call, created
+    with the usual permissions), which then replaces ``path`` with ``os.replace``: the package's
+    one home for "temporary file, then rename" (checkpoints, run logs, reports, masks).
+
+    Args:
+        path: the final file.
+        write: ``write(fh)`` writes the content to the open binary file ``fh``.
+        fsync: flush and ``os.fsync`` the data before the rename (checkpoints: the rename never
+            lands before the data on disk).
+
+    Raises:
+        OSError: the write failed (a full disk says so, naming the path); whatever ``write``
+            raises otherwise. Either way nothing is left as a temporary file and a previous file
+            under ``path`` is intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            write(fh)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        explained = _explain(exc, path)
+        if explained is exc:
+            raise
+        raise explained from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent folders are created).
+    """Write ``data`` to ``path`` atomically (parent folders are created); see :func:`atomic_write`.
 
     Raises:
         OSError: the write failed (a full disk says so, naming the path); nothing is left
             under ``path`` or as a temporary file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise _explain(exc, path) from exc
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write_bytes` of UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write dict rows as CSV atomically: a header of every key in first-seen order, then one line
+    per row (empty cells where a row lacks a key); see :func:`atomic_write`."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray, rgb: bool = False) -> Path:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from cervix.data import IMAGE_EXTENSIONS, load_image
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
-from cervix.engine import autocast_context, device_and_amp
+from cervix.device import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
 from cervix.labels import HEADS
 from cervix.preflight import write_data_report

@@ -85,7 +85,7 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
     """Training curves: one panel per group of columns of a :class:`cervix.engine.History` or DataFrame.
 
     The one training-curve plotter: notebooks' live curves
-    (:func:`cervix.engine.live_plot_callback`) and saved figures
+    (:func:`cervix.widgets.live_plot_callback`) and saved figures
     (:func:`cervix.evaluation.plot_training_curves`) draw through it. Losses and scores never
     share an axis; epochs are integers, and a run of one epoch shows one point on a readable axis.
 

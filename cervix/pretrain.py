@@ -29,7 +29,7 @@ import timm
 import torch
 
 from .data import ensure_synthetic
-from .engine import save_checkpoint
+from .checkpoints import save_checkpoint
 from .files import json_ready
 from .paths import data_dir, pretrained_path
 

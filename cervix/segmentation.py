@@ -24,9 +24,11 @@ from .config import Profile, SegConfig, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
 from .labels import HEADS, class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
-from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
-                     fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
-                     seed_everything)
+from .checkpoints import load_checkpoint, model_from_checkpoint
+from .device import autocast_context, device_and_amp
+from .distributed import cleanup_distributed, is_main_process
+from .engine import History, TrainConfig, fit
+from .sampling import make_loader, seed_everything
 from .inference import binarize, list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics

@@ -8,13 +8,16 @@ tests can move a slider and check the picture and the state without a browser.
 The tuner keeps the chosen strengths in ``tuner.config`` (a :class:`cervix.datasets.AugmentConfig`)
 so the next cell can read it and save it for training with
 :func:`cervix.explore.save_augment_config` (or ``tuner.save()``).
+
+:func:`live_plot_callback` redraws the training curves in the notebook after each epoch of
+:func:`cervix.engine.fit` (notebooks 02 and 04).
 """
 from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import ipywidgets as W
@@ -26,10 +29,13 @@ from .data import Record, Sample
 from .datasets import AugmentConfig
 from .labels import HEADS
 from .morphometrics import cell_morphometrics
-from .plotting import overlay
+from .plotting import overlay, plot_history
+
+if TYPE_CHECKING:
+    from .engine import History
 
 __all__ = ["SampleBrowser", "AugmentationTuner", "sample_browser", "augmentation_tuner", "ALL_CLASSES",
-           "threshold_slider", "overlay_browser"]
+           "threshold_slider", "overlay_browser", "live_plot_callback"]
 
 #: Dropdown entry that browses every record.
 ALL_CLASSES = "(all classes)"
@@ -258,3 +264,50 @@ def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence
     box.draw = draw
     draw()
     return box
+
+
+# ----------------------------------------------------------------------------- live training curves
+def _notebook_display() -> tuple[Callable, Callable] | None:
+    """(clear_output, display) inside an IPython kernel, else None."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import clear_output, display
+    except ImportError:
+        return None
+    if get_ipython() is None:
+        return None
+    return clear_output, display
+
+
+def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1) -> Callable[[History], None]:
+    """A :func:`cervix.engine.fit` ``on_epoch_end`` callback that redraws the training curves in a
+    notebook.
+
+    Args:
+        metrics: score columns for the right panel (default every ``val_*`` column that is not
+            a loss); the losses always have the left panel to themselves.
+        every: redraw every ``every`` epochs.
+
+    Outside IPython it prints one line per epoch instead. Drawn by
+    :func:`cervix.plotting.plot_history`, like the saved curves.
+    """
+
+    def callback(history: History) -> None:
+        if len(history) % every:
+            return
+        nb = _notebook_display()
+        if nb is None:
+            last = history.rows[-1]
+            print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in last.items()))
+            return
+        clear_output, display = nb
+        losses = tuple(k for k in history.keys if k.endswith("loss"))
+        chosen = metrics if metrics is not None else [k for k in history.keys if k.startswith("val_")]
+        scores = tuple(k for k in chosen if not k.endswith("loss"))
+        fig = plot_history(history, tuple(p for p in (losses, scores) if p))
+        clear_output(wait=True)
+        display(fig)
+        plt.close(fig)  # shown once by display, not again at the end of the cell
+
+    return callback

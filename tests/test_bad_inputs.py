@@ -17,7 +17,7 @@ import torch
 from scipy.io import savemat
 
 from cervix import data as D
-from cervix.engine import CheckpointError, load_checkpoint, save_checkpoint
+from cervix.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from cervix.preflight import DataCheckError, preflight
 
 from conftest import cell_sample, write_image

@@ -17,7 +17,7 @@ import torch
 from cervix.classification import (class_weights, cls_config, load_classifier,
                                    predict_logits, read_cls_records, train_classifier, validate_classifier)
 from cervix.data import load_split
-from cervix.engine import load_checkpoint
+from cervix.checkpoints import load_checkpoint
 from cervix.labels import GROUPINGS, SIPAKMED_CLASSES
 from cervix.pipeline import predict_crops
 from cervix.rundir import fold_dirs
@@ -184,7 +184,7 @@ def test_kfold_run(synth, tmp_path):
 
 def test_predict_logits_tta_and_validation_metrics(run5, synth):
     from cervix.datasets import ClassificationDataset
-    from cervix.engine import make_loader
+    from cervix.sampling import make_loader
 
     out, res = run5
     model, cfg = load_classifier(out)
@@ -218,7 +218,7 @@ class _Flip(torch.nn.Module):
 # ------------------------------------------------------------------------------------ predict
 def _seg_run(synth, tmp_path) -> Path:
     """An (untrained) segmentation run as cervix.segmentation.load_segmentation reads it."""
-    from cervix.engine import save_checkpoint
+    from cervix.checkpoints import save_checkpoint
     from cervix.models import DualHeadAttConvNeXtUNet
 
     seg = tmp_path / "seg"
@@ -284,7 +284,7 @@ def test_cli_classify_herlev_two_class_grouping(synth, tmp_path, capsys):
 def test_checkpoint_config_that_does_not_fit_its_weights(run5, tmp_path, capsys):
     """A config edited after training, or one missing a key: one error naming the file."""
     from cervix.cli import main
-    from cervix.engine import CheckpointError, save_checkpoint
+    from cervix.checkpoints import CheckpointError, save_checkpoint
 
     ck = load_checkpoint(run5[0] / "best.pt")
     bad = dict(ck, config={**ck["config"], "model": {**ck["config"]["model"], "hidden_dim": 8}})

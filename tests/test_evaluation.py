@@ -119,7 +119,7 @@ def test_temperature_scaling_keeps_argmax_end_to_end(evaluated, run, synth):
     assert ([names[i] for i in cal.argmax(1)] == pred["pred"]).all()
     # the temperature is the one fitted on the run's validation split
     from cervix.datasets import ClassificationDataset
-    from cervix.engine import make_loader
+    from cervix.sampling import make_loader
     from cervix.classification import predict_logits
 
     model, cfg = load_classifier(run)
@@ -162,7 +162,7 @@ def test_kfold_evaluation(synth, tmp_path):
 
 def test_dispatch_to_segmentation_and_unknown_task(tmp_path, monkeypatch):
     import cervix.segmentation as seg
-    from cervix.engine import save_checkpoint
+    from cervix.checkpoints import save_checkpoint
 
     calls = []
     monkeypatch.setattr(seg, "evaluate_segmentation", lambda ck, **kw: calls.append((ck, kw)) or {"n_images": 1})

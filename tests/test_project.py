@@ -99,3 +99,14 @@ def test_metrics_and_losses_import_neither_the_models_nor_timm():
             "bad = [m for m in ('timm', 'cervix.models', 'cervix.engine') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_inference_does_not_import_the_training_loop():
+    """Prediction needs the device and autocast helpers (cervix.device), not the training loop."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cervix.inference; "
+            "bad = [m for m in ('cervix.engine', 'cervix.sampling', 'cervix.optim') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

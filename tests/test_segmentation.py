@@ -117,7 +117,7 @@ def test_compare_mask_folders_perfect_and_wrong(run, tmp_path):
 
 
 def test_load_segmentation_refuses_a_classifier_checkpoint(tmp_path):
-    from cervix.engine import save_checkpoint
+    from cervix.checkpoints import save_checkpoint
     from cervix.segmentation import load_segmentation
 
     save_checkpoint(tmp_path / "c.pt", {"model": {}, "config": {"task": "classification"}})
@@ -147,7 +147,7 @@ def test_segment_refuses_to_replace_a_run_without_overwrite(run, tmp_path, capsy
 
 
 def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
-    from cervix.engine import CheckpointError, load_checkpoint, save_checkpoint
+    from cervix.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
     from cervix.segmentation import load_segmentation
 
     ck = load_checkpoint(run["run"] / "best.pt")
@@ -163,7 +163,7 @@ def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
 def test_a_moved_run_folder_still_evaluates(run, tmp_path):
     import shutil
 
-    from cervix.engine import load_checkpoint, save_checkpoint
+    from cervix.checkpoints import load_checkpoint, save_checkpoint
 
     a = shutil.copytree(run["run"], tmp_path / "a")
     for name in ("best.pt", "last.pt"):  # as if trained in a/
@@ -182,7 +182,7 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
     import torch
 
     from cervix import engine
-    from cervix.engine import load_checkpoint
+    from cervix.checkpoints import load_checkpoint
 
     args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke",
             "--epochs", "3", "--batch-size", "4", "--image-size", "64", "--amp", "none"]
@@ -196,7 +196,7 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)  # the name fit calls
     cut = tmp_path / "cut"
     assert main(args + ["--out", str(cut)]) == 130
     assert "interrupted after epoch 1; checkpoints intact" in capsys.readouterr().err
