@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from cervix.files import atomic_write
+from cervix.rundir import resolve_checkpoint
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -34,6 +35,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "model_from_checkpoint",
+    "load_run_model",
     "load_weights",
     "library_versions",
 ]
@@ -155,6 +157,28 @@ def model_from_checkpoint(ck: Mapping[str, Any], path: str | os.PathLike, task: 
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its config does not describe a valid model ({exc})") from exc
     return load_weights(model, ck.get("model"), path)
+
+
+def load_run_model(path: str | os.PathLike, task: str, build: Callable[[Mapping[str, Any]], nn.Module],
+                   device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Model (eval mode, on ``device``) and run config of a checkpoint or run folder, for both stages.
+
+    Args:
+        path: a checkpoint file, or a run folder (its ``best.pt``).
+        task: ``"segmentation"`` or ``"classification"``; another task's checkpoint is an error.
+        build: run config -> the untrained model it describes.
+        device: None = CUDA when available, else the CPU.
+
+    Returns:
+        ``(model, config)``; the config gets ``checkpoint`` (the file) and ``epoch`` added.
+    """
+    ck_path = resolve_checkpoint(path)
+    ck = load_checkpoint(ck_path)
+    model = model_from_checkpoint(ck, ck_path, task, build)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    return model, dict(ck.get("config", {}), checkpoint=str(ck_path), epoch=ck.get("epoch"))
 
 
 def load_weights(model: nn.Module, state: Mapping[str, Any], path: str | os.PathLike) -> nn.Module:

@@ -40,7 +40,7 @@ from .config import ClsConfig, Profile, stage_config, to_dict
 from .data import (Record, RecordList, class_names_of, kfold_records, load_split,
                    read_dataset, save_split, split_records)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
-from .checkpoints import load_checkpoint, model_from_checkpoint
+from .checkpoints import load_run_model
 from .device import autocast_context, device_and_amp
 from .distributed import cleanup_distributed, is_main_process
 from .engine import History, TrainConfig, fit
@@ -49,7 +49,7 @@ from .models import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrai
 from .files import atomic_write_text
 from .labels import grouping_or_none
 from .preflight import preflight, write_data_report
-from .rundir import TrainResult, prepare_run_dir, resolve_checkpoint
+from .rundir import TrainResult, prepare_run_dir
 
 __all__ = [
     "cls_config",
@@ -513,21 +513,18 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device | None =
                     ) -> tuple[ConvNeXtAttentionClassifier, dict[str, Any]]:
     """Model (eval mode) and run config from a classification checkpoint or run folder.
 
-    The config gets ``checkpoint`` (the file) and ``epoch`` added.
+    Args:
+        path: ``best.pt`` (or another checkpoint) or the run folder.
+        device: where to put the model; None = CUDA when available, else the CPU.
+
+    Returns:
+        ``(model, config)``; the config gets ``checkpoint`` (the file) and ``epoch`` added.
 
     Raises:
+        FileNotFoundError: no checkpoint there (a k-fold run folder names its folds).
         ValueError: not a classification checkpoint.
     """
-    ck_path = resolve_checkpoint(path)
-    ck = load_checkpoint(ck_path)
-    cfg = dict(ck.get("config", {}))
-    # the weights come from the checkpoint
-    model = model_from_checkpoint(ck, ck_path, "classification", lambda c: build_classifier(c, pretrained=False))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
-    cfg.update(checkpoint=str(ck_path), epoch=ck.get("epoch"))
-    return model, cfg
+    return load_run_model(path, "classification", lambda c: build_classifier(c, pretrained=False), device)
 
 
 # --------------------------------------------------------------------------------------------

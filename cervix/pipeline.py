@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .classification import load_classifier, predict_logits
 from .data import Record, load_image
 from .datasets import ClassificationDataset
-from .engine import make_loader
+from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, write_png
 from .inference import list_images, single_cell_masks
 from .labels import HEADS

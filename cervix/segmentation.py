@@ -24,7 +24,7 @@ from .config import Profile, SegConfig, stage_config, to_dict
 from .data import Record, read_dataset, load_split, save_split, split_records
 from .labels import HEADS, class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
-from .checkpoints import load_checkpoint, model_from_checkpoint
+from .checkpoints import load_checkpoint, load_run_model
 from .device import autocast_context, device_and_amp
 from .distributed import cleanup_distributed, is_main_process
 from .engine import History, TrainConfig, fit
@@ -219,20 +219,15 @@ def load_segmentation(path: str | os.PathLike, device: str | torch.device | None
         path: ``best.pt`` (or another checkpoint) or the run folder.
         device: where to put the model; None = CUDA when available, else the CPU.
 
+    Returns:
+        ``(model, config)``; the config gets ``checkpoint`` (the file) and ``epoch`` added.
+
     Raises:
         FileNotFoundError: no checkpoint there.
         ValueError: the checkpoint is not a segmentation checkpoint.
     """
-    ck_path = resolve_checkpoint(path)
-    ck = load_checkpoint(ck_path)
-    cfg = ck.get("config", {})
-    model = model_from_checkpoint(ck, ck_path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
-        encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
-    cfg = dict(cfg, checkpoint=str(ck_path), epoch=ck.get("epoch"))
-    return model, cfg
+    return load_run_model(path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
+        encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])), device)
 
 
 def inference_kwargs(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
