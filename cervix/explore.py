@@ -45,6 +45,7 @@ from .plotting import CLASS_PALETTE, HEAD_COLORS, log_ticks, overlay
 
 __all__ = [
     "UNLABELLED",
+    "label_name",
     "class_order",
     "class_colors",
     "class_counts",
@@ -61,6 +62,7 @@ __all__ = [
     "plot_augmentations",
     "figure_to_png",
     "augment_config_path",
+    "check_augment_config",
     "save_augment_config",
     "load_augment_config",
 ]
@@ -79,7 +81,8 @@ MORPH_COLUMNS: dict[str, str] = {
 # --------------------------------------------------------------------------------------------
 # Classes
 # --------------------------------------------------------------------------------------------
-def _label(label: str | None) -> str:
+def label_name(label: str | None) -> str:
+    """The displayed name of a record's label: the label as text, :data:`UNLABELLED` for None."""
     return UNLABELLED if label is None else str(label)
 
 
@@ -92,7 +95,7 @@ def class_order(labels: Sequence[Any] | Sequence[str | None]) -> list[str]:
     Returns:
         :func:`cervix.labels.class_order` of the labels; :data:`UNLABELLED` last.
     """
-    names = {_label(getattr(x, "label", x)) for x in labels}
+    names = {label_name(getattr(x, "label", x)) for x in labels}
     has_none = UNLABELLED in names
     names.discard(UNLABELLED)
     order = labels_class_order(names)
@@ -121,7 +124,7 @@ def class_counts(records: Sequence[Record]) -> pd.DataFrame:
     if len(records) == 0:
         raise ValueError("class_counts: no records")
     df = pd.DataFrame(
-        {"label": [_label(r.label) for r in records], "group": [r.group for r in records],
+        {"label": [label_name(r.label) for r in records], "group": [r.group for r in records],
          "with_masks": [bool(r.has_masks) for r in records]}
     )
     out = df.groupby("label").agg(images=("group", "size"), groups=("group", "nunique"),
@@ -211,7 +214,7 @@ def plot_sample_grid(records: Sequence[Record], per_class: int = 3, alpha: float
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     classes = class_order(records)
     rng = np.random.default_rng(seed)
-    by_class = {c: [r for r in records if _label(r.label) == c] for c in classes}
+    by_class = {c: [r for r in records if label_name(r.label) == c] for c in classes}
     picks = {c: [rs[i] for i in sorted(rng.choice(len(rs), min(per_class, len(rs)), replace=False))]
              for c, rs in by_class.items()}
     ncol = 2 * per_class
@@ -260,7 +263,7 @@ def cell_table(records: Sequence[Record], progress: bool = False) -> pd.DataFram
         s = r.load()
         img = s.image
         row: dict[str, Any] = {
-            "label": _label(s.label), "group": s.group, "path": s.path,
+            "label": label_name(s.label), "group": s.group, "path": s.path,
             "height": img.shape[0], "width": img.shape[1],
             "img_R": float(img[..., 0].mean()), "img_G": float(img[..., 1].mean()),
             "img_B": float(img[..., 2].mean()), "has_masks": s.has_masks,
@@ -456,7 +459,7 @@ def augment_config_path(profile: str | None = None) -> Path:
     return runs_dir() / str(name).strip().lower() / "augment.json"
 
 
-def _check_augment(cfg: AugmentConfig, where: str) -> None:
+def check_augment_config(cfg: AugmentConfig, where: str) -> None:
     """Range checks of an :class:`AugmentConfig` (ValueError naming ``where``)."""
     problems = []
     if not isinstance(cfg.flip, bool):
@@ -481,7 +484,7 @@ def save_augment_config(cfg: AugmentConfig, path: str | Path | None = None, prof
     Raises:
         ValueError: a value out of range (checked before anything is written).
     """
-    _check_augment(cfg, "save_augment_config")
+    check_augment_config(cfg, "save_augment_config")
     out = Path(path) if path is not None else augment_config_path(profile)
     data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     return atomic_write_text(out, json.dumps(data, indent=1) + "\n")  # a reader never sees half a file
@@ -517,5 +520,5 @@ def load_augment_config(path: str | Path | None = None, profile: str | None = No
     if unknown:
         raise ValueError(f"{p}: unknown augmentation field(s) {unknown}; valid: {sorted(names)}")
     cfg = AugmentConfig(**data)
-    _check_augment(cfg, str(p))
+    check_augment_config(cfg, str(p))
     return cfg

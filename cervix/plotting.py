@@ -86,7 +86,7 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
 
     The one training-curve plotter: notebooks' live curves
     (:func:`cervix.widgets.live_plot_callback`) and saved figures
-    (:func:`cervix.evaluation.plot_training_curves`) draw through it. Losses and scores never
+    (:func:`cervix.figures.plot_training_curves`) draw through it. Losses and scores never
     share an axis; epochs are integers, and a run of one epoch shows one point on a readable axis.
 
     Args:

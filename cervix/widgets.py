@@ -1,9 +1,20 @@
-"""Interactive ipywidgets for notebook 01: a sample browser and an augmentation tuner.
+"""Interactive ipywidgets of the notebooks: one style for all of them.
 
-Both builders only *build* widgets and return them (an ``ipywidgets.VBox`` subclass); showing
-them is the notebook's job (a widget as the last expression of a cell, or ``display``). They work
-headless: every redraw renders a matplotlib figure to PNG bytes into an ``ipywidgets.Image``, so
-tests can move a slider and check the picture and the state without a browser.
+* Notebook 01: :class:`SampleBrowser` (a data set with its mask overlays and morphometrics) and
+  :class:`AugmentationTuner` (training augmentation strengths with a live preview).
+* Notebooks 02 and 03: :class:`ThresholdSlider` (validation Dice per head at adjustable
+  thresholds) and :class:`OverlayBrowser` (stored masks beside the model's).
+* Notebook 05: :class:`ConfusionWidget` (confusion matrix with a normalisation toggle) and
+  :class:`GradCamWidget` (Grad-CAM heat maps, Selvaraju et al., ICCV 2017, of correct and wrong
+  predictions).
+
+Every widget is a small ``ipywidgets.VBox`` subclass whose controls and outputs are public
+attributes; a lowercase builder (``sample_browser``, ``confusion_widget``, ...) makes each one.
+Builders only *build* widgets and return them; showing them is the notebook's job (a widget as
+the last expression of a cell, or ``display``). They work headless: every redraw renders a
+matplotlib figure to PNG bytes (:func:`cervix.explore.figure_to_png`) into an
+``ipywidgets.Image`` (the Dice readout is HTML text), so tests can move a slider and check the
+picture and the state without a browser.
 
 The tuner keeps the chosen strengths in ``tuner.config`` (a :class:`cervix.datasets.AugmentConfig`)
 so the next cell can read it and save it for training with
@@ -16,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from pathlib import Path
@@ -34,8 +46,9 @@ from .plotting import overlay, plot_history
 if TYPE_CHECKING:
     from .engine import History
 
-__all__ = ["SampleBrowser", "AugmentationTuner", "sample_browser", "augmentation_tuner", "ALL_CLASSES",
-           "threshold_slider", "overlay_browser", "live_plot_callback"]
+__all__ = ["SampleBrowser", "AugmentationTuner", "ThresholdSlider", "OverlayBrowser", "ConfusionWidget",
+           "GradCamWidget", "sample_browser", "augmentation_tuner", "threshold_slider", "overlay_browser",
+           "confusion_widget", "gradcam_widget", "ALL_CLASSES", "live_plot_callback"]
 
 #: Dropdown entry that browses every record.
 ALL_CLASSES = "(all classes)"
@@ -81,7 +94,7 @@ class SampleBrowser(W.VBox):
         c = self.class_dropdown.value
         if c == ALL_CLASSES:
             return self.records
-        return [r for r in self.records if explore._label(r.label) == c]
+        return [r for r in self.records if explore.label_name(r.label) == c]
 
     @property
     def record(self) -> Record:
@@ -105,10 +118,10 @@ class SampleBrowser(W.VBox):
 
     def _redraw(self, change: dict | None = None) -> None:
         s = self.sample
-        title = f"{explore._label(s.label)}: {Path(s.path).name}"
+        title = f"{explore.label_name(s.label)}: {Path(s.path).name}"
         fig = explore.plot_sample(s, alpha=float(self.alpha_slider.value), title=title)
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
-        facts = [f"<b>{html.escape(explore._label(s.label))}</b>", html.escape(s.path),
+        facts = [f"<b>{html.escape(explore.label_name(s.label))}</b>", html.escape(s.path),
                  f"group {html.escape(str(s.group))}", f"{s.image.shape[1]}x{s.image.shape[0]} px"]
         if s.has_masks:
             m = cell_morphometrics(s.cytoplasm, s.nucleus)
@@ -136,7 +149,7 @@ class AugmentationTuner(W.VBox):
     def __init__(self, sample: Sample, cfg: AugmentConfig | None = None, n: int = 7, seed: int = 0,
                  dpi: int = 72) -> None:
         cfg = cfg if cfg is not None else AugmentConfig()
-        explore._check_augment(cfg, "augmentation_tuner")
+        explore.check_augment_config(cfg, "augmentation_tuner")
         self.sample = sample
         self.n = int(n)
         self.dpi = int(dpi)
@@ -195,75 +208,233 @@ def augmentation_tuner(sample: Sample, cfg: AugmentConfig | None = None, n: int 
 
 
 # ------------------------------------------------------------------ segmentation (notebooks 02, 03)
-def threshold_slider(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)) -> W.VBox:
+class ThresholdSlider(W.VBox):
     """Sliders for the (cytoplasm, nucleus) thresholds that recompute validation Dice per head as they move.
+
+    Attributes:
+        predictions: the stored predictions (``probs`` and ``target``) of
+            :func:`cervix.segmentation.predict_probabilities`.
+        sliders: one ``ipywidgets.FloatSlider`` per head (cytoplasm, nucleus).
+        readout: ``ipywidgets.HTML`` with the Dice per head.
+        dice: ``{dice_cytoplasm, dice_nucleus}`` at the current thresholds.
+    """
+
+    def __init__(self, predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)) -> None:
+        self.predictions = predictions
+        self.sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
+                                      continuous_update=False) for t, name in zip(thresholds, HEADS)]
+        self.readout = W.HTML()
+        super().__init__([W.HBox(self.sliders), self.readout])
+        for s in self.sliders:
+            s.observe(self._update, "value")
+        self._update()
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The (cytoplasm, nucleus) thresholds of the sliders."""
+        return tuple(s.value for s in self.sliders)
+
+    def _update(self, change: dict | None = None) -> None:
+        from .segmentation import dice_at_thresholds
+
+        self.dice = dice_at_thresholds(self.predictions, self.thresholds)
+        self.readout.value = ("<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; "
+                              "nucleus {dice_nucleus:.4f}").format(**self.dice)
+
+
+class OverlayBrowser(W.VBox):
+    """Browse crops: stored masks beside the model's masks at adjustable thresholds and overlay alpha.
+
+    Probabilities are computed once per crop (tiled, as ``cervix masks`` does) and cached.
+
+    Attributes:
+        records: the crops browsed.
+        index_slider: ``ipywidgets.IntSlider`` over the crops.
+        alpha_slider: ``ipywidgets.FloatSlider`` overlay opacity 0..1.
+        threshold_sliders: (cytoplasm, nucleus) ``ipywidgets.FloatSlider`` thresholds.
+        image: ``ipywidgets.Image`` (PNG) of both overlays.
+    """
+
+    def __init__(self, model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45,
+                 dpi: int = 90) -> None:
+        if not records:
+            raise ValueError("overlay_browser: no records to browse")
+        self.model, self.run_config, self.records, self.dpi = model, run_config, records, int(dpi)
+        self._cache: dict[int, tuple[Any, np.ndarray]] = {}
+        thr = run_config.get("thresholds", (0.5, 0.5))
+        self.index_slider = W.IntSlider(value=0, min=0, max=len(records) - 1, description="crop",
+                                        continuous_update=False)
+        self.alpha_slider = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
+        self.threshold_sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr",
+                                                continuous_update=False) for t, n in zip(thr, ("cyt", "nuc"))]
+        self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        super().__init__([W.HBox([self.index_slider, self.alpha_slider]), W.HBox(self.threshold_sliders),
+                          self.image])
+        for w in (self.index_slider, self.alpha_slider, *self.threshold_sliders):
+            w.observe(self.draw, "value")
+        self.draw()
+
+    def _probabilities(self, i: int) -> tuple[Any, np.ndarray]:
+        from .segmentation import predict_probabilities
+
+        if i not in self._cache:
+            sample = self.records[i].load()
+            probs = predict_probabilities(self.model, self.run_config, [self.records[i]], progress=False)[0]["probs"]
+            self._cache[i] = (sample, probs)
+        return self._cache[i]
+
+    def draw(self, change: dict | None = None) -> None:
+        """Redraw the crop of the slider (called on every change)."""
+        sample, probs = self._probabilities(self.index_slider.value)
+        alpha = self.alpha_slider.value
+        pred = [(probs[c] > self.threshold_sliders[c].value).astype(np.uint8) * 255 for c in range(2)]
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+        axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha))
+        axes[0].set_title(f"{sample.label or ''}: stored masks", fontsize="small")
+        axes[1].imshow(overlay(sample.image, pred[0], pred[1], alpha))
+        axes[1].set_title("model at thresholds", fontsize="small")
+        for ax in axes:
+            ax.set_axis_off()
+        self.image.value = explore.figure_to_png(fig, dpi=self.dpi)  # closes the figure
+
+
+def threshold_slider(predictions: Sequence[Mapping[str, Any]],
+                     thresholds: Sequence[float] = (0.5, 0.5)) -> ThresholdSlider:
+    """Build a :class:`ThresholdSlider` (its ``dice`` holds the Dice per head at the current thresholds).
 
     Args:
         predictions: stored predictions (``probs`` and ``target``) from
             :func:`cervix.segmentation.predict_probabilities`.
         thresholds: starting thresholds (the run's).
-
-    Returns:
-        A ``VBox``; its ``dice`` attribute holds the Dice per head at the current thresholds.
     """
-    from .segmentation import dice_at_thresholds
-
-    sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
-                             continuous_update=False) for t, name in zip(thresholds, HEADS)]
-    label = W.HTML()
-    box = W.VBox([W.HBox(sliders), label])
-
-    def update(_: Any = None) -> None:
-        box.dice = dice_at_thresholds(predictions, tuple(s.value for s in sliders))
-        label.value = ("<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; "
-                       "nucleus {dice_nucleus:.4f}").format(**box.dice)
-
-    for s in sliders:
-        s.observe(update, "value")
-    update()
-    return box
+    return ThresholdSlider(predictions, thresholds)
 
 
-def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45) -> W.VBox:
-    """Browse crops: stored masks beside the model's masks at adjustable thresholds and overlay alpha.
+def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence[Any],
+                    alpha: float = 0.45) -> OverlayBrowser:
+    """Build an :class:`OverlayBrowser` over ``records`` with the model's thresholds as the start."""
+    return OverlayBrowser(model, run_config, records, alpha=alpha)
 
-    Probabilities are computed once per crop (tiled, as ``cervix masks`` does) and cached.
-    Returns a ``VBox`` with a ``draw()`` method (called on every change).
+
+# ------------------------------------------------------------------ evaluation (notebook 05)
+def _message_png(text: str, dpi: int) -> bytes:
+    """A one-line picture saying ``text`` (a widget with nothing to show)."""
+    fig, ax = plt.subplots(figsize=(4.0, 0.5))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return explore.figure_to_png(fig, dpi=dpi)
+
+
+class ConfusionWidget(W.VBox):
+    """Confusion matrix with a normalisation toggle (rows / columns / all / counts).
+
+    Attributes:
+        metrics: the metrics dict (``confusion_matrix``, ``class_names``).
+        toggle: ``ipywidgets.ToggleButtons``: ``"true"`` (rows, recall), ``"pred"`` (columns,
+            precision), ``"all"`` or ``"none"`` (counts).
+        image: ``ipywidgets.Image`` (PNG) of :func:`cervix.figures.plot_confusion_matrix`.
     """
-    from .segmentation import predict_probabilities
 
-    if not records:
-        raise ValueError("overlay_browser: no records to browse")
-    cache: dict[int, tuple[Any, np.ndarray]] = {}
-    thr = run_config.get("thresholds", (0.5, 0.5))
-    index = W.IntSlider(value=0, min=0, max=len(records) - 1, description="crop", continuous_update=False)
-    alpha_s = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
-    thr_s = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr",
-                           continuous_update=False) for t, n in zip(thr, ("cyt", "nuc"))]
-    picture = W.Image(format="png", layout=W.Layout(max_width="640px"))
-    box = W.VBox([W.HBox([index, alpha_s]), W.HBox(thr_s), picture])
+    def __init__(self, metrics: Mapping[str, Any], dpi: int = 90) -> None:
+        self.metrics = metrics
+        self.dpi = int(dpi)
+        self.toggle = W.ToggleButtons(options=[("rows (recall)", "true"), ("columns (precision)", "pred"),
+                                               ("all", "all"), ("counts", "none")], value="true",
+                                      description="normalise")
+        self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        super().__init__([self.toggle, self.image])
+        self.toggle.observe(self._redraw, names="value")
+        self._redraw()
 
-    def draw(_: Any = None) -> None:
-        i = index.value
-        if i not in cache:
-            sample = records[i].load()
-            cache[i] = (sample, predict_probabilities(model, run_config, [records[i]], progress=False)[0]["probs"])
-        sample, probs = cache[i]
-        pred = [(probs[c] > thr_s[c].value).astype(np.uint8) * 255 for c in range(2)]
-        fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
-        axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha_s.value))
-        axes[0].set_title(f"{sample.label or ''}: stored masks", fontsize="small")
-        axes[1].imshow(overlay(sample.image, pred[0], pred[1], alpha_s.value))
-        axes[1].set_title("model at thresholds", fontsize="small")
-        for ax in axes:
-            ax.set_axis_off()
-        picture.value = explore.figure_to_png(fig, dpi=90)  # closes the figure
+    def _redraw(self, change: dict | None = None) -> None:
+        from .figures import plot_confusion_matrix
 
-    for w in (index, alpha_s, *thr_s):
-        w.observe(draw, "value")
-    box.draw = draw
-    draw()
-    return box
+        fig = plot_confusion_matrix(self.metrics, normalize=self.toggle.value)
+        self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
+
+
+class GradCamWidget(W.VBox):
+    """Pick a true class, correct or wrong predictions, and a sample; shows crop, masks and Grad-CAM.
+
+    Heat maps come from :func:`cervix.evaluation.gradcam_examples` (computed once per row and
+    cached) and are drawn by :func:`cervix.figures.plot_gradcam_example`.
+
+    Attributes:
+        checkpoint: the classifier (``best.pt`` or run folder).
+        predictions: the predictions DataFrame of :func:`cervix.evaluation.evaluate_checkpoint`.
+        class_dropdown: ``ipywidgets.Dropdown`` of the true classes.
+        kind_toggle: ``ipywidgets.ToggleButtons`` ``"correct"`` / ``"wrong"`` predictions.
+        index_slider: ``ipywidgets.IntSlider`` over those rows, most confident first.
+        alpha_slider: ``ipywidgets.FloatSlider`` heat-map opacity 0..1.
+        image: ``ipywidgets.Image`` (PNG) of the chosen example.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike, predictions, data: str | os.PathLike | None = None,
+                 masks: str | os.PathLike | None = None, fmt: str | None = None, alpha: float = 0.45,
+                 dpi: int = 90) -> None:
+        from .evaluation import class_names_of_predictions
+
+        self.checkpoint, self.predictions = checkpoint, predictions
+        self._source = {"data": data, "masks": masks, "fmt": fmt}
+        self.dpi = int(dpi)
+        self._cache: dict[int, dict[str, Any]] = {}
+        self.class_dropdown = W.Dropdown(options=class_names_of_predictions(predictions), description="true class")
+        self.kind_toggle = W.ToggleButtons(options=["correct", "wrong"], description="prediction")
+        self.index_slider = W.IntSlider(min=0, max=0, description="sample")
+        self.alpha_slider = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="heat alpha")
+        self.image = W.Image(format="png", layout=W.Layout(max_width="760px"))
+        super().__init__([W.HBox([self.class_dropdown, self.kind_toggle]),
+                          W.HBox([self.index_slider, self.alpha_slider]), self.image])
+        for w in (self.class_dropdown, self.kind_toggle, self.index_slider, self.alpha_slider):
+            w.observe(self._redraw, names="value")
+        self._redraw()
+
+    @property
+    def rows(self) -> list[int]:
+        """Prediction rows of the chosen true class and kind, most confident first."""
+        from .evaluation import prediction_rows
+
+        return prediction_rows(self.predictions, self.class_dropdown.value, self.kind_toggle.value == "correct")
+
+    def example(self, row: int) -> dict[str, Any]:
+        """The :func:`cervix.evaluation.gradcam_examples` item of one prediction row (cached)."""
+        from .evaluation import gradcam_examples
+
+        if row not in self._cache:
+            self._cache[row] = gradcam_examples(self.checkpoint, self.predictions, [row], **self._source)[0]
+        return self._cache[row]
+
+    def _redraw(self, change: dict | None = None) -> None:
+        from .figures import plot_gradcam_example
+
+        rows = self.rows
+        self.index_slider.max = max(0, len(rows) - 1)
+        if not rows:
+            self.image.value = _message_png(f"no {self.kind_toggle.value} predictions for {self.class_dropdown.value}",
+                                            self.dpi)
+            return
+        item = self.example(rows[min(self.index_slider.value, len(rows) - 1)])
+        self.image.value = explore.figure_to_png(plot_gradcam_example(item, alpha=self.alpha_slider.value),
+                                                 dpi=self.dpi)
+
+
+def confusion_widget(metrics: Mapping[str, Any]) -> ConfusionWidget:
+    """Build a :class:`ConfusionWidget` of a metrics dict (display it in the notebook)."""
+    return ConfusionWidget(metrics)
+
+
+def gradcam_widget(checkpoint: str | os.PathLike, predictions, data: str | os.PathLike | None = None,
+                   masks: str | os.PathLike | None = None, fmt: str | None = None,
+                   alpha: float = 0.45) -> GradCamWidget:
+    """Build a :class:`GradCamWidget` of a classifier and its predictions DataFrame.
+
+    Args:
+        checkpoint: the classifier (``best.pt`` or run folder).
+        predictions: the predictions DataFrame of :func:`cervix.evaluation.evaluate_checkpoint`.
+        data, masks, fmt: where the crops are (default the run's).
+        alpha: starting heat-map opacity.
+    """
+    return GradCamWidget(checkpoint, predictions, data, masks, fmt, alpha=alpha)
 
 
 # ----------------------------------------------------------------------------- live training curves

@@ -1,5 +1,6 @@
-"""evaluate_checkpoint (classification, k-fold, dispatch to segmentation), fast bootstrap metrics,
-temperature scaling end to end, tables, figures, Grad-CAM examples and widgets."""
+"""evaluate_checkpoint (classification, k-fold, dispatch to segmentation), bootstrap CIs of the
+report, temperature scaling end to end, tables, Grad-CAM examples, and on the same evaluated run
+the figures (cervix.figures) and the notebook-05 widgets (cervix.widgets)."""
 from __future__ import annotations
 
 import json
@@ -14,9 +15,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from cervix import evaluation as E  # noqa: E402
+from cervix import figures as F  # noqa: E402
+from cervix import widgets  # noqa: E402
 from cervix.classification import load_classifier, read_cls_records, train_classifier  # noqa: E402
 from cervix.data import load_split  # noqa: E402
-from cervix.metrics import bootstrap_ci, classification_metrics, fit_temperature, softmax  # noqa: E402
+from cervix.metrics import SCALAR_KEYS, bootstrap_ci, fit_temperature, softmax  # noqa: E402
 
 from test_classification import FAST, synth  # noqa: E402,F401  (the shared tiny data set fixture)
 
@@ -44,22 +47,6 @@ def _records(synth):
 
 
 # ------------------------------------------------------------------------------------ metrics
-def test_scalar_metrics_match_sklearn_conventions():
-    rng = np.random.default_rng(0)
-    for n, k, drop in ((40, 4, None), (25, 5, 2)):
-        y = rng.integers(0, k, n)
-        if drop is not None:
-            y[y == drop] = 0  # a class absent from the truth
-        probs = softmax(rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y] * rng.random((n, 1)), 1)
-        probs[:5] = np.round(probs[:5], 1)  # some ties for the ranking
-        probs /= probs.sum(1, keepdims=True)
-        fast = E.scalar_metrics(y, probs, probs)
-        ref = classification_metrics(y, probs, [str(i) for i in range(k)])
-        for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc_macro", "ece", "nll"):
-            assert fast[key] == pytest.approx(ref[key], abs=1e-12), key
-        assert fast["ece_calibrated"] == fast["ece"] and fast["nll_calibrated"] == fast["nll"]
-
-
 def test_bootstrap_ci_matches_metrics_bootstrap_ci():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 30)
@@ -67,7 +54,7 @@ def test_bootstrap_ci_matches_metrics_bootstrap_ci():
     rep = E.report_from_probabilities(y, probs, probs, 1.0, ["a", "b", "c"], n_boot=200, seed=3)
     acc = bootstrap_ci(lambda t, p: float(np.mean(p.argmax(1) == t)), y, probs, n_boot=200, seed=3)
     assert rep["ci95"]["accuracy"] == pytest.approx(list(acc))
-    for key in E.SCALAR_KEYS:
+    for key in SCALAR_KEYS:
         lo, hi = rep["ci95"][key]
         assert lo <= hi
     assert rep["ci95"]["accuracy"][0] <= rep["accuracy"] <= rep["ci95"]["accuracy"][1]
@@ -206,7 +193,7 @@ def test_gradcam_examples_and_grid(evaluated, run):
         assert it["cytoplasm"].shape == (32, 32)
         row = pred.loc[it["row"]]
         assert it["kind"] == ("correct" if row["true"] == row["pred"] else "wrong")
-    fig = E.plot_gradcam_grid(items)
+    fig = F.plot_gradcam_grid(items)
     assert len(fig.axes) >= 2 * len(items)
     plt.close("all")
 
@@ -234,19 +221,19 @@ def test_tables(evaluated):
 def test_plots(evaluated, run):
     out, m = evaluated
     pred = pd.read_csv(out / "predictions.csv")
-    fig = E.plot_confusion_matrix(m, normalize=True)
+    fig = F.plot_confusion_matrix(m, normalize=True)
     shown = np.asarray(fig.axes[0].collections[0].get_array()).reshape(len(m["class_names"]), -1)
     cm = np.array(m["confusion_matrix"])
     np.testing.assert_allclose(shown.sum(1)[cm.sum(1) > 0], 1.0)
-    counts = E.plot_confusion_matrix(pred, normalize=None)
+    counts = F.plot_confusion_matrix(pred, normalize=None)
     np.testing.assert_array_equal(np.asarray(counts.axes[0].collections[0].get_array()).reshape(cm.shape), cm)
-    cols = E.plot_confusion_matrix(m, normalize="pred")
+    cols = F.plot_confusion_matrix(m, normalize="pred")
     shown = np.asarray(cols.axes[0].collections[0].get_array()).reshape(cm.shape)
     np.testing.assert_allclose(shown.sum(0)[cm.sum(0) > 0], 1.0)
-    assert len(E.plot_roc_curves(pred).axes[0].lines) >= 2
-    assert len(E.plot_reliability(pred).axes[0].lines) == 3  # diagonal, before, after
-    assert E.plot_training_curves(run).axes
-    fig = E.plot_ablation({"rgb": m, "rgb+masks": m})
+    assert len(F.plot_roc_curves(pred).axes[0].lines) >= 2
+    assert len(F.plot_reliability(pred).axes[0].lines) == 3  # diagonal, before, after
+    assert F.plot_training_curves(run).axes
+    fig = F.plot_ablation({"rgb": m, "rgb+masks": m})
     bars = [p for p in fig.axes[0].patches]
     assert len(bars) == 4 and bars[0].get_height() == pytest.approx(m["accuracy"])
     plt.close("all")
@@ -255,18 +242,40 @@ def test_plots(evaluated, run):
 def test_widgets(evaluated, run):
     out, m = evaluated
     pred = pd.read_csv(out / "predictions.csv")
-    w = E.confusion_widget(m)
+    w = widgets.confusion_widget(m)
     w.children[0].value = "none"  # redraws
-    g = E.gradcam_widget(run, pred)
+    g = widgets.gradcam_widget(run, pred)
     g.children[0].children[1].value = "wrong"
     assert g.children[1].children[0].max >= 0
+    plt.close("all")
+
+
+def test_widgets_render_png_images(evaluated, run):
+    out, m = evaluated
+    pred = pd.read_csv(out / "predictions.csv")
+    w = widgets.confusion_widget(m)
+    assert isinstance(w, widgets.ConfusionWidget) and w.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    before = w.image.value
+    w.toggle.value = "none"
+    assert w.image.value != before
+    g = widgets.gradcam_widget(run, pred)
+    assert isinstance(g, widgets.GradCamWidget) and g.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    first = pred.loc[0]
+    g.class_dropdown.value = first["true"]
+    g.kind_toggle.value = "correct" if first["true"] == first["pred"] else "wrong"
+    assert 0 in g.rows  # the first row is a candidate of its class and kind
+    g.index_slider.value = g.rows.index(0)
+    before = g.image.value
+    g.alpha_slider.value = 0.9
+    assert g.image.value != before  # the heat map redrawn with the new opacity
+    assert g.example(0)["row"] == 0
     plt.close("all")
 
 
 def test_model_inputs_and_segmentation_bars(synth):
     records = _records(synth)
     names = sorted({r.label for r in records})
-    fig = E.plot_model_inputs(records, names, 32, n=5)
+    fig = F.plot_model_inputs(records, names, 32, n=5)
     assert len(fig.axes) == 15
     labels = [fig.axes[3 * i].get_ylabel() for i in range(5)]
     assert sorted(labels) == names  # one crop per class
@@ -275,6 +284,6 @@ def test_model_inputs_and_segmentation_bars(synth):
     seg = {"dice_cytoplasm": 0.9, "dice_nucleus": 0.8, "iou_cytoplasm": 0.82, "iou_nucleus": 0.7,
            "pixel_accuracy_cytoplasm": 0.95, "pixel_accuracy_nucleus": 0.97, "n_images": 3,
            "ci95": {"dice_cytoplasm": [0.85, 0.95], "dice_nucleus": [0.7, 0.9]}}
-    bars = E.plot_segmentation_metrics(seg).axes[0].patches
+    bars = F.plot_segmentation_metrics(seg).axes[0].patches
     assert [round(b.get_height(), 2) for b in bars] == [0.9, 0.82, 0.95, 0.8, 0.7, 0.97]
     plt.close("all")

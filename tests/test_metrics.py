@@ -11,6 +11,7 @@ from sklearn import metrics as skm
 from cervix.metrics import (
     apply_temperature,
     bootstrap_ci,
+    bootstrap_cis,
     classification_metrics,
     dice_score,
     expected_calibration_error,
@@ -19,6 +20,7 @@ from cervix.metrics import (
     negative_log_likelihood,
     pixel_accuracy,
     reliability_curve,
+    scalar_metrics,
     seg_metrics,
     seg_metrics_per_image,
     softmax,
@@ -124,6 +126,58 @@ def test_classification_metrics_absent_class_is_nan_safe():
     assert math.isnan(one_class["roc_auc_macro"])
 
 
+def _random_cases(shapes):
+    """``(y, probs, k)`` per ``(n, k, dropped class)``: some probabilities tied, a class absent."""
+    rng = np.random.default_rng(0)
+    for n, k, drop in shapes:
+        y = rng.integers(0, k, n)
+        if drop is not None:
+            y[y == drop] = 0  # a class absent from the truth
+        probs = softmax(rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y] * rng.random((n, 1)), 1)
+        probs[:5] = np.round(probs[:5], 1)  # some ties for the ranking
+        probs /= probs.sum(1, keepdims=True)
+        yield y, probs, k
+
+
+def test_scalar_metrics_match_sklearn_conventions():
+    for y, probs, k in _random_cases(((40, 4, None), (25, 5, 2))):
+        fast = scalar_metrics(y, probs, probs)
+        ref = classification_metrics(y, probs, [str(i) for i in range(k)])
+        for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc_macro", "ece", "nll"):
+            assert fast[key] == pytest.approx(ref[key], abs=1e-12), key
+        assert fast["ece_calibrated"] == fast["ece"] and fast["nll_calibrated"] == fast["nll"]
+
+
+def test_classification_scores_match_sklearn_with_ties_and_absent_classes():
+    """The one home of P/R/F1/AUC (confusion matrix + ranking) against scikit-learn's own functions."""
+    for y, probs, k in _random_cases(((40, 4, None), (25, 5, 2), (60, 3, 1))):
+        n = len(y)
+        m = classification_metrics(y, probs, [str(i) for i in range(k)])
+        pred = probs.argmax(1)
+        present = np.union1d(y, pred)
+        prec, rec, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=present, average="macro",
+                                                                zero_division=0)
+        aucs = [skm.roc_auc_score(y == c, probs[:, c]) for c in range(k) if 0 < np.sum(y == c) < n]
+        ref = {"accuracy": skm.accuracy_score(y, pred), "f1_macro": f1, "precision_macro": prec,
+               "recall_macro": rec, "roc_auc_macro": np.mean(aucs)}
+        for key, value in ref.items():
+            assert m[key] == pytest.approx(value, abs=1e-12), key
+        pc = skm.precision_recall_fscore_support(y, pred, labels=np.arange(k), average=None, zero_division=0)
+        for i in range(k):
+            got = m["per_class"][str(i)]
+            want = [pc[0][i], pc[1][i], pc[2][i]]
+            assert [got["precision"], got["recall"], got["f1"]] == pytest.approx(want, abs=1e-12)
+            assert got["support"] == pc[3][i]
+        assert m["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=np.arange(k)).tolist()
+
+
+def test_classification_metrics_rejects_empty_and_nan_inputs():
+    with pytest.raises(ValueError, match="empty"):
+        classification_metrics(np.zeros(0, int), np.zeros((0, 3)), list("abc"))
+    with pytest.raises(ValueError, match="NaN"):
+        classification_metrics(np.array([0, 1, 2, 1]), np.array([[np.nan, 0.5, 0.5]] * 4), list("abc"))
+
+
 # --------------------------------------------------------------------------- calibration
 def test_ece_zero_for_perfect_calibration_and_hand_computed():
     # two bins: 5 samples at confidence 0.6 (3 correct) and 5 at 0.8 (4 correct)
@@ -185,3 +239,14 @@ def test_bootstrap_resamples_rows_jointly_and_skips_nan():
     assert low == high == 1.0
     with pytest.raises(ValueError):
         bootstrap_ci(lambda a, b: 0.0, y, y[:5])
+
+
+def test_bootstrap_cis_share_the_resamples_of_bootstrap_ci():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 40)
+    probs = softmax(rng.normal(size=(40, 3)) + np.eye(3)[y], 1)
+    cis = bootstrap_cis(scalar_metrics, y, probs, keys=("accuracy", "nll"), n_boot=150, seed=5, alpha=0.1)
+    assert cis["accuracy"] == bootstrap_ci(lambda t, p: float(np.mean(p.argmax(1) == t)), y, probs, n_boot=150,
+                                           seed=5, alpha=0.1)
+    assert cis["nll"] == bootstrap_ci(lambda t, p: negative_log_likelihood(p, t), y, probs, n_boot=150, seed=5,
+                                      alpha=0.1)

@@ -1,0 +1,324 @@
+"""Figures of an evaluation: confusion matrix, ROC curves, reliability diagram, training curves,
+ablation and segmentation bars, the classifier's inputs and Grad-CAM examples.
+
+Every function returns a matplotlib ``Figure`` (or draws into ``ax``); saving is left to
+:func:`cervix.plotting.save_figure` (PDF + 300-dpi PNG), the one figure-style module, whose
+palette the figures use. What they draw:
+
+* :func:`plot_confusion_matrix`: counts or row / column / total normalised (seaborn heatmap).
+* :func:`plot_roc_curves`: one-vs-rest ROC curve per class, AUC in the legend.
+* :func:`plot_reliability`: accuracy against confidence per bin before and after temperature
+  scaling, with the expected calibration error (Guo et al., "On Calibration of Modern Neural
+  Networks", ICML 2017).
+* :func:`plot_training_curves`: loss and validation scores per epoch of a run
+  (:func:`cervix.plotting.plot_history`).
+* :func:`plot_ablation`, :func:`plot_segmentation_metrics`: bars with percentile bootstrap 95%
+  confidence intervals as error bars (Efron & Tibshirani 1993).
+* :func:`plot_model_inputs`: the classifier's 5-channel input (RGB and both mask channels).
+* :func:`plot_gradcam_grid`, :func:`plot_gradcam_example`: crops with their Grad-CAM heat maps
+  (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+  Localization", ICCV 2017), from :func:`cervix.evaluation.gradcam_examples`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .datasets import ClassificationDataset, to_image
+from .evaluation import class_names_of_predictions
+from .labels import HEADS
+from .metrics import expected_calibration_error, reliability_curve
+
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_roc_curves",
+    "plot_reliability",
+    "plot_training_curves",
+    "plot_ablation",
+    "plot_segmentation_metrics",
+    "plot_model_inputs",
+    "plot_gradcam_grid",
+    "plot_gradcam_example",
+]
+
+
+_NORMALIZE = {True: "true", False: None, None: None, "none": None, "true": "true", "pred": "pred", "all": "all"}
+
+
+def _ax(ax, figsize):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence[str] | None = None,
+                          normalize: str | bool | None = "true", ax=None, cmap: str = "Blues",
+                          title: str | None = None):
+    """Confusion matrix heatmap (seaborn), rows = true class.
+
+    Args:
+        source: a metrics dict (``confusion_matrix``, ``class_names``), a predictions DataFrame
+            (``true``/``pred`` columns) or a (K, K) count array.
+        class_names: axis labels (default from ``source``).
+        normalize: ``"true"``/True (rows sum to 1: recall on the diagonal), ``"pred"`` (columns:
+            precision), ``"all"``, or None/False for counts.
+        ax: draw into this axes.
+        cmap: colour map.
+        title: axes title (default says the normalisation).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if isinstance(source, Mapping):
+        cm = np.asarray(source["confusion_matrix"], dtype=np.float64)
+        class_names = list(class_names or source["class_names"])
+    elif hasattr(source, "columns"):
+        class_names = list(class_names or class_names_of_predictions(source))
+        idx = {c: i for i, c in enumerate(class_names)}
+        cm = np.zeros((len(class_names),) * 2)
+        for t, p in zip(source["true"], source["pred"]):
+            cm[idx[t], idx[p]] += 1
+    else:
+        cm = np.asarray(source, dtype=np.float64)
+        class_names = list(class_names or range(len(cm)))
+    mode = _NORMALIZE[normalize if not isinstance(normalize, str) else normalize.lower()]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if mode == "true":
+            shown = cm / cm.sum(1, keepdims=True)
+        elif mode == "pred":
+            shown = cm / cm.sum(0, keepdims=True)
+        elif mode == "all":
+            shown = cm / cm.sum()
+        else:
+            shown = cm
+    shown = np.nan_to_num(shown)
+    k = len(class_names)
+    fig, ax = _ax(ax, (1.1 * k + 2.2, 1.0 * k + 1.6))
+    sns.heatmap(shown, annot=True, fmt=".2f" if mode else ".0f", cmap=cmap, square=True, cbar=True,
+                vmin=0, vmax=1 if mode else None, xticklabels=class_names, yticklabels=class_names, ax=ax,
+                annot_kws={"size": 8})
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or {"true": "confusion matrix (rows normalised: recall)",
+                           "pred": "confusion matrix (columns normalised: precision)",
+                           "all": "confusion matrix (fraction of all)", None: "confusion matrix (counts)"}[mode])
+    plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc_curves(predictions, class_names: Sequence[str] | None = None, ax=None, calibrated: bool = False):
+    """One-vs-rest ROC curve per class (AUC in the legend) from a predictions DataFrame."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from .plotting import CLASS_PALETTE
+
+    names = list(class_names or class_names_of_predictions(predictions))
+    prefix = "prob_cal_" if calibrated else "prob_"
+    fig, ax = _ax(ax, (4.6, 4.2))
+    y = predictions["true"].to_numpy()
+    for i, c in enumerate(names):
+        pos = y == c
+        if not 0 < pos.sum() < len(y):
+            continue  # a class absent from (or alone in) this set has no ROC curve
+        score = predictions[f"{prefix}{c}"].to_numpy()
+        fpr, tpr, _ = roc_curve(pos, score)
+        ax.plot(fpr, tpr, color=CLASS_PALETTE[i % len(CLASS_PALETTE)], lw=1.5,
+                label=f"{c} (AUC {roc_auc_score(pos, score):.2f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC curves (one vs rest)")
+    ax.legend(fontsize="small", frameon=False, loc="lower right")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.01)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(predictions, n_bins: int = 10, ax=None):
+    """Reliability diagram (accuracy vs confidence per bin) before and, when the DataFrame has
+    ``prob_cal_*`` columns, after temperature scaling; ECE in the legend."""
+    names = class_names_of_predictions(predictions)
+    idx = {c: i for i, c in enumerate(names)}
+    y = np.array([idx[t] for t in predictions["true"]])
+    fig, ax = _ax(ax, (4.4, 4.2))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    sets = [("uncalibrated", "prob_", "o")]
+    if f"prob_cal_{names[0]}" in predictions:
+        sets.append(("temperature scaled", "prob_cal_", "s"))
+    for label, prefix, marker in sets:
+        p = predictions[[f"{prefix}{c}" for c in names]].to_numpy(np.float64)
+        curve = reliability_curve(p, y, n_bins)
+        keep = curve["counts"] > 0
+        ece = expected_calibration_error(p, y, n_bins)
+        ax.plot(curve["confidence"][keep], curve["accuracy"][keep], marker=marker, lw=1.5,
+                label=f"{label} (ECE {ece:.3f})")
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.02)
+    ax.set_title(f"reliability diagram ({n_bins} bins)")
+    ax.legend(fontsize="small", frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(run: str | os.PathLike | Any, title: str | None = None):
+    """Loss and validation accuracy / macro F1 per epoch of a run folder (``history.csv``), a
+    :class:`cervix.engine.History` or a DataFrame (via :func:`cervix.plotting.plot_history`)."""
+    import pandas as pd
+
+    from .plotting import plot_history
+
+    if isinstance(run, (str, os.PathLike)):
+        p = Path(run)
+        df = pd.read_csv(p / "history.csv" if p.is_dir() else p)
+    else:
+        df = run.to_dataframe() if hasattr(run, "to_dataframe") else run
+    panels = tuple(t for t in (tuple(c for c in ("train_loss", "val_loss") if c in df),
+                               tuple(c for c in ("val_accuracy", "val_f1_macro") if c in df)) if t)
+    return plot_history(df, panels, title=title)
+
+
+def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] = ("accuracy", "f1_macro"),
+                  ax=None, title: str = "ablation (test split, 95% CI)"):
+    """Grouped bars: one group per metric, one bar per run, error bars = bootstrap 95% CI."""
+    from .plotting import CLASS_PALETTE
+
+    names = list(results)
+    fig, ax = _ax(ax, (1.6 + 1.3 * len(keys) * max(1, len(names)) * 0.5, 3.6))
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(keys))
+    for i, name in enumerate(names):
+        m = results[name]
+        vals = np.array([m.get(k) if m.get(k) is not None else np.nan for k in keys], dtype=np.float64)
+        lo = np.array([(m.get("ci95", {}).get(k) or [np.nan, np.nan])[0] for k in keys], dtype=np.float64)
+        hi = np.array([(m.get("ci95", {}).get(k) or [np.nan, np.nan])[1] for k in keys], dtype=np.float64)
+        err = np.nan_to_num(np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]))
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=3, label=name,
+               color=CLASS_PALETTE[i % len(CLASS_PALETTE)])
+    ax.set_xticks(x)
+    ax.set_xticklabels(keys)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+              ncol=min(3, len(names)))
+    fig.tight_layout()
+    return fig
+
+
+def plot_segmentation_metrics(metrics: Mapping[str, Any], keys: Sequence[str] = ("dice", "iou", "pixel_accuracy"),
+                              ax=None):
+    """Dice / IoU / pixel accuracy per head (bars) with their bootstrap 95% CIs (error bars)."""
+    ci = metrics.get("ci95", {})
+    per_head = {head: {k: metrics.get(f"{k}_{head}") for k in keys} for head in HEADS}
+    for head, vals in per_head.items():
+        vals["ci95"] = {k: ci.get(f"{k}_{head}") for k in keys}
+    n = metrics.get("n_images")
+    return plot_ablation(per_head, keys, ax=ax, title=f"segmentation (test, {n} images, 95% CI)")
+
+
+def plot_model_inputs(records: Sequence, class_names: Sequence[str], image_size: int, n: int = 5):
+    """The classifier's 5-channel input for ``n`` crops (one per class where possible): RGB,
+    cytoplasm-mask channel, nucleus-mask channel, exactly as the model receives them (resized)."""
+    import matplotlib.pyplot as plt
+
+    chosen, seen = [], set()
+    for r in records:  # first crop of each class, then fill up in order
+        if r.label not in seen:
+            chosen.append(r)
+            seen.add(r.label)
+    chosen = (chosen + [r for r in records if r not in chosen])[:n]
+    ds = ClassificationDataset(chosen, class_names, image_size, 5, None, train=False, cache=False)
+    fig, axes = plt.subplots(len(chosen), 3, figsize=(5.4, 1.8 * len(chosen)), squeeze=False)
+    for i, rec in enumerate(chosen):
+        x = ds[i][0]  # (5, S, S)
+        axes[i, 0].imshow(to_image(x))
+        axes[i, 1].imshow(x[3].numpy(), cmap="Greens", vmin=0, vmax=1)
+        axes[i, 2].imshow(x[4].numpy(), cmap="RdPu", vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(rec.label, fontsize=7)
+        for j, title in enumerate(("RGB (ch 0-2)", "cytoplasm (ch 3)", "nucleus (ch 4)")):
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradcam_grid(items: Sequence[Mapping[str, Any]], alpha: float = 0.45, ncols: int | None = None,
+                      cmap: str = "jet"):
+    """Crops with their Grad-CAM heat maps overlaid; titles give true / predicted class and confidence.
+
+    Two panels per item (the crop, then crop + heat map). Default layout: one row per true class
+    (as :func:`gradcam_examples` returns them from :func:`pick_gradcam_examples`); with
+    ``ncols``, ``ncols`` items per row in order.
+    """
+    import matplotlib.pyplot as plt
+
+    if not items:
+        fig, ax = plt.subplots(figsize=(3, 1))
+        ax.text(0.5, 0.5, "no examples", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    if ncols is None:
+        by_class: dict[str, list[Mapping[str, Any]]] = {}
+        for it in items:
+            by_class.setdefault(it["true"], []).append(it)
+        layout = list(by_class.values())
+    else:
+        layout = [list(items[i:i + ncols]) for i in range(0, len(items), ncols)]
+    width = max(len(row) for row in layout)
+    fig, axes = plt.subplots(len(layout), 2 * width, figsize=(4.0 * width, 2.25 * len(layout)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, row in enumerate(layout):
+        for c, it in enumerate(row):
+            a0, a1 = axes[r, 2 * c], axes[r, 2 * c + 1]
+            a0.imshow(it["image"])
+            a1.imshow(it["image"])
+            a1.imshow(it["cam"], cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+            mark = "correct" if it["true"] == it["pred"] else "wrong"
+            a0.set_title(f"true {it['true']}", fontsize=7)
+            a1.set_title(f"{mark}: {it['pred']} ({it['confidence']:.2f})", fontsize=7)
+    fig.suptitle("Grad-CAM of the predicted class", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradcam_example(item: Mapping[str, Any], alpha: float = 0.45, cmap: str = "jet"):
+    """One Grad-CAM example in three panels: the crop (true class), its mask channels over the
+    crop (5-channel inputs only, else empty) and the heat map over the crop (predicted class and
+    confidence).
+
+    Args:
+        item: one dict of :func:`cervix.evaluation.gradcam_examples`.
+        alpha: opacity of the heat map.
+        cmap: colour map of the heat map.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import overlay
+
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+    axes[0].imshow(item["image"])
+    axes[0].set_title(f"true {item['true']}", fontsize=8)
+    if item["cytoplasm"] is not None:
+        axes[1].imshow(overlay(item["image"], item["cytoplasm"], item["nucleus"]))
+        axes[1].set_title("mask channels", fontsize=8)
+    axes[2].imshow(item["image"])
+    axes[2].imshow(item["cam"], cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    axes[2].set_title(f"pred {item['pred']} ({item['confidence']:.2f})", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
