@@ -379,7 +379,8 @@ def crops_figure(out: Path, n: int = 4) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from cervix.plotting import mask_grid, save_figure, set_style
+    from cervix.figures import mask_grid
+    from cervix.plotting import save_figure, set_style
 
     set_style()
     model, cfg = S.load_segmentation(out / "runs" / "seg_synth")

@@ -10,8 +10,11 @@ palette the figures use. What they draw:
 * :func:`plot_reliability`: accuracy against confidence per bin before and after temperature
   scaling, with the expected calibration error (Guo et al., "On Calibration of Modern Neural
   Networks", ICML 2017).
-* :func:`plot_training_curves`: loss and validation scores per epoch of a run
-  (:func:`cervix.plotting.plot_history`).
+* :func:`plot_history`, :func:`plot_training_curves`: loss and validation scores per epoch (a
+  :class:`cervix.engine.History`, or a run's ``history.csv``); the live curves of a notebook draw
+  through the same function.
+* :func:`mask_grid`, :func:`prediction_grid`, :func:`worst_cases`, :func:`area_distributions`:
+  masks beside images (true and predicted), and mask areas per class.
 * :func:`plot_ablation`, :func:`plot_segmentation_metrics`: bars with percentile bootstrap 95%
   confidence intervals as error bars (Efron & Tibshirani 1993).
 * :func:`plot_model_inputs`: the classifier's 5-channel input (RGB and both mask channels).
@@ -25,14 +28,23 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 
+from .data import load_image, load_mask
 from .datasets import ClassificationDataset, to_image
 from .evaluation import class_names_of_predictions
-from .labels import HEADS
+from .labels import HEADS, class_order
+from .plotting import CLASS_PALETTE, overlay
 from .metrics import expected_calibration_error, reliability_curve
 
 __all__ = [
+    "plot_history",
+    "mask_grid",
+    "prediction_grid",
+    "area_distributions",
+    "worst_cases",
     "plot_confusion_matrix",
     "plot_roc_curves",
     "plot_reliability",
@@ -49,7 +61,6 @@ _NORMALIZE = {True: "true", False: None, None: None, "none": None, "true": "true
 
 
 def _ax(ax, figsize):
-    import matplotlib.pyplot as plt
 
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
@@ -75,8 +86,6 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
     Returns:
         The matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     if isinstance(source, Mapping):
         cm = np.asarray(source["confusion_matrix"], dtype=np.float64)
@@ -121,7 +130,6 @@ def plot_roc_curves(predictions, class_names: Sequence[str] | None = None, ax=No
     """One-vs-rest ROC curve per class (AUC in the legend) from a predictions DataFrame."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .plotting import CLASS_PALETTE
 
     names = list(class_names or class_names_of_predictions(predictions))
     prefix = "prob_cal_" if calibrated else "prob_"
@@ -174,10 +182,9 @@ def plot_reliability(predictions, n_bins: int = 10, ax=None):
 
 def plot_training_curves(run: str | os.PathLike | Any, title: str | None = None):
     """Loss and validation accuracy / macro F1 per epoch of a run folder (``history.csv``), a
-    :class:`cervix.engine.History` or a DataFrame (via :func:`cervix.plotting.plot_history`)."""
+    :class:`cervix.engine.History` or a DataFrame (via :func:`plot_history`)."""
     import pandas as pd
 
-    from .plotting import plot_history
 
     if isinstance(run, (str, os.PathLike)):
         p = Path(run)
@@ -192,7 +199,6 @@ def plot_training_curves(run: str | os.PathLike | Any, title: str | None = None)
 def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] = ("accuracy", "f1_macro"),
                   ax=None, title: str = "ablation (test split, 95% CI)"):
     """Grouped bars: one group per metric, one bar per run, error bars = bootstrap 95% CI."""
-    from .plotting import CLASS_PALETTE
 
     names = list(results)
     fig, ax = _ax(ax, (1.6 + 1.3 * len(keys) * max(1, len(names)) * 0.5, 3.6))
@@ -231,7 +237,6 @@ def plot_segmentation_metrics(metrics: Mapping[str, Any], keys: Sequence[str] = 
 def plot_model_inputs(records: Sequence, class_names: Sequence[str], image_size: int, n: int = 5):
     """The classifier's 5-channel input for ``n`` crops (one per class where possible): RGB,
     cytoplasm-mask channel, nucleus-mask channel, exactly as the model receives them (resized)."""
-    import matplotlib.pyplot as plt
 
     chosen, seen = [], set()
     for r in records:  # first crop of each class, then fill up in order
@@ -263,7 +268,6 @@ def plot_gradcam_grid(items: Sequence[Mapping[str, Any]], alpha: float = 0.45, n
     (as :func:`gradcam_examples` returns them from :func:`pick_gradcam_examples`); with
     ``ncols``, ``ncols`` items per row in order.
     """
-    import matplotlib.pyplot as plt
 
     if not items:
         fig, ax = plt.subplots(figsize=(3, 1))
@@ -305,9 +309,7 @@ def plot_gradcam_example(item: Mapping[str, Any], alpha: float = 0.45, cmap: str
         alpha: opacity of the heat map.
         cmap: colour map of the heat map.
     """
-    import matplotlib.pyplot as plt
 
-    from .plotting import overlay
 
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
     axes[0].imshow(item["image"])
@@ -322,3 +324,133 @@ def plot_gradcam_example(item: Mapping[str, Any], alpha: float = 0.45, cmap: str
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None,
+                 best_epoch: int | None = None) -> plt.Figure:
+    """Training curves: one panel per group of columns of a :class:`cervix.engine.History` or DataFrame.
+
+    The one training-curve plotter: notebooks' live curves
+    (:func:`cervix.widgets.live_plot_callback`) and saved figures
+    (:func:`cervix.figures.plot_training_curves`) draw through it. Losses and scores never
+    share an axis; epochs are integers, and a run of one epoch shows one point on a readable axis.
+
+    Args:
+        history: ``History`` (``.to_dataframe()``) or a ``pandas.DataFrame`` with an ``epoch`` column.
+        metrics: panels, each a tuple of column names; default losses | Dice per head | the rest of ``val_*``.
+        title: figure title.
+        best_epoch: draw a dashed line at this epoch (default the History's ``best_epoch``).
+    """
+    from matplotlib import ticker
+
+    df = history.to_dataframe() if hasattr(history, "to_dataframe") else history
+    if best_epoch is None:
+        best_epoch = getattr(history, "best_epoch", None)
+    if metrics is None:
+        losses = tuple(c for c in ("train_loss", "val_loss") if c in df)
+        dices = tuple(c for c in df.columns if c.startswith("val_dice"))
+        rest = tuple(c for c in df.columns if c.startswith("val_") and c not in losses + dices)
+        metrics = tuple(m for m in (losses, dices, rest) if m)
+    last = max(1, int(df["epoch"].max())) if len(df) else 1
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, cols in zip(axes[0], metrics):
+        for c in cols:
+            if c in df and df[c].notna().any():
+                ax.plot(df["epoch"], df[c], marker="o", ms=4, label=c)
+        if best_epoch is not None and not all(c.endswith("loss") for c in cols):
+            ax.axvline(best_epoch, color="0.5", ls="--", lw=1, label=f"best (epoch {best_epoch})")
+        ax.set_xlim(0.5, last + 0.5)
+        if last <= 10:  # MaxNLocator falls back to fractions when fewer than 2 integers fit
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
+        ax.set_xlabel("epoch")
+        ax.set_title("loss" if all(c.endswith("loss") for c in cols) else "validation")
+        ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize="small", loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mask_grid(images: list[np.ndarray], masks: list[list[np.ndarray | None]], titles: list[str],
+              row_labels: list[str] | None = None, alpha: float = 0.45) -> plt.Figure:
+    """A grid: one row per image; column 0 the image, then one overlay per mask set.
+
+    Args:
+        images: RGB uint8 images.
+        masks: per image, a list of ``(cytoplasm, nucleus)`` pairs, one per overlay column.
+        titles: column titles (``"image"`` + one per overlay).
+        row_labels: optional label per row (e.g. the class).
+    """
+    n, k = len(images), len(titles)
+    fig, axes = plt.subplots(n, k, figsize=(2.2 * k, 2.2 * n), squeeze=False)
+    for i, image in enumerate(images):
+        axes[i, 0].imshow(image)
+        for j, pair in enumerate(masks[i], start=1):
+            axes[i, j].imshow(overlay(image, pair[0], pair[1], alpha))
+        for j in range(k):
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            for side in axes[i, j].spines.values():
+                side.set_visible(False)
+            if i == 0:
+                axes[i, j].set_title(titles[j])
+        if row_labels:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alpha: float = 0.45) -> plt.Figure:
+    """Image | truth | prediction for the first ``n`` samples (green cytoplasm, magenta nucleus).
+
+    Args:
+        samples: :class:`cervix.data.Sample` objects (image and true masks), or records to load.
+        predictions: matching dicts with ``probs`` (2, H, W) (see ``segmentation.predict_probabilities``).
+        thresholds: (cytoplasm, nucleus) thresholds applied to the probabilities.
+    """
+    samples = [s.load() if hasattr(s, "load") else s for s in list(samples)[:n]]
+    predictions = list(predictions)[:n]
+    images = [s.image for s in samples]
+    masks = [[(s.cytoplasm, s.nucleus),
+              ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
+             for s, p in zip(samples, predictions)]
+    return mask_grid(images, masks, ["image", "truth", "prediction"])
+
+
+def area_distributions(table, columns: tuple[str, ...] = ("cell_area", "nucleus_area")) -> plt.Figure:
+    """Box + strip plots of mask areas (pixels) per class, one panel per column of ``table``."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.4), squeeze=False)
+    order = class_order(table["class"].unique())
+    for ax, col in zip(axes[0], columns):
+        sns.boxplot(data=table, x="class", y=col, order=order, ax=ax, color="0.85", fliersize=0)
+        sns.stripplot(data=table, x="class", y=col, order=order, ax=ax, size=2.5, alpha=0.6)
+        ax.set_xlabel("")
+        ax.set_ylabel(col.replace("_", " ") + " (px)")
+        ax.tick_params(axis="x", rotation=30)
+        for lab in ax.get_xticklabels():
+            lab.set_horizontalalignment("right")
+    fig.tight_layout()
+    return fig
+
+
+def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt.Figure:
+    """The ``n`` crops whose predicted masks agree least with the true ones: image | truth | prediction.
+
+    Args:
+        agreement: DataFrame from ``segmentation.compare_mask_folders`` (worst first).
+        images_root: classes folder of the crops; ``pred_root``/``true_root``: masks roots.
+    """
+
+
+    rows = agreement.head(n)
+    images, masks, labels = [], [], []
+    for rel, dc, dn in zip(rows["rel"], rows["dice_cytoplasm"], rows["dice_nucleus"]):
+        stem = Path(rel).with_suffix("")
+        img_path = next(Path(images_root).glob(f"{stem}.*"))
+        image = load_image(img_path)
+        images.append(image)
+        masks.append([tuple(load_mask(Path(true_root) / h / rel) for h in HEADS),
+                      tuple(load_mask(Path(pred_root) / h / rel) for h in HEADS)])
+        labels.append(f"{Path(rel).parts[0]}\nDice {dc:.2f}/{dn:.2f}")
+    return mask_grid(images, masks, ["image", "truth", "prediction"], row_labels=labels)

@@ -41,7 +41,8 @@ from .data import Record, Sample
 from .datasets import AugmentConfig
 from .labels import HEADS
 from .morphometrics import cell_morphometrics
-from .plotting import overlay, plot_history
+from .figures import plot_history
+from .plotting import overlay
 
 if TYPE_CHECKING:
     from .engine import History
@@ -460,7 +461,7 @@ def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1) -> 
         every: redraw every ``every`` epochs.
 
     Outside IPython it prints one line per epoch instead. Drawn by
-    :func:`cervix.plotting.plot_history`, like the saved curves.
+    :func:`cervix.figures.plot_history`, like the saved curves.
     """
 
     def callback(history: History) -> None:
