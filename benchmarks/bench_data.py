@@ -86,5 +86,6 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"wrote {args.out}")
     return results
 
+
 if __name__ == "__main__":
     main()

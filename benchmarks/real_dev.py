@@ -578,13 +578,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = tiny_sizes(out)
         os.environ.setdefault("CERVIX_REAL_SAMPLES", str(real_samples_dir()))  # before the root moves
         os.environ["CERVIX_ROOT"] = str(out / "project")  # the package's data/ (synthetic sets) under --out
+    torch.set_num_threads(1 if args.tiny else max(1, os.cpu_count() or 1))
     if args.table:
         print(table(out, sizes.n_boot))
         return 0
     if args.figure:
         print("\n".join(str(p) for p in crops_figure(out, sizes.figure_n, sizes)))
         return 0
-    torch.set_num_threads(1 if args.tiny else max(1, os.cpu_count() or 1))
     for name, job in plan_jobs(args, sizes):
         path = out / f"{name}.json"
         if path.is_file() and not args.force:
@@ -603,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(brief, indent=1, default=str), flush=True)
     print(table(out, sizes.n_boot))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,15 +26,28 @@ HERLEV_CLASSES = ("carcinoma_in_situ", "light_dysplastic", "moderate_dysplastic"
                   "normal_intermediate", "normal_superficiel", "severe_dysplastic")
 
 
-def run_script(name: str, *args: str | Path, env: dict[str, str] | None = None,
-               expect: int = 0) -> subprocess.CompletedProcess:
-    """``python benchmarks/<name> args`` from the repository root with the checkout importable."""
+def start_script(name: str, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python benchmarks/<name> args`` from the repository root with the checkout importable."""
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                 "MPLBACKEND": "Agg", **(env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *map(str, args)], cwd=ROOT,
-                          env=full_env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == expect, f"{name} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    return subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / name), *map(str, args)], cwd=ROOT,
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, expect: int = 0) -> subprocess.CompletedProcess:
+    """Wait for a started script and check its exit status."""
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == expect, f"{proc.args} exited {proc.returncode}\n{out[-3000:]}\n{err[-3000:]}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_script(name: str, *args: str | Path, env: dict[str, str] | None = None,
+               expect: int = 0) -> subprocess.CompletedProcess:
+    return finish(start_script(name, *args, env=env), expect)
 
 
 def finite_numbers(obj) -> list[float]:
@@ -162,10 +175,12 @@ def test_real_dev_tiny(tmp_path):
     assert "| ISBI seg, 6 test images | cervix | Dice nucleus |" in table
     assert "| cervix-pre | macro F1 |" in table and "Default path" in table and "`cervix-pre`: backbone" in table
     assert (out / "project" / "data" / "synthetic").is_dir()  # the package's data/ went under --out too
-    # the other entry points: measure the synth arm again (prints the table again), the figure
-    proc = run_script("real_dev.py", "--tiny", "--out", out, "--synth-reuse", "again", env=env)
-    assert json.loads((out / "synth_again.json").read_text())["label"] == "again" and "| cervix-pre |" in proc.stdout
-    run_script("real_dev.py", "--tiny", "--out", out, "--figure", env=env)
+    # the other entry points, side by side (they write apart): measure the synth arm again (and
+    # print the table again), draw the figure
+    again = start_script("real_dev.py", "--tiny", "--out", out, "--synth-reuse", "again", env=env)
+    figure = start_script("real_dev.py", "--tiny", "--out", out, "--figure", env=env)
+    assert "| cervix-pre |" in finish(again).stdout and finish(figure)
+    assert json.loads((out / "synth_again.json").read_text())["label"] == "again"
     assert (out / "figures" / "real_crops_masks_synthetic_model.png").is_file()
     if not HAS_SMP:
         pytest.skip(NO_SMP)
