@@ -5,7 +5,8 @@ dataset through a ``DataLoader`` (num_workers=0, so the number is per worker) wi
 augmentation, decoded images cached in memory after the first pass. Prints a table and writes
 ``benchmarks/results/bench_data.json``.
 
-Usage: ``python benchmarks/bench_data.py [--patch 256] [--image-size 224] [--seconds 5]``
+Usage: ``python benchmarks/bench_data.py [--patch 256] [--image-size 224] [--seconds 5]``;
+``--tiny --out DIR``: a check that it runs (tiny sizes, 0.2 s per measurement), JSON in ``DIR``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from torch.utils.data import DataLoader
 
 from cervix.data import class_names_of, read_dataset
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset
+from tinyargs import parse_args_tiny  # beside this script
+
+# --tiny: defaults for a check that the script runs (a few seconds); flags given explicitly win
+TINY = dict(patch=64, image_size=32, n_fields=2, n_crops=10, crop_size=64, field_size=256, batch=4, seconds=0.2)
 
 
 def throughput(ds: torch.utils.data.Dataset, batch: int, seconds: float) -> float:
@@ -35,22 +40,35 @@ def throughput(ds: torch.utils.data.Dataset, batch: int, seconds: float) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patch", type=int, default=256, help="segmentation patch size")
     ap.add_argument("--image-size", type=int, default=224, help="classifier input size")
     ap.add_argument("--n-fields", type=int, default=8)
     ap.add_argument("--n-crops", type=int, default=60)
+    ap.add_argument("--crop-size", type=int, default=128, help="side of the synthetic crops")
+    ap.add_argument("--field-size", type=int, default=512, help="side of the synthetic fields")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_data.json")
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, help="JSON file, or a folder to write bench_data.json into "
+                    "(default: benchmarks/results/bench_data.json)")
+    args = parse_args_tiny(ap, argv, TINY, "tiny sizes, 0.2 s per measurement")
+    if args.out is None:
+        args.out = Path(__file__).resolve().parent / "results" / "bench_data.json"
+    elif args.out.suffix != ".json":
+        args.out = args.out / "bench_data.json"
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)
     results: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "platform": platform.platform(),
                      "torch": torch.__version__, "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
-        synth = {"n_fields": args.n_fields, "n_crops": args.n_crops, "size": 128, "field_size": 512}
+        synth = {"n_fields": args.n_fields, "n_crops": args.n_crops, "size": args.crop_size,
+                 "field_size": args.field_size}
         fields = read_dataset(tmp, "synthetic", synth=synth)
         crops = read_dataset(tmp, "synthetic", part="crops", synth=synth)
         names = class_names_of(crops)

@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/bench_models.py --quick              # 256 px only, few repeats
     python benchmarks/bench_models.py --device cuda --batch 8 --sizes 256 512 1024
+    python benchmarks/bench_models.py --tiny --out /tmp/b  # a check that it runs (seconds)
 
 ``segmentation_models_pytorch`` is a benchmark-only extra (``pip install -e .[bench]``).
 Results: a table on stdout (ratios ours / peer; > 1 means ours is faster) and JSON under
@@ -49,8 +50,12 @@ sys.path.insert(0, str(ROOT))
 
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.models import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, count_parameters  # noqa: E402
+from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 MiB = 2**20
+# --tiny: defaults for a check that the script runs (seconds); flags given explicitly win
+TINY = dict(encoder="convnext_atto", sizes=[32], cls_size=32, precisions=["bf16"], repeats=1, warmup=0, threads=1,
+            device="cpu")
 
 
 # ---------------------------------------------------------------------------------- memory
@@ -268,7 +273,7 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", default="convnext_tiny", help="timm backbone for all four models")
     p.add_argument("--batch", type=int, default=2, help="images per step")
@@ -283,13 +288,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--channels-last", action="store_true", help="run every model in channels_last memory format")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="256 px only, 3 repeats, 1 warm-up")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder for the JSON")
+    p.add_argument("--out", type=Path, help="folder for the JSON (default: benchmarks/results)")
     p.add_argument("--note", default="", help="free text stored in the JSON (e.g. 'CPU shared with other jobs')")
-    args = p.parse_args(argv)
+    args = parse_args_tiny(p, argv, TINY, "convnext_atto, 32 px, bf16, 1 repeat, 1 thread, CPU")
+    args.out = args.out or ROOT / "benchmarks" / "results"
     if args.batch < 2 and "train" in args.modes:
         p.error("--batch must be >= 2 for training (the classifier head has BatchNorm after pooling)")
     if args.quick:
         args.sizes, args.repeats, args.warmup = [256], min(args.repeats, 3), 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

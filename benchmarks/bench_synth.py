@@ -4,6 +4,7 @@ Run: ``python benchmarks/bench_synth.py [--fields 20] [--threads 1]``. Prints th
 writes ``benchmarks/results/bench_synth.json``. Two measures: in memory (render fields, cut the
 5 crops of each) and end to end (``generate`` writing PNGs to a temporary folder); each as wall-clock rate and as
 rate per CPU-second of this process (robust when other jobs share the cores).
+``--tiny --out DIR``: a check that it runs (2 small fields), JSON in ``DIR``.
 """
 from __future__ import annotations
 
@@ -18,16 +19,27 @@ import cv2
 
 from cervix.labels import SIPAKMED_CLASSES
 from cervix.synth import cut_crop, generate, item_rng, make_field
+from tinyargs import parse_args_tiny  # beside this script
+
+# --tiny: defaults for a check that the script runs (a second or two); flags given explicitly win
+TINY = dict(fields=2, size=64, field_size=256)
 
 
-def main() -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--fields", type=int, default=20, help="fields to render (5 crops each)")
     ap.add_argument("--size", type=int, default=256, help="crop side")
-    ap.add_argument("--field-size", type=int, default=512, help="field side")
+    ap.add_argument("--field-size", type=int, default=512, help="field side (>= 256)")
     ap.add_argument("--difficulty", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (1: one core)")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="folder for bench_synth.json (default: benchmarks/results)")
+    args = parse_args_tiny(ap, argv, TINY, "2 small fields")
+    args.out = args.out or Path(__file__).resolve().parent / "results"
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     cv2.setNumThreads(args.threads)
     make_field(item_rng(99, 0), args.field_size, args.difficulty)  # warm-up
 
@@ -67,9 +79,8 @@ def main() -> dict:
     }
     for k, v in res.items():
         print(f"{k:32s} {v:.1f}" if isinstance(v, float) else f"{k:32s} {v}")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_synth.json").write_text(json.dumps(res, indent=2) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_synth.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
 
 

@@ -46,6 +46,10 @@ Usage::
     python benchmarks/real_dev.py --only pretrain    # offline pretraining (~20 min)
     python benchmarks/real_dev.py --only cls --arm cervix-pre
     python benchmarks/real_dev.py --table
+    python benchmarks/real_dev.py --tiny --out /tmp/rd  # a check that every part runs (seconds each)
+
+``--tiny`` (CI): every part at a few seconds' size (:func:`tiny_sizes`), one thread, everything
+under ``--out``; the tests run it on tiny fabricated data in the real on-disk formats.
 
 The data live outside the repository (``$CERVIX_REAL_DEV``, default
 ``../shared/data/real-dev`` beside the checkout); part of both datasets is held back for an
@@ -59,6 +63,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -73,6 +78,7 @@ from cervix import classification as C  # noqa: E402
 from cervix import segmentation as S  # noqa: E402
 from cervix.checkpoints import load_checkpoint  # noqa: E402
 from cervix.data import RecordList, class_names_of, load_split, read_dataset, save_split  # noqa: E402
+from cervix.config import Profile, get_profile  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.engine import TrainConfig, fit  # noqa: E402
@@ -80,13 +86,45 @@ from cervix.inference import binarize, predict_tiled, single_cell_masks  # noqa:
 from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
+from cervix.pretrain import PretrainConfig  # noqa: E402
 from cervix.rundir import prepare_run_dir  # noqa: E402
 from cervix.sampling import make_loader, seed_everything  # noqa: E402
+from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")
 CLS_EXTRA = ("cervix-profile", "cervix-es", "cervix-pre")
 PEER = {"seg": "smp", "cls": "timm"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big the parts run: the full benchmark (these defaults) or :func:`tiny_sizes`."""
+
+    profile: str | Profile = "cpu"  # the seg and cls arms' base configs
+    seg: dict[str, Any] = field(default_factory=dict)  # SegConfig overrides of the synth arm
+    synth: dict[str, Any] = field(default_factory=dict)  # synthetic set overrides of the synth arm
+    pretrain: PretrainConfig | None = None  # None: the PretrainConfig defaults
+    n_boot: int = 2000  # bootstrap resamples of the table's CIs
+    figures: Path = ROOT / "figures"  # where --figure saves
+    figure_n: int = 4  # --figure: crops of each data set
+
+
+FULL = Sizes()
+
+
+def tiny_sizes(out: Path) -> Sizes:
+    """A check that every part runs, in seconds: the smoke profile at 32 px, one epoch, fp32, a
+    small decoder; its numbers say nothing about the models."""
+    seg = dict(image_size=32, patches_per_image=1, batch_size=4, tile=32, epochs=1, amp="none",
+               decoder_channels=(32, 16, 8))
+    synth = dict(n_fields=4, n_crops=10, field_size=256)
+    smoke = get_profile("smoke")
+    cls = C.cls_config(smoke, dict(image_size=32, epochs=1, amp="none"))
+    tiny = Profile("tiny", S.seg_config(smoke, seg), cls, {**smoke.synth, **synth})
+    pre = PretrainConfig(profile=tiny, n_fields=4, n_crops=40, field_size=256,  # type: ignore[arg-type]
+                         seg_epochs=1, cls_epochs=1, image_size=32)
+    return Sizes(tiny, seg, synth, pre, n_boot=10, figures=out / "figures", figure_n=1)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -195,11 +233,11 @@ def seg_scores(model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[An
     return out
 
 
-def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
+def run_seg_arm(arm: str, out: Path, budget_min: float, sizes: Sizes = FULL) -> dict[str, Any]:
     records = isbi_records()
     split = isbi_split(records, out)
     run = out / "runs" / f"seg_{arm}"
-    cfg = S.seg_config("cpu", {"early_stopping_patience": None, "max_train_minutes": budget_min})
+    cfg = S.seg_config(sizes.profile, {"early_stopping_patience": None, "max_train_minutes": budget_min})
     idx = load_split(split, records)
     take = lambda k: [records[i] for i in idx[k]]  # noqa: E731
     loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight)
@@ -238,15 +276,15 @@ def run_seg_arm(arm: str, out: Path, budget_min: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ default path
-def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, label: str = "") -> dict[str, Any]:
+def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, label: str = "",
+                  sizes: Sizes = FULL) -> dict[str, Any]:
     """Stage 1 on the notebooks' default path: synthetic fields only, then real images
     (``reuse``: measure the model already trained in ``<out>/runs/seg_synth`` again)."""
-    from cervix.config import get_profile
     from cervix.data import ensure_synthetic
 
     profile = get_profile(profile_name)
     run = out / "runs" / "seg_synth"
-    data = ensure_synthetic(None, **profile.synth) / "fields"
+    data = ensure_synthetic(None, **{**profile.synth, **sizes.synth}) / "fields"
     t0 = time.perf_counter()
     if reuse and (run / "best.pt").is_file():
         hist = load_checkpoint(run / "last.pt")
@@ -255,7 +293,7 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
     else:
         # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
         res = S.train_segmentation(data, run, fmt="masks", profile=profile.seg,
-                                   overrides={"max_train_minutes": None}, overwrite=True)
+                                   overrides={**sizes.seg, "max_train_minutes": None}, overwrite=True)
     train_s = float(json.loads(prev.read_text())["train_s"]) if reuse and (prev := out / "synth.json").is_file() \
         else time.perf_counter() - t0
     model, cfg = S.load_segmentation(run)
@@ -293,13 +331,13 @@ def pretrained_file(out: Path) -> Path:
     return out / "pretrained" / "synthetic_convnext_atto.pt"
 
 
-def run_pretrain(out: Path) -> dict[str, Any]:
+def run_pretrain(out: Path, sizes: Sizes = FULL) -> dict[str, Any]:
     from cervix.pretrain import pretrain
 
-    return {"part": "pretrain", **pretrain(pretrained_file(out), overwrite=True)}
+    return {"part": "pretrain", **pretrain(pretrained_file(out), config=sizes.pretrain, overwrite=True)}
 
 
-def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, Any]:
+def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes = FULL) -> dict[str, Any]:
     masks = out / "herlev_masks"
     use_masks = arm in ("cervix", "cervix-profile", "cervix-es", "cervix-pre")
     weights = pretrained_file(out)
@@ -313,7 +351,8 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, 
     idx = load_split(split, records)
     run = out / "runs" / f"cls{task}_{arm}"
     in_chans = 5 if use_masks else 3
-    base = C.cls_config("cpu", {"in_chans": in_chans, "pretrained": str(weights) if arm == "cervix-pre" else False})
+    pretrained = str(weights) if arm == "cervix-pre" else False
+    base = C.cls_config(sizes.profile, {"in_chans": in_chans, "pretrained": pretrained})
     if arm == "cervix-profile":
         cfg, epochs, epoch_s = base, base.epochs, None
     else:
@@ -373,7 +412,7 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float) -> dict[str, 
 
 
 # ------------------------------------------------------------------------------------ the figure
-def crops_figure(out: Path, n: int = 4) -> list[Path]:
+def crops_figure(out: Path, n: int = 4, sizes: Sizes = FULL) -> list[Path]:
     """Real crops with the synth arm model's masks: at the run's scale only (before) and averaged
     over the crop scales (after); SIPaKMeD crops with their true masks, Herlev crops (no truth)."""
     import matplotlib
@@ -401,7 +440,7 @@ def crops_figure(out: Path, n: int = 4) -> list[Path]:
         src = "SIPaKMeD" if rec in sip else "Herlev"
         labels.append(f"{src}\n{rec.label}")
     fig = mask_grid(images, masks, ["real crop", "truth", "run's scale only", "4 scales averaged"], labels)
-    return save_figure(fig, "real_crops_masks_synthetic_model", ROOT / "figures")
+    return save_figure(fig, "real_crops_masks_synthetic_model", sizes.figures)
 
 
 # ------------------------------------------------------------------------------------ the table
@@ -486,7 +525,7 @@ def table(out: Path, n_boot: int = 2000) -> str:
 
 
 # ------------------------------------------------------------------------------------------ main
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=["seg", "synth", "cls", "pretrain"], help="run one part (default: all)")
     ap.add_argument("--task", type=int, choices=[2, 7], nargs="+", default=[2, 7], help="Herlev task(s)")
@@ -497,39 +536,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--synth-reuse", metavar="LABEL",
                     help="measure the synth arm's trained model again (after an inference change) into "
                          "synth_LABEL.json, with fresh Herlev masks")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "real_dev")
+    ap.add_argument("--out", type=Path, help="folder of the JSONs (default: benchmarks/results/real_dev)")
     ap.add_argument("--force", action="store_true", help="rerun arms whose JSON exists")
     ap.add_argument("--table", action="store_true", help="only print/write the table of the JSONs in --out")
     ap.add_argument("--figure", action="store_true",
                     help="only draw real crops with the synth arm's masks -> figures/real_crops_masks_synthetic_model")
-    args = ap.parse_args(argv)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if args.table:
-        print(table(out))
-        return 0
-    if args.figure:
-        print("\n".join(str(p) for p in crops_figure(out)))
-        return 0
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # --tiny: budgets of 0.3 s give one epoch per arm
+    args = parse_args_tiny(ap, argv, dict(seg_minutes=0.005, cls_minutes=0.005, synth_profile="smoke"),
+                           "every part, seconds each, everything under --out")
+    args.out = (args.out or ROOT / "benchmarks" / "results" / "real_dev").resolve()
+    return args
+
+
+def plan_jobs(args: argparse.Namespace, sizes: Sizes) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    """(name of the JSON, job) of each part and arm the arguments ask for."""
+    out = args.out
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
     if args.synth_reuse:  # only that measurement
-        jobs.append((f"synth_{args.synth_reuse}",
-                     lambda: run_synth_arm(out, args.synth_profile, reuse=True, label=args.synth_reuse)))
-    if args.only in (None, "synth") and not args.synth_reuse:
-        jobs.append(("synth", lambda: run_synth_arm(out, args.synth_profile)))
-    if args.only in (None, "pretrain") and not args.synth_reuse:
-        jobs.append(("pretrain", lambda: run_pretrain(out)))
-    if args.only in (None, "seg") and not args.synth_reuse:
+        return [(f"synth_{args.synth_reuse}", lambda: run_synth_arm(out, args.synth_profile, reuse=True,
+                                                                    label=args.synth_reuse, sizes=sizes))]
+    if args.only in (None, "synth"):
+        jobs.append(("synth", lambda: run_synth_arm(out, args.synth_profile, sizes=sizes)))
+    if args.only in (None, "pretrain"):
+        jobs.append(("pretrain", lambda: run_pretrain(out, sizes)))
+    if args.only in (None, "seg"):
         for arm in args.arm or SEG_ARMS:
             if arm in SEG_ARMS:
-                jobs.append((f"seg_{arm}", lambda a=arm: run_seg_arm(a, out, args.seg_minutes)))
-    if args.only in (None, "cls") and not args.synth_reuse:
+                jobs.append((f"seg_{arm}", lambda a=arm: run_seg_arm(a, out, args.seg_minutes, sizes)))
+    if args.only in (None, "cls"):
         for task in args.task:
             for arm in args.arm or CLS_ARMS:
                 if arm in CLS_ARMS + CLS_EXTRA:
-                    jobs.append((f"cls{task}_{arm}", lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes)))
-    for name, job in jobs:
+                    jobs.append((f"cls{task}_{arm}",
+                                 lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes, sizes)))
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = FULL
+    if args.tiny:
+        sizes = tiny_sizes(out)
+        os.environ.setdefault("CERVIX_REAL_SAMPLES", str(real_samples_dir()))  # before the root moves
+        os.environ["CERVIX_ROOT"] = str(out / "project")  # the package's data/ (synthetic sets) under --out
+    torch.set_num_threads(1 if args.tiny else max(1, os.cpu_count() or 1))
+    if args.table:
+        print(table(out, sizes.n_boot))
+        return 0
+    if args.figure:
+        print("\n".join(str(p) for p in crops_figure(out, sizes.figure_n, sizes)))
+        return 0
+    for name, job in plan_jobs(args, sizes):
         path = out / f"{name}.json"
         if path.is_file() and not args.force:
             print(f"== {name}: done before ({path}); --force reruns it")
@@ -545,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.replace(tmp, path)
         brief = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in ("date",)}
         print(json.dumps(brief, indent=1, default=str), flush=True)
-    print(table(out))
+    print(table(out, sizes.n_boot))
     return 0
 
 
