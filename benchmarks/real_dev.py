@@ -82,7 +82,7 @@ from cervix.config import Profile, get_profile  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.engine import TrainConfig, fit  # noqa: E402
-from cervix.inference import binarize, predict_tiled, single_cell_masks  # noqa: E402
+from cervix.inference import binarise, predict_tiled, single_cell_masks  # noqa: E402
 from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
@@ -227,7 +227,7 @@ def seg_scores(model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[An
         if single_cell:  # as `masks --single-cell` does it
             cyt, nuc = single_cell_masks(model, s.image, thr, **kw)
         else:
-            cyt, nuc = binarize(predict_tiled(model, s.image, **kw), thr)
+            cyt, nuc = binarise(predict_tiled(model, s.image, **kw), thr)
         for h, pred, true in zip(HEADS, (cyt, nuc), (s.cytoplasm, s.nucleus)):
             out[h].append(float(dice_score(pred[None] > 0, true[None] > 127)[0]))
     return out

@@ -15,10 +15,9 @@ The profile is chosen with :func:`get_profile`, by name or from the ``CERVIX_PRO
 environment variable. Configs round-trip through JSON with :func:`to_dict` / :func:`from_dict`;
 override single fields with :func:`dataclasses.replace`.
 
-The loop knobs shared by both stages (``epochs``, ``lr``, ``weight_decay``, ``warmup_epochs``,
-``min_lr``, ``grad_clip``, ``amp``, ``monitor``, ``mode``, ``early_stopping_patience``,
-``early_stopping_window``, ``early_stopping_min_delta``, ``seed``, ``max_train_minutes``) carry the same names as :class:`cervix.engine.TrainConfig`, so
-``TrainConfig.from_config(seg_cfg)`` picks them up.
+The loop knobs shared by both stages are declared once, in :class:`LoopConfig`, which both stage
+configs and :class:`cervix.engine.TrainConfig` inherit, so ``TrainConfig.from_config(seg_cfg)``
+picks them up.
 """
 from __future__ import annotations
 
@@ -30,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
 __all__ = [
+    "LoopConfig",
     "SegConfig",
     "ClsConfig",
     "Profile",
     "PROFILES",
     "get_profile",
+    "profile_name",
     "profile_names",
     "profile_banner",
     "floor_shortfalls",
@@ -48,11 +49,37 @@ T = TypeVar("T")
 
 
 @dataclass
-class SegConfig:
+class LoopConfig:
+    """The training-loop knobs both stages share, declared once.
+
+    :class:`SegConfig` and :class:`ClsConfig` inherit them (changing the defaults that differ per
+    stage) and :class:`cervix.engine.TrainConfig` adds the loop's own switches, so
+    ``TrainConfig.from_config(stage_cfg)`` picks them up by name. Optimiser AdamW (Loshchilov &
+    Hutter, ICLR 2019) with linear warm-up and cosine decay.
+    """
+
+    epochs: int = 10  # passes over the training loader
+    lr: float = 1e-3  # AdamW peak learning rate after warm-up
+    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
+    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed; 0 = none)
+    min_lr: float = 1e-6  # floor of the cosine schedule
+    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    amp: str = "none"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler; bf16 on CPU)
+    monitor: str = "val_loss"  # key of the validation scores (or "train_loss") that selects best.pt
+    mode: str = "min"  # "min" or "max": direction in which the monitor improves
+    early_stopping_patience: int | None = None  # epochs without improvement before stopping; None = never
+    early_stopping_window: int = 1  # early stopping judges the median monitor of the last this-many epochs
+    early_stopping_min_delta: float = 0.0  # smaller improvements of that median do not count
+    seed: int = 0  # seeds python, numpy, torch and the sampler order
+    max_train_minutes: float | None = None  # wall-clock budget: stop before an epoch that would exceed it
+
+
+@dataclass
+class SegConfig(LoopConfig):
     """Segmentation stage: model, patch sampling, optimisation and tiled inference."""
 
     # --- model
-    encoder: str = "convnext_atto"  # any timm backbone with features_only (paper: convnext_tiny)
+    encoder: str = "convnext_atto"  # timm backbone; CPU-sized here, the original (and the models' default) is convnext_tiny
     pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
     decoder_channels: tuple[int, ...] = (256, 128, 64)  # the original description's decoder widths
     # --- data
@@ -62,22 +89,14 @@ class SegConfig:
     val_fraction: float = 0.15  # fraction of fields held out for validation (grouped split)
     test_fraction: float = 0.15  # fraction of fields held out for the final test
     num_workers: int = 0  # DataLoader workers (0 = main process; deterministic and cheap on 2 cores)
-    # --- optimisation (names shared with cervix.engine.TrainConfig)
-    epochs: int = 12  # passes over the training patches
     batch_size: int = 8  # patches per step
-    lr: float = 1e-3  # AdamW peak learning rate after warm-up
-    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
-    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed)
-    min_lr: float = 1e-6  # floor of the cosine schedule
-    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    # --- the loop (LoopConfig), with this stage's defaults
+    epochs: int = 12  # passes over the training patches
     amp: str = "bf16"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler)
     monitor: str = "val_dice"  # metric that selects best.pt (mean Dice of both heads)
     mode: str = "max"  # "max": larger monitor is better
     early_stopping_patience: int | None = 5  # epochs without improvement before stopping; None = never
     early_stopping_window: int = 3  # early stopping judges the median monitor of the last 3 epochs
-    early_stopping_min_delta: float = 0.0  # smaller improvements of that median do not count
-    seed: int = 0  # seeds python, numpy, torch and the sampler order
-    max_train_minutes: float | None = None  # wall-clock budget for training; None = no budget
     # --- loss (Dice + BCE per head)
     bce_weight: float = 1.0  # weight of the BCE term in each head's loss
     dice_weight: float = 1.0  # weight of the Dice term in each head's loss
@@ -90,11 +109,11 @@ class SegConfig:
 
 
 @dataclass
-class ClsConfig:
+class ClsConfig(LoopConfig):
     """Classification stage: 5-channel (RGB + cytoplasm + nucleus) crops."""
 
     # --- model
-    encoder: str = "convnext_atto"  # timm backbone (paper: convnext_tiny)
+    encoder: str = "convnext_atto"  # timm backbone; CPU-sized here, the original (and the models' default) is convnext_tiny
     pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
     in_chans: int = 5  # 5 = RGB + cytoplasm + nucleus masks; 3 = RGB-only ablation
     # --- data
@@ -109,22 +128,14 @@ class ClsConfig:
     mask_dropout: float = 0.2  # training: probability of blanking both mask channels of a crop
     mask_jitter: float = 0.3  # training: probability of eroding/dilating/shifting its masks
     num_workers: int = 0  # DataLoader workers
-    # --- optimisation (names shared with cervix.engine.TrainConfig)
-    epochs: int = 15  # passes over the training crops
     batch_size: int = 32  # crops per step
-    lr: float = 1e-3  # AdamW peak learning rate after warm-up
-    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
-    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed)
-    min_lr: float = 1e-6  # floor of the cosine schedule
-    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    # --- the loop (LoopConfig), with this stage's defaults
+    epochs: int = 15  # passes over the training crops
     amp: str = "bf16"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler)
     monitor: str = "val_f1_macro"  # metric that selects best.pt
     mode: str = "max"  # "max": larger monitor is better
     early_stopping_patience: int | None = 5  # epochs without improvement before stopping; None = never
     early_stopping_window: int = 3  # early stopping judges the median monitor of the last 3 epochs
-    early_stopping_min_delta: float = 0.0  # smaller improvements of that median do not count
-    seed: int = 0  # seeds python, numpy, torch and the sampler order
-    max_train_minutes: float | None = None  # wall-clock budget for training; None = no budget
 
 
 @dataclass
@@ -208,6 +219,16 @@ def profile_names() -> list[str]:
     return list(PROFILES)
 
 
+def profile_name(name: str | None = None) -> str:
+    """The profile a run uses: ``name``, else ``$CERVIX_PROFILE``, else ``"cpu"`` (lower case).
+
+    The one place the environment variable is read.
+    """
+    if name is None:
+        name = os.environ.get("CERVIX_PROFILE") or "cpu"
+    return str(name).strip().lower()
+
+
 def get_profile(name: str | None = None) -> Profile:
     """Return a fresh :class:`Profile`.
 
@@ -217,9 +238,7 @@ def get_profile(name: str | None = None) -> Profile:
     Raises:
         ValueError: unknown profile name (the message lists the choices).
     """
-    if name is None:
-        name = os.environ.get("CERVIX_PROFILE") or "cpu"
-    key = str(name).strip().lower()
+    key = profile_name(name)
     if key not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {profile_names()}")
     return PROFILES[key]()

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from cervix.checkpoints import (CHECKPOINT_FORMAT, check_plain, library_versions, load_checkpoint, load_weights,
                                 save_checkpoint)
-from cervix.config import to_dict
+from cervix.config import LoopConfig, to_dict
 from cervix.device import AMP_CHOICES, autocast_context, device_and_amp, to_device
 from cervix.distributed import broadcast, ddp_active, setup_distributed
 from cervix.files import atomic_write_csv, atomic_write_text
@@ -67,23 +67,10 @@ class NonFiniteLossError(RuntimeError):
 
 
 @dataclass
-class TrainConfig:
-    """Knobs of the generic loop; same names as the stage configs in :mod:`cervix.config`."""
+class TrainConfig(LoopConfig):
+    """Knobs of the generic loop: the shared :class:`cervix.config.LoopConfig` plus the loop's own
+    switches below."""
 
-    epochs: int = 10  # passes over the training loader
-    lr: float = 1e-3  # AdamW peak learning rate after warm-up
-    weight_decay: float = 0.05  # AdamW decoupled weight decay (norms and biases excluded)
-    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed; 0 = none)
-    min_lr: float = 1e-6  # floor the cosine schedule decays to
-    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
-    amp: str = "none"  # "none" | "bf16" | "fp16" (fp16 falls back to bf16 on CPU)
-    monitor: str = "val_loss"  # key of the evaluate_fn dict (or "train_loss") that selects best.pt
-    mode: str = "min"  # "min" or "max": direction in which the monitor improves
-    early_stopping_patience: int | None = None  # epochs without improvement before stopping
-    early_stopping_window: int = 1  # stop on the median of the monitor over this many epochs
-    early_stopping_min_delta: float = 0.0  # an improvement smaller than this does not count
-    seed: int = 0  # seed of python/numpy/torch RNGs and of the per-epoch sampler order
-    max_train_minutes: float | None = None  # stop before an epoch that would exceed this budget
     progress: bool = True  # tqdm progress bars (rank 0 only)
     tensorboard: bool = True  # write TensorBoard events to out_dir
     log_every: int = 10  # TensorBoard train-loss logging interval in steps

@@ -22,7 +22,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,18 +35,19 @@ from tqdm.auto import tqdm
 
 from .data import Record, Sample
 from .datasets import AugmentConfig, preview_augmentations
+from .config import profile_name
 from .files import atomic_write_text
 from .labels import SIPAKMED_CLASSES
 from .labels import class_order as labels_class_order
 from .morphometrics import cell_morphometrics, colour_stats
 from .paths import runs_dir
-from .plotting import CLASS_PALETTE, HEAD_COLORS, log_ticks, overlay
+from .plotting import CLASS_PALETTE, HEAD_COLOURS, log_ticks, overlay
 
 __all__ = [
     "UNLABELLED",
     "label_name",
     "class_order",
-    "class_colors",
+    "class_colours",
     "class_counts",
     "plot_class_counts",
     "pick_sample",
@@ -102,7 +102,7 @@ def class_order(labels: Sequence[Any] | Sequence[str | None]) -> list[str]:
     return order + ([UNLABELLED] if has_none else [])
 
 
-def class_colors(classes: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+def class_colours(classes: Sequence[str]) -> dict[str, tuple[float, float, float]]:
     """Class -> RGB colour: SIPaKMeD classes keep a fixed colour in every figure."""
     out = {}
     for i, c in enumerate(classes):
@@ -138,9 +138,9 @@ def class_counts(records: Sequence[Record]) -> pd.DataFrame:
 def plot_class_counts(counts: pd.DataFrame) -> plt.Figure:
     """Horizontal bar chart of :func:`class_counts` (images per class, count and share annotated)."""
     classes = list(counts.index)
-    colors = class_colors(classes)
+    colours = class_colours(classes)
     fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(classes) + 1.0), layout="constrained")
-    sns.barplot(x=counts["images"].to_numpy(), y=classes, hue=classes, palette=colors, legend=False, ax=ax)
+    sns.barplot(x=counts["images"].to_numpy(), y=classes, hue=classes, palette=colours, legend=False, ax=ax)
     top = float(counts["images"].max())
     for i, (n, s) in enumerate(zip(counts["images"], counts["share"])):
         ax.text(n + 0.01 * top, i, f"{n}  ({100 * s:.0f}%)", va="center", fontsize="small")
@@ -173,7 +173,7 @@ def _draw_contours(ax: plt.Axes, sample: Sample, linewidth: float = 1.0) -> None
     """Outline the cytoplasm and nucleus masks on ``ax`` in the head colours."""
     for mask, head in ((sample.cytoplasm, "cytoplasm"), (sample.nucleus, "nucleus")):
         if mask is not None and (np.asarray(mask) > 127).any():
-            ax.contour(np.asarray(mask) > 127, levels=[0.5], colors=[HEAD_COLORS[head]], linewidths=linewidth)
+            ax.contour(np.asarray(mask) > 127, levels=[0.5], colors=[HEAD_COLOURS[head]], linewidths=linewidth)
 
 
 def _blank(ax: plt.Axes) -> None:
@@ -326,7 +326,7 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     """
     summ = colour_summary(table)
     classes = list(summ.index)
-    colors = class_colors(classes)
+    colours = class_colours(classes)
     fig, axes = plt.subplots(1, 3, figsize=(12.5, 0.5 * len(classes) + 2.2), layout="constrained",
                              gridspec_kw={"width_ratios": [0.7, 1.2, 1.0]})
     sw = np.ones((len(classes), 2, 3))
@@ -343,7 +343,7 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     ax.set_title("(a) median colour")
     data = table[table["has_masks"]]
     ax = axes[1]
-    sns.scatterplot(data=data, x="cyto_H", y="cyto_S", hue="label", hue_order=classes, palette=colors,
+    sns.scatterplot(data=data, x="cyto_H", y="cyto_S", hue="label", hue_order=classes, palette=colours,
                     s=14, alpha=0.7, linewidth=0, ax=ax)
     ax.legend(title=None, fontsize="small", markerscale=1.6, frameon=True, framealpha=0.85, loc="upper right")
     ax.set_xlim(0, 360)
@@ -355,7 +355,7 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated ``vert``
         warnings.filterwarnings("ignore", message=".*vert: bool was deprecated.*")
         sns.boxplot(data=data, x="nuc_V", y="label", order=classes, hue="label", hue_order=classes,
-                    palette=colors, legend=False, fliersize=2, ax=ax)
+                    palette=colours, legend=False, fliersize=2, ax=ax)
     ax.set_yticks(range(len(classes)), [""] * len(classes))
     ax.set_ylabel("")
     ax.set_xlabel("nucleus brightness V (0-1)")
@@ -391,7 +391,7 @@ def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = Non
     if data.empty:
         raise ValueError("plot_morphometrics: no record has masks")
     classes = class_order(data["label"].astype(str))
-    colors = class_colors(classes)
+    colours = class_colours(classes)
     fig, axes = plt.subplots(1, len(columns), figsize=(4.0 * len(columns) + 1.5, 0.55 * len(classes) + 1.5),
                              sharey=True, layout="constrained")
     axes = np.atleast_1d(axes)
@@ -401,7 +401,7 @@ def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = Non
         if log:
             vals = vals[vals[col] > 0]
         sns.violinplot(data=vals, x=col, y=vals["label"].astype(str), order=classes, hue=vals["label"].astype(str),
-                       hue_order=classes, palette=colors, legend=False, cut=0, inner="quart",
+                       hue_order=classes, palette=colours, legend=False, cut=0, inner="quart",
                        density_norm="width", linewidth=0.8, log_scale=log, ax=ax)
         ax.set_xlabel(name + (" (log)" if log else ""))
         ax.set_ylabel("")
@@ -455,8 +455,7 @@ def figure_to_png(fig: plt.Figure, dpi: int = 100, close: bool = True) -> bytes:
 # --------------------------------------------------------------------------------------------
 def augment_config_path(profile: str | None = None) -> Path:
     """``runs/<profile>/augment.json``; ``profile`` None = ``$CERVIX_PROFILE`` or ``cpu``."""
-    name = profile or os.environ.get("CERVIX_PROFILE") or "cpu"
-    return runs_dir() / str(name).strip().lower() / "augment.json"
+    return runs_dir() / profile_name(profile or None) / "augment.json"
 
 
 def check_augment_config(cfg: AugmentConfig, where: str) -> None:

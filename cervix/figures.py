@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 
-_NORMALIZE = {True: "true", False: None, None: None, "none": None, "true": "true", "pred": "pred", "all": "all"}
+_NORMALISE = {True: "true", False: None, None: None, "none": None, "true": "true", "pred": "pred", "all": "all"}
 
 
 def _ax(ax, figsize):
@@ -69,7 +69,7 @@ def _ax(ax, figsize):
 
 
 def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence[str] | None = None,
-                          normalize: str | bool | None = "true", ax=None, cmap: str = "Blues",
+                          normalise: str | bool | None = "true", ax=None, cmap: str = "Blues",
                           title: str | None = None):
     """Confusion matrix heatmap (seaborn), rows = true class.
 
@@ -77,7 +77,7 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
         source: a metrics dict (``confusion_matrix``, ``class_names``), a predictions DataFrame
             (``true``/``pred`` columns) or a (K, K) count array.
         class_names: axis labels (default from ``source``).
-        normalize: ``"true"``/True (rows sum to 1: recall on the diagonal), ``"pred"`` (columns:
+        normalise: ``"true"``/True (rows sum to 1: recall on the diagonal), ``"pred"`` (columns:
             precision), ``"all"``, or None/False for counts.
         ax: draw into this axes.
         cmap: colour map.
@@ -99,7 +99,7 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
     else:
         cm = np.asarray(source, dtype=np.float64)
         class_names = list(class_names or range(len(cm)))
-    mode = _NORMALIZE[normalize if not isinstance(normalize, str) else normalize.lower()]
+    mode = _NORMALISE[normalise if not isinstance(normalise, str) else normalise.lower()]
     with np.errstate(invalid="ignore", divide="ignore"):
         if mode == "true":
             shown = cm / cm.sum(1, keepdims=True)

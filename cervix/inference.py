@@ -40,13 +40,14 @@ from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.device import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
 from cervix.labels import HEADS
+from cervix.morphometrics import nc_ratio
 from cervix.preflight import write_data_report
 
 __all__ = [
     "predict_tiled",
     "blend_window",
     "tile_starts",
-    "binarize",
+    "binarise",
     "centre_cell",
     "single_cell_masks",
     "CROP_SCALES",
@@ -251,7 +252,7 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
     return acc
 
 
-def binarize(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tuple[np.ndarray, ...]:
+def binarise(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tuple[np.ndarray, ...]:
     """Threshold ``(C, H, W)`` probabilities per channel: ``prob > t`` -> 255, else 0.
 
     Returns:
@@ -336,7 +337,7 @@ def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[
     short = min(image.shape[:2])
     used = [s for i, s in enumerate(scales) if i == 0 or short * base * s >= min_side]
     probs = np.mean([predict_tiled(model, image, scale=base * s, **kw)[:2] for s in used], axis=0)  # (2, H, W)
-    return centre_cell(*binarize(probs, thresholds))
+    return centre_cell(*binarise(probs, thresholds))
 
 
 def list_images(root: str | os.PathLike, skipped: list[tuple[str, str]] | None = None) -> list[tuple[Path, str]]:
@@ -384,10 +385,9 @@ def mask_qc(cyt: np.ndarray, nuc: np.ndarray, max_outside: float = 0.2) -> dict[
     if borders:
         flags.append("touches_all_borders")
     cell = int((c | n).sum())  # the cell: cytoplasm mask (whole cell) plus any nucleus outside it
-    # N/C ratio as in cervix.morphometrics: nucleus area / (cell area - nucleus area)
     return {"height": c.shape[0], "width": c.shape[1], "cytoplasm_area": ca, "cell_area": cell,
             "nucleus_area": na, "cytoplasm_fraction": ca / px, "nucleus_fraction": na / px,
-            "nc_ratio": na / (cell - na) if cell > na else float("nan"), "nucleus_outside_fraction": outside,
+            "nc_ratio": nc_ratio(na, cell - na), "nucleus_outside_fraction": outside,
             "flags": flags}
 
 
@@ -482,7 +482,7 @@ def _predict_and_write(model: nn.Module, items: list[tuple[Path, str]], out: Pat
             if single_cell:
                 cyt, nuc = single_cell_masks(model, image, thresholds, crop_scales, **kw)
             else:
-                cyt, nuc = binarize(predict_tiled(model, image, **kw)[:2], thresholds)
+                cyt, nuc = binarise(predict_tiled(model, image, **kw)[:2], thresholds)
             write_png(out / HEADS[0] / target, cyt)
             write_png(out / HEADS[1] / target, nuc)
             seen[target] = str(path)

@@ -1,7 +1,7 @@
 """Segmentation losses for the dual-head model: soft Dice + binary cross-entropy per head.
 
 Soft Dice: Milletari, Navab, Ahmadi, "V-Net", 3DV 2016 (with additive smoothing as in
-segmentation_models_pytorch). Both losses take logits (``from_logits=True``) and compute in
+segmentation_models_pytorch). Both losses take logits (the sigmoid is applied inside) and compute in
 float32, so they are safe under bf16/fp16 autocast.
 """
 from __future__ import annotations

@@ -42,7 +42,6 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_cis",
     "fit_temperature",
-    "apply_temperature",
     "softmax",
 ]
 
@@ -403,11 +402,6 @@ def bootstrap_cis(metrics_fn: Callable[..., Mapping[str, float]], *arrays, keys:
     """
     reps = bootstrap_replicates(metrics_fn, *arrays, n_boot=n_boot, seed=seed)
     return {key: percentile_interval([r[key] for r in reps], alpha) for key in keys}
-
-
-def apply_temperature(logits, temperature: float):
-    """Temperature-scaled logits ``logits / T`` (same type as the input; softmax them for probs)."""
-    return logits / temperature
 
 
 def fit_temperature(logits, y_true, bounds: tuple[float, float] = (0.05, 20.0)) -> float:

@@ -47,16 +47,13 @@ __all__ = [
 PretrainedArg = bool | str | Path
 
 
-# --------------------------------------------------------------------------------------------
-# Configs
-# --------------------------------------------------------------------------------------------
 @dataclass
 class SegModelConfig:
     """Constructor arguments of :class:`DualHeadAttConvNeXtUNet`."""
 
     encoder: str = "convnext_tiny"  # any timm backbone with feature_info (the original description: ConvNeXt-Tiny)
     pretrained: bool | str = False  # False: random init (offline); True: timm hub; str: local state-dict file
-    decoder_channels: tuple[int, ...] = (256, 128, 64)  # up-block widths, deepest first (seed: 256/128/64)
+    decoder_channels: tuple[int, ...] = (256, 128, 64)  # up-block widths, deepest first (original: 256/128/64)
     in_chans: int = 3  # input channels (RGB)
     cbam_reduction: int = 16  # CBAM channel-MLP reduction ratio (Woo et al. 2018)
 
@@ -70,11 +67,11 @@ class ClsModelConfig:
     in_chans: int = 5  # RGB + cytoplasm mask + nucleus mask; 3 for the RGB-only ablation
     pretrained: bool | str = False  # False: random init (offline); True: timm hub; str: local state-dict file
     se_reduction: int = 16  # SE bottleneck ratio (Hu et al. 2018)
-    hidden_dim: int = 512  # token projection width (seed: 768 -> 512)
-    attn_heads: int = 4  # heads of the self-attention over spatial tokens (seed: 4)
-    mlp_dim: int = 256  # second MLP width (seed: 512 -> 256)
-    dropout1: float = 0.4  # dropout after the 512-wide projection (seed: 0.4)
-    dropout2: float = 0.3  # dropout after the 256-wide layer (seed: 0.3)
+    hidden_dim: int = 512  # token projection width (original: 768 -> 512)
+    attn_heads: int = 4  # heads of the self-attention over spatial tokens (original: 4)
+    mlp_dim: int = 256  # second MLP width (original: 512 -> 256)
+    dropout1: float = 0.4  # dropout after the 512-wide projection (original: 0.4)
+    dropout2: float = 0.3  # dropout after the 256-wide layer (original: 0.3)
     drop_path_rate: float = 0.0  # stochastic depth inside the timm backbone (0 = off)
 
 

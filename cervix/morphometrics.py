@@ -17,13 +17,11 @@ saturation and value in 0-1) inside the cytoplasm proper and inside the nucleus.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
 
 import cv2
 import numpy as np
 
-__all__ = ["cell_morphometrics", "colour_stats", "morphometrics_table"]
+__all__ = ["nc_ratio", "cell_morphometrics", "colour_stats"]
 
 
 def _bin(mask: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -50,6 +48,12 @@ def _check_pair(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None) -> tup
     if cyt.shape != nuc.shape:
         raise ValueError(f"cytoplasm mask {cyt.shape} and nucleus mask {nuc.shape} differ in size")
     return cyt, nuc
+
+
+def nc_ratio(nucleus_area: float, cytoplasm_area: float) -> float:
+    """Nucleus-to-cytoplasm area ratio, ``nucleus_area / cytoplasm_area`` (cytoplasm = the cell
+    without its nucleus); nan when there is no cytoplasm. The one definition of N/C in cervix."""
+    return nucleus_area / cytoplasm_area if cytoplasm_area > 0 else math.nan
 
 
 def cell_morphometrics(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None) -> dict[str, float]:
@@ -85,7 +89,7 @@ def cell_morphometrics(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None)
         "cell_area": float(cell_area),
         "nucleus_area": float(nucleus_area),
         "cytoplasm_area": float(cyto_area),
-        "nc_ratio": nucleus_area / cyto_area if cyto_area > 0 else math.nan,
+        "nc_ratio": nc_ratio(nucleus_area, cyto_area),
         "nucleus_fraction": nucleus_area / cell_area if cell_area > 0 else math.nan,
         "n_nuclei": float(n_nuc),
         "nucleus_circularity": circ,
@@ -129,44 +133,3 @@ def colour_stats(image: np.ndarray, cytoplasm: np.ndarray | None, nucleus: np.nd
     out = _region_colour(img, hsv, (cyt | nuc) & ~nuc, "cyto")
     out.update(_region_colour(img, hsv, nuc, "nuc"))
     return out
-
-
-def _unpack(item: Any) -> tuple[Any, np.ndarray | None, np.ndarray | None, np.ndarray | None, str | None]:
-    """Accept a Record (``.load()``), a Sample-like object, or a (label, [image,] cyt, nuc) tuple."""
-    if hasattr(item, "load") and not hasattr(item, "cytoplasm"):
-        item = item.load()
-    if hasattr(item, "cytoplasm"):
-        return item.label, getattr(item, "image", None), item.cytoplasm, item.nucleus, getattr(item, "path", None)
-    t = tuple(item)
-    if len(t) == 3:
-        return t[0], None, t[1], t[2], None
-    if len(t) == 4:
-        return t[0], t[1], t[2], t[3], None
-    raise ValueError(f"expected (label, cyt, nuc) or (label, image, cyt, nuc), got a tuple of {len(t)}")
-
-
-def morphometrics_table(items: Iterable[Any]):
-    """One row of morphometrics (and colour statistics when an image is known) per cell.
-
-    Args:
-        items: ``cervix.data.Record`` objects (loaded on demand), Sample-like objects with
-            ``label, image, cytoplasm, nucleus``, or tuples ``(label, cytoplasm, nucleus)`` /
-            ``(label, image, cytoplasm, nucleus)``.
-
-    Returns:
-        pandas.DataFrame with ``label`` (and ``path`` when known), the keys of
-        :func:`cell_morphometrics` and, with an image, of :func:`colour_stats`.
-    """
-    import pandas as pd  # local: only this helper needs pandas
-
-    rows = []
-    for item in items:
-        label, image, cyt, nuc, path = _unpack(item)
-        row: dict[str, Any] = {"label": label}
-        if path is not None:
-            row["path"] = path
-        row.update(cell_morphometrics(cyt, nuc))
-        if image is not None:
-            row.update(colour_stats(image, cyt, nuc))
-        rows.append(row)
-    return pd.DataFrame(rows)

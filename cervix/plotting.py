@@ -14,10 +14,10 @@ import seaborn as sns
 
 from .paths import figures_dir
 
-__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLORS", "log_ticks"]
+__all__ = ["set_style", "save_figure", "overlay", "CLASS_PALETTE", "HEAD_COLOURS", "log_ticks"]
 
 #: Overlay colours (RGB 0-1) for the two heads.
-HEAD_COLORS = {"cytoplasm": (0.10, 0.75, 0.30), "nucleus": (0.90, 0.15, 0.60)}
+HEAD_COLOURS = {"cytoplasm": (0.10, 0.75, 0.30), "nucleus": (0.90, 0.15, 0.60)}
 #: Colour-blind-safe palette used for classes across figures.
 CLASS_PALETTE = sns.color_palette("colorblind", 8)
 
@@ -73,6 +73,6 @@ def overlay(
         if mask is None:
             continue
         m = (np.asarray(mask) > 127)[..., None]
-        color = np.asarray(HEAD_COLORS[name], dtype=np.float32)
+        color = np.asarray(HEAD_COLOURS[name], dtype=np.float32)
         out = np.where(m, (1 - alpha) * out + alpha * color, out)
     return np.clip(out, 0.0, 1.0)

@@ -29,7 +29,7 @@ from .device import autocast_context, device_and_amp
 from .distributed import cleanup_distributed, is_main_process
 from .engine import History, TrainConfig, fit
 from .sampling import make_loader, seed_everything
-from .inference import binarize, list_images, predict_tiled, write_masks
+from .inference import binarise, list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
 from .metrics import bootstrap_ci, seg_metrics
 from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
@@ -303,7 +303,7 @@ def tiled_vs_whole(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequ
         tiled = predict_tiled(model, image, **kw)
         h, w = image.shape[:2]
         whole = predict_tiled(model, image, **{**kw, "tile": 32 * int(np.ceil(max(h, w) * kw["scale"] / 32)) + 64})
-        m = seg_metrics(tiled[None], np.stack(binarize(whole, thr))[None] > 127, thr)
+        m = seg_metrics(tiled[None], np.stack(binarise(whole, thr))[None] > 127, thr)
         rows.append({"path": rec.path, "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
     return pd.DataFrame(rows)
 

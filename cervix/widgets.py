@@ -350,7 +350,7 @@ class ConfusionWidget(W.VBox):
     def _redraw(self, change: dict | None = None) -> None:
         from .figures import plot_confusion_matrix
 
-        fig = plot_confusion_matrix(self.metrics, normalize=self.toggle.value)
+        fig = plot_confusion_matrix(self.metrics, normalise=self.toggle.value)
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
 
 

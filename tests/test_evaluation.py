@@ -221,13 +221,13 @@ def test_tables(evaluated):
 def test_plots(evaluated, run):
     out, m = evaluated
     pred = pd.read_csv(out / "predictions.csv")
-    fig = F.plot_confusion_matrix(m, normalize=True)
+    fig = F.plot_confusion_matrix(m, normalise=True)
     shown = np.asarray(fig.axes[0].collections[0].get_array()).reshape(len(m["class_names"]), -1)
     cm = np.array(m["confusion_matrix"])
     np.testing.assert_allclose(shown.sum(1)[cm.sum(1) > 0], 1.0)
-    counts = F.plot_confusion_matrix(pred, normalize=None)
+    counts = F.plot_confusion_matrix(pred, normalise=None)
     np.testing.assert_array_equal(np.asarray(counts.axes[0].collections[0].get_array()).reshape(cm.shape), cm)
-    cols = F.plot_confusion_matrix(m, normalize="pred")
+    cols = F.plot_confusion_matrix(m, normalise="pred")
     shown = np.asarray(cols.axes[0].collections[0].get_array()).reshape(cm.shape)
     np.testing.assert_allclose(shown.sum(0)[cm.sum(0) > 0], 1.0)
     assert len(F.plot_roc_curves(pred).axes[0].lines) >= 2

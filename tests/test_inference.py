@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
-from cervix.inference import binarize, blend_window, list_images, predict_tiled, tile_starts, write_masks
+from cervix.inference import binarise, blend_window, list_images, predict_tiled, tile_starts, write_masks
 
 
 def conv_net(seed: int = 0, symmetric: bool = False) -> nn.Module:
@@ -129,13 +129,13 @@ def test_blend_window_is_a_partition_of_unity():
     np.testing.assert_allclose(total[stride + margin:4 * stride + tile - stride - margin], 1.0, atol=1e-12)
 
 
-def test_binarize_by_hand():
+def test_binarise_by_hand():
     probs = np.array([[[0.2, 0.5], [0.51, 0.9]], [[0.7, 0.1], [0.3, 0.95]]], np.float32)
-    cyt, nuc = binarize(probs, (0.5, 0.8))
+    cyt, nuc = binarise(probs, (0.5, 0.8))
     assert cyt.tolist() == [[0, 0], [255, 255]] and nuc.tolist() == [[0, 0], [0, 255]]
     assert cyt.dtype == np.uint8
     with pytest.raises(ValueError):
-        binarize(probs, (0.5,))
+        binarise(probs, (0.5,))
 
 
 class BrightnessNet(nn.Module):
@@ -280,7 +280,7 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8)).eval()
     img = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     probs = I.predict_tiled(model, img, tile=64)
-    want = I.centre_cell(*I.binarize(probs, (0.5, 0.5)))
+    want = I.centre_cell(*I.binarise(probs, (0.5, 0.5)))
     cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
     assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
 

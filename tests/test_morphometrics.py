@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from cervix.morphometrics import cell_morphometrics, colour_stats, morphometrics_table
+from cervix.morphometrics import cell_morphometrics, colour_stats, nc_ratio
 
 
 def _masks() -> tuple[np.ndarray, np.ndarray]:
@@ -90,23 +89,6 @@ def test_bad_input():
         cell_morphometrics(None, None)
 
 
-@dataclass
-class _Sample:
-    image: np.ndarray
-    cytoplasm: np.ndarray
-    nucleus: np.ndarray
-    label: str
-    path: str
-
-
-def test_morphometrics_table():
-    pd = pytest.importorskip("pandas")
-    cyt, nuc = _masks()
-    img = np.full((20, 20, 3), 100, np.uint8)
-    df = morphometrics_table([("a", cyt, nuc), ("b", img, cyt, nuc), _Sample(img, cyt, nuc, "c", "x.png")])
-    assert isinstance(df, pd.DataFrame) and list(df["label"]) == ["a", "b", "c"]
-    assert df["nc_ratio"].tolist() == pytest.approx([16 / 84] * 3)
-    assert math.isnan(df.loc[0, "cyto_R"]) and df.loc[1, "cyto_R"] == 100
-    assert df.loc[2, "path"] == "x.png"
-    with pytest.raises(ValueError, match="tuple of 2"):
-        morphometrics_table([("a", cyt)])
+def test_nc_ratio_is_nucleus_over_cytoplasm_and_nan_without_cytoplasm():
+    assert nc_ratio(16, 84) == pytest.approx(16 / 84)
+    assert math.isnan(nc_ratio(16, 0))
