@@ -71,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 from cervix import classification as C  # noqa: E402
 from cervix import segmentation as S  # noqa: E402
-from cervix.data import RecordList, class_names_of, load_split, read_dataset, save_split  # noqa: E402
+from cervix.data import RecordList, class_names_of, read_dataset  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.engine import (TrainConfig, autocast_context, device_and_amp, fit, load_checkpoint,  # noqa: E402
                            make_loader, seed_everything)
@@ -80,6 +80,7 @@ from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
 from cervix.rundir import prepare_run_dir  # noqa: E402
+from cervix.splits import load_split, save_split  # noqa: E402
 
 SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")

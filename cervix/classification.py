@@ -40,8 +40,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import ClsConfig, Profile, stage_config, to_dict
-from .data import (Record, RecordList, class_names_of, kfold_records, load_image, load_split,
-                   read_dataset, save_split, split_records)
+from .data import Record, RecordList, class_names_of, load_image, read_dataset
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
                      fit, is_main_process, load_checkpoint, make_loader, model_from_checkpoint,
@@ -51,6 +50,7 @@ from .files import atomic_write_text, ensure_writable, write_png
 from .labels import HEADS
 from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir
+from .splits import kfold_records, load_split, save_split, split_records
 
 __all__ = [
     "cls_config",

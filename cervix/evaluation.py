@@ -33,11 +33,11 @@ import numpy as np
 from .classification import (fold_dirs, load_classifier, predict_logits, predictions_frame, read_cls_records,
                              resolve_checkpoint)
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
-from .data import load_split
 from .labels import HEADS
 from .engine import load_checkpoint, make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
 from .rundir import run_split_path
+from .splits import load_split
 from .metrics import (classification_metrics, expected_calibration_error, fit_temperature,
                       negative_log_likelihood, reliability_curve, softmax)
 

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import Profile, SegConfig, stage_config, to_dict
-from .data import Record, read_dataset, load_split, save_split, split_records
+from .data import Record, read_dataset
 from .labels import HEADS, class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from .engine import (History, TrainConfig, autocast_context, cleanup_distributed, device_and_amp,
@@ -35,6 +35,7 @@ from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
 from .files import atomic_write_text, ensure_writable, json_ready
 from .preflight import preflight, write_data_report
 from .rundir import prepare_run_dir, run_split_path
+from .splits import load_split, save_split, split_records
 
 __all__ = [
     "seg_config",

@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 
 from cervix import evaluation as E  # noqa: E402
 from cervix.classification import load_classifier, read_cls_records, train_classifier  # noqa: E402
-from cervix.data import load_split  # noqa: E402
 from cervix.metrics import bootstrap_ci, classification_metrics, fit_temperature, softmax  # noqa: E402
+from cervix.splits import load_split  # noqa: E402
 
 from test_classification import FAST, synth  # noqa: E402,F401  (the shared tiny data set fixture)
 
