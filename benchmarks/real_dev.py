@@ -77,7 +77,7 @@ sys.path.insert(0, str(ROOT))
 from cervix import classification as C  # noqa: E402
 from cervix import segmentation as S  # noqa: E402
 from cervix.checkpoints import load_checkpoint  # noqa: E402
-from cervix.data import RecordList, class_names_of, load_split, read_dataset, save_split  # noqa: E402
+from cervix.data import RecordList, class_names_of, read_dataset  # noqa: E402
 from cervix.config import Profile, get_profile  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.device import autocast_context, device_and_amp  # noqa: E402
@@ -89,6 +89,7 @@ from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
 from cervix.pretrain import PretrainConfig  # noqa: E402
 from cervix.rundir import prepare_run_dir  # noqa: E402
 from cervix.sampling import make_loader, seed_everything  # noqa: E402
+from cervix.splits import load_split, save_split  # noqa: E402
 from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 SEG_ARMS = ("cervix", "smp")

@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import ClsConfig, Profile, stage_config, to_dict
-from .data import (Record, RecordList, class_names_of, kfold_records, load_split,
-                   read_dataset, save_split, split_records)
+from .data import Record, RecordList, class_names_of, read_dataset
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
 from .checkpoints import load_run_model
 from .device import autocast_context, device_and_amp
@@ -50,6 +49,7 @@ from .files import atomic_write_text
 from .labels import grouping_or_none
 from .preflight import preflight, write_data_report
 from .rundir import TrainResult, prepare_run_dir
+from .splits import kfold_records, load_split, save_split, split_records
 
 __all__ = [
     "cls_config",

@@ -34,12 +34,12 @@ import numpy as np
 
 from .classification import load_classifier, predict_logits, predictions_frame, read_cls_records
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
-from .data import load_split
 from .labels import HEADS
 from .checkpoints import load_checkpoint
 from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
 from .rundir import fold_dirs, resolve_checkpoint, run_split_path
+from .splits import load_split
 from .metrics import (SCALAR_KEYS, bootstrap_cis, classification_metrics, expected_calibration_error,
                       fit_temperature, negative_log_likelihood, scalar_metrics, softmax)
 

@@ -8,7 +8,8 @@ class, so only its 2-class grouping exists.
 """
 from __future__ import annotations
 
-__all__ = ["HEADS", "SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_or_none", "grouping_classes", "class_order"]
+__all__ = ["HEADS", "SIPAKMED_CLASSES", "HERLEV_CLASSES", "GROUPINGS", "group_label", "grouping_or_none", "grouping_classes",
+           "class_order", "canonical_class"]
 
 #: The two masks of a cell, in the order of the segmentation model's output channels and of
 #: every masks folder (``<root>/cytoplasm``, ``<root>/nucleus``): the whole cell, its nucleus.
@@ -64,8 +65,11 @@ GROUPINGS: dict[str, dict[str, str]] = {
 _ORDER = {"3": ("normal", "benign", "abnormal"), "2": ("normal", "abnormal")}
 
 
-def _canon(name: str) -> str:
-    """Normalise a class-folder name: 'im_Superficial-Intermediate' -> 'superficial-intermediate'."""
+def canonical_class(name: str) -> str:
+    """Normalise a class-folder name: 'im_Superficial-Intermediate' -> 'superficial-intermediate'.
+
+    Lower case, ``_`` and spaces as ``-``, SIPaKMeD's ``im_`` prefix dropped.
+    """
     n = name.strip().lower().replace("_", "-").replace(" ", "-")
     if n.startswith("im-"):
         n = n[3:]
@@ -89,7 +93,7 @@ def group_label(name: str, grouping: str | None) -> str:
         return name
     if g not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}; choose one of {sorted(GROUPINGS)}")
-    c = _canon(name)
+    c = canonical_class(name)
     if c not in GROUPINGS[g]:
         herlev = " or Herlev's " + str(list(HERLEV_CLASSES)) if g == "2" else ""
         raise ValueError(
@@ -114,8 +118,8 @@ def class_order(names) -> list[str]:
     """
     names = {str(n) for n in names}
     for known in (SIPAKMED_CLASSES, HERLEV_CLASSES, _ORDER["3"]):
-        canon = {_canon(k): k for k in known}
-        if names and all(_canon(n) in canon for n in names):
-            rank = {_canon(k): i for i, k in enumerate(known)}
-            return sorted(names, key=lambda n: (rank[_canon(n)], n))
+        canon = {canonical_class(k): k for k in known}
+        if names and all(canonical_class(n) in canon for n in names):
+            rank = {canonical_class(k): i for i, k in enumerate(known)}
+            return sorted(names, key=lambda n: (rank[canonical_class(n)], n))
     return sorted(names)

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import Profile, SegConfig, stage_config, to_dict
-from .data import Record, read_dataset, load_split, save_split, split_records
+from .data import Record, read_dataset
 from .labels import HEADS, class_order
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from .checkpoints import load_checkpoint, load_run_model
@@ -36,6 +36,7 @@ from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
 from .files import atomic_write_text, ensure_writable
 from .preflight import preflight, write_data_report
 from .rundir import TrainResult, prepare_run_dir, resolve_checkpoint, run_split_path, write_metrics
+from .splits import load_split, save_split, split_records
 
 __all__ = [
     "seg_config",

@@ -5,7 +5,8 @@ The generator draws cells with class-specific morphology of the five SIPaKMeD ce
 add where cells overlap, as in a real smear; stain vectors in the spirit of Ruifrok & Johnston,
 2001): cyanophilic blue-green and eosinophilic pink/orange cytoplasm, haematoxylin-stained
 blue-violet nuclei with chromatin texture, then uneven illumination, debris (neutrophils,
-bacteria, mucus), defocus blur and sensor noise.
+bacteria, mucus), defocus blur and sensor noise. This module holds the class morphology, the
+fields, the crops and the writer; drawing one cell and the debris is in :mod:`cervix.synth_cells`.
 
 Morphology per class (Bethesda-style descriptions, e.g. Nayar & Wilbur 2015):
 * superficial-intermediate: large flat polygonal cytoplasm with folds, small round or
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field as dc_field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .labels import SIPAKMED_CLASSES
+from .synth_cells import STAIN_OD, Cell, CellParams, add_debris, render_cell, smooth_noise
 
 __all__ = [
     "SynthConfig",
     "ClassSpec",
     "CLASS_SPECS",
-    "CellParams",
     "sample_cell_params",
     "item_rng",
     "make_field",
     "cut_crop",
-    "make_crop",
     "generate",
 ]
 
@@ -101,23 +101,8 @@ class ClassSpec:
     palette: dict[str, float]  # cytoplasm stain -> probability
 
 
-#: Transmitted colour (RGB, over a white background) of each cytoplasm stain at density 1.
-PALETTE: dict[str, tuple[int, int, int]] = {
-    "lavender": (156, 150, 192),
-    "blue": (122, 148, 192),
-    "teal": (72, 132, 146),
-    "green": (118, 166, 152),
-    "grey": (140, 146, 160),
-    "pink": (236, 168, 190),
-    "orange": (186, 122, 92),
-    "redbrown": (146, 92, 78),
-}
-_WHITE = 245.0
-_STAIN_OD = {k: -np.log(np.asarray(v, np.float32) / _WHITE) for k, v in PALETTE.items()}
-#: Haematoxylin optical-density direction (R, G, B), nuclei: absorbs red and green -> blue-violet.
-HEMA_OD = np.asarray([0.66, 0.70, 0.36], np.float32)
-
-#: Class specifications at difficulty 0 (see module docstring for the morphology).
+#: Class specifications at difficulty 0 (see module docstring for the morphology; the stain
+#: names are those of :data:`cervix.synth_cells.PALETTE`).
 CLASS_SPECS: dict[str, ClassSpec] = {
     "superficial-intermediate": ClassSpec(
         radius=(60, 84), aspect=(1.0, 1.35), vertices=(5, 8), roughness=0.10, processes=(0, 0),
@@ -166,31 +151,6 @@ _CONFUSABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
-class CellParams:
-    """Sampled parameters of one cell (see :class:`ClassSpec`)."""
-
-    cls: str
-    radius: float
-    aspect: float
-    angle: float
-    vertices: int
-    roughness: float
-    processes: int
-    nuc_ratio: float
-    nuc_aspect: float
-    nuc_irregular: float
-    pyknotic: bool
-    binucleate: bool
-    halo: float  # 0: none
-    density: float
-    hema: float
-    vacuoles: int
-    folds: int
-    stain: np.ndarray = dc_field(repr=False)  # (3,) cytoplasm optical density at density 1
-    cluster: int = 0
-
-
 def item_rng(seed: int, *key: int) -> np.random.Generator:
     """Child generator of ``seed`` for item ``key`` (independent of how many items exist)."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
@@ -237,8 +197,8 @@ def sample_cell_params(
     nv = int(rng.integers(s.vertices[0], s.vertices[1] + 1))
     pyk = bool(rng.random() < n.p_pyknotic)
     nuc_ratio = u(n.nuc_ratio, 0.05) * (0.8 if pyk else 1.0)
-    stain = _STAIN_OD[_pick(rng, c.palette)]
-    stain2 = _STAIN_OD[_pick(rng, c.palette)]
+    stain = STAIN_OD[_pick(rng, c.palette)]
+    stain2 = STAIN_OD[_pick(rng, c.palette)]
     mix = float(rng.uniform(0.0, 0.35))
     stain = (1 - mix) * stain + mix * stain2
     stain = stain * np.exp(rng.normal(0.0, 0.06 + 0.06 * d, 3)).astype(np.float32)
@@ -265,201 +225,7 @@ def sample_cell_params(
     )
 
 
-# ----------------------------------------------------------------------------- rendering helpers
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float = 16.0) -> np.ndarray:
-    """Low-frequency noise (H, W) float32, about unit std (bicubic upsampled random grid)."""
-    gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
-    g = rng.standard_normal((gh, gw), dtype=np.float32)
-    return cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def _fine_noise(rng: np.random.Generator, h: int, w: int, sigma: float = 0.8) -> np.ndarray:
-    """Fine granular noise (H, W) float32, about unit std."""
-    g = rng.standard_normal((h, w), dtype=np.float32)
-    g = cv2.GaussianBlur(g, (0, 0), sigma)
-    return g * np.float32(2.0 * math.sqrt(math.pi) * sigma)
-
-
-def _outline(rng: np.random.Generator, radius: float, aspect: float, angle: float, vertices: int,
-             roughness: float, processes: int = 0, n: int = 96) -> np.ndarray:
-    """Closed outline (N, 2) float32 centred on 0 with equivalent radius ~``radius``."""
-    if vertices >= 3:
-        th = np.sort((np.arange(vertices) + rng.uniform(-0.3, 0.3, vertices)) * (2 * np.pi / vertices))
-        th = th + rng.uniform(0, 2 * np.pi)
-        r = 1.0 + rng.uniform(-roughness, roughness, vertices) * 1.5
-        # subdivide edges so processes/aspect apply smoothly; corners stay sharp
-        t = np.linspace(0, 1, 8, endpoint=False)
-        p = np.stack([np.cos(th) * r, np.sin(th) * r], 1)
-        q = np.roll(p, -1, 0)
-        pts = (p[:, None, :] * (1 - t[None, :, None]) + q[:, None, :] * t[None, :, None]).reshape(-1, 2)
-        # wavy edges: smooth radial perturbation along the outline (curled, folded borders)
-        ang = np.arctan2(pts[:, 1], pts[:, 0])
-        wav = sum(rng.normal(0, 0.025) * np.cos(k * ang + rng.uniform(0, 2 * np.pi)) for k in range(5, 12))
-        pts = pts * (1.0 + wav)[:, None]
-        scale = math.sqrt(math.pi / max(cv2.contourArea(pts.astype(np.float32)), 1e-6))
-        pts = pts * scale
-    else:
-        th = np.linspace(0, 2 * np.pi, n, endpoint=False)
-        r = np.ones(n)
-        for k in (2, 3, 4, 5):
-            r += rng.normal(0, roughness / k) * np.cos(k * th + rng.uniform(0, 2 * np.pi))
-        for _ in range(processes):
-            c, wdt, ln = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.7), rng.uniform(0.25, 0.6)
-            dth = np.angle(np.exp(1j * (th - c)))
-            r += ln * np.clip(1 - np.abs(dth) / wdt, 0, None) ** 1.6
-        pts = np.stack([np.cos(th) * r, np.sin(th) * r], 1)
-    pts[:, 0] *= math.sqrt(aspect)
-    pts[:, 1] /= math.sqrt(aspect)
-    ca, sa = math.cos(angle), math.sin(angle)
-    rot = np.asarray([[ca, -sa], [sa, ca]])
-    return (pts @ rot.T * radius).astype(np.float32)
-
-
-def _fill(pts: np.ndarray, shape: tuple[int, int], offset: tuple[float, float]) -> np.ndarray:
-    """Rasterise an outline (sub-pixel, shift=4) into a bool mask of ``shape``."""
-    m = np.zeros(shape, np.uint8)
-    p = np.round((pts + np.asarray(offset, np.float32)) * 16).astype(np.int32)
-    cv2.fillPoly(m, [p], 1, lineType=cv2.LINE_8, shift=4)
-    return m.astype(bool)
-
-
-@dataclass
-class _Cell:
-    """A rendered cell on its local canvas; ``x0, y0`` is the canvas origin in the field."""
-
-    params: CellParams
-    cell: np.ndarray  # (h, w) bool whole-cell mask
-    nucleus: np.ndarray  # (h, w) bool
-    od: np.ndarray  # (h, w, 3) float32 optical density
-    x0: int = 0
-    y0: int = 0
-    target: bool = False
-
-    @property
-    def extent(self) -> tuple[float, float, float]:
-        """(half-width, half-height, equivalent radius) of the cell mask."""
-        return self.cell.shape[1] / 2 - 4, self.cell.shape[0] / 2 - 4, self.params.radius
-
-
-def _render_cell(rng: np.random.Generator, p: CellParams) -> _Cell:
-    """Draw one cell (masks + optical density) on a tight local canvas."""
-    pts = _outline(rng, p.radius, p.aspect, p.angle, p.vertices, p.roughness, p.processes)
-    lo, hi = pts.min(0), pts.max(0)
-    pad = 5
-    w = int(math.ceil(hi[0] - lo[0])) + 2 * pad
-    h = int(math.ceil(hi[1] - lo[1])) + 2 * pad
-    off = (pad - float(lo[0]), pad - float(lo[1]))
-    cell = _fill(pts, (h, w), off)
-    c8 = cell.astype(np.uint8)
-    dist = cv2.distanceTransform(c8, cv2.DIST_L2, 3)  # (h, w) distance to the cell border
-    inner = dist > 3.0
-    # --- nucleus (or two), strictly inside the cell (>= 3 px from the border)
-    nuc = np.zeros((h, w), bool)
-    rn = p.radius * p.nuc_ratio
-    n_nuc = 2 if p.binucleate else 1
-    centre = np.asarray(off, np.float32)
-    if n_nuc == 2:
-        rn *= 0.78
-    for _ in range(8):
-        nuc[:] = False
-        jitter = rng.normal(0, 0.12 * p.radius * (1 - p.nuc_ratio), 2).astype(np.float32)
-        nang = rng.uniform(0, np.pi)
-        for j in range(n_nuc):
-            shift = np.zeros(2, np.float32)
-            if n_nuc == 2:
-                shift = (rn * 1.05 * (1 if j else -1)) * np.asarray([math.cos(nang), math.sin(nang)], np.float32)
-            npts = _outline(rng, rn, p.nuc_aspect, nang + rng.normal(0, 0.3), 0, p.nuc_irregular)
-            nuc |= _fill(npts, (h, w), tuple(centre + jitter + shift))
-        if not (nuc & ~inner).any():
-            break
-        rn *= 0.9
-    nuc &= inner
-    if not nuc.any():  # degenerate: put a tiny nucleus at the deepest point
-        yy, xx = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        cv2.circle(c8, (int(xx), int(yy)), 2, 2, -1)
-        nuc = (c8 == 2) & inner
-        if not nuc.any():
-            nuc[yy, xx] = True
-    # --- cytoplasm optical density
-    dmax = float(dist.max()) + 1e-3
-    tex = (1.0 + 0.12 * _smooth_noise(rng, h, w, max(6.0, p.radius / 3.0))
-           + 0.10 * _fine_noise(rng, h, w, 0.9))
-    rel = dist / dmax
-    if p.vertices >= 3:  # flat polygonal cell: thin centre, slightly curled dense border
-        prof = 0.9 + 0.5 * np.exp(-dist / 3.0)
-    else:  # round cell: dome-shaped, denser towards the centre
-        prof = 0.75 + 0.45 * np.sqrt(rel)
-    dens = (p.density * prof * tex).astype(np.float32)
-    if p.folds:
-        fold = np.zeros((h, w), np.float32)
-        for _ in range(p.folds):
-            a = rng.uniform(0, np.pi)
-            ln = rng.uniform(0.6, 1.4) * p.radius
-            cx, cy = off[0] + rng.normal(0, 0.3 * p.radius), off[1] + rng.normal(0, 0.3 * p.radius)
-            dx, dy = math.cos(a) * ln / 2, math.sin(a) * ln / 2
-            cv2.line(fold, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)),
-                     float(rng.uniform(0.4, 0.9)), int(rng.integers(1, 3)), cv2.LINE_AA)
-        dens += p.density * cv2.GaussianBlur(fold, (0, 0), 1.0)
-    if p.halo > 0:
-        nd = cv2.distanceTransform((~nuc).astype(np.uint8), cv2.DIST_L2, 3)
-        hr = rn * (p.halo - 1.0)
-        hr_map = hr * (1.0 + 0.25 * _smooth_noise(rng, h, w, max(6.0, rn)))
-        halo = ((nd < hr_map) & cell).astype(np.float32)
-        rim = ((nd >= hr_map) & (nd < hr_map + rng.uniform(2.0, 4.5)) & cell).astype(np.float32)
-        halo = cv2.GaussianBlur(halo, (0, 0), 1.2)
-        rim = cv2.GaussianBlur(rim, (0, 0), 1.0)
-        clear = rng.uniform(0.3, 0.6) if p.cls == "koilocytotic" else rng.uniform(0.55, 0.8)
-        dens = dens * (1.0 - (1.0 - clear) * halo) * (1.0 + 0.5 * rim)
-    if p.vacuoles:
-        vac = np.zeros((h, w), np.uint8)
-        ys, xs = np.nonzero(inner & ~nuc)
-        if len(ys):
-            for i in rng.integers(0, len(ys), p.vacuoles):
-                cv2.circle(vac, (int(xs[i]), int(ys[i])), int(rng.integers(2, 5)), 1, -1, cv2.LINE_AA)
-            vm = cv2.GaussianBlur(vac.astype(np.float32), (0, 0), 0.8)
-            dens = dens * (1.0 - 0.45 * np.clip(vm, 0, 1))
-    alpha = cv2.GaussianBlur(cell.astype(np.float32), (0, 0), 0.7)
-    od = (alpha * dens)[..., None] * p.stain[None, None, :]  # (h, w, 3)
-    # --- nucleus optical density: haematoxylin with chromatin texture and a membrane rim
-    nd_in = cv2.distanceTransform(nuc.astype(np.uint8), cv2.DIST_L2, 3)
-    if p.pyknotic:
-        chrom = 1.0 + 0.05 * _fine_noise(rng, h, w, 0.8)
-    else:
-        grain = 0.12 if p.hema > 0.95 else 0.25  # hyperchromatic nuclei look smudged, not granular
-        chrom = (1.0 + grain * _fine_noise(rng, h, w, 0.8) + 0.12 * _smooth_noise(rng, h, w, 5.0)
-                 + 0.12 * np.exp(-nd_in / 1.5))
-    nalpha = cv2.GaussianBlur(nuc.astype(np.float32), (0, 0), 0.9)
-    od += (nalpha * p.hema * np.clip(chrom, 0.3, None))[..., None] * HEMA_OD[None, None, :]
-    return _Cell(p, cell, nuc, od.astype(np.float32))
-
-
-def _add_debris(rng: np.random.Generator, od: np.ndarray, n_neutro: int, difficulty: float) -> None:
-    """Neutrophils, bacteria specks and mucus strands into the field optical density (in place)."""
-    H, W = od.shape[:2]
-    dots = np.zeros((H, W), np.float32)
-    for _ in range(n_neutro):
-        cx, cy = rng.uniform(0, W), rng.uniform(0, H)
-        cv2.circle(dots, (int(cx), int(cy)), int(rng.integers(5, 8)), 0.25, -1, cv2.LINE_AA)
-        for _ in range(int(rng.integers(2, 5))):
-            cv2.circle(dots, (int(cx + rng.normal(0, 2.2)), int(cy + rng.normal(0, 2.2))),
-                       int(rng.integers(1, 3)), 1.2, -1, cv2.LINE_AA)
-    n_bact = int(rng.integers(50, 250) * (0.5 + difficulty))
-    ys, xs = rng.integers(0, H, n_bact), rng.integers(0, W, n_bact)
-    dots[ys, xs] += rng.uniform(0.5, 1.5, n_bact).astype(np.float32)
-    dots = cv2.GaussianBlur(dots, (0, 0), 0.7)
-    cv2.scaleAdd(cv2.merge([dots * float(v) for v in HEMA_OD]), 1.0, od, dst=od)
-    n_mucus = int(rng.integers(0, 4))
-    if n_mucus:
-        mucus = np.zeros((H, W), np.float32)
-        for _ in range(n_mucus):
-            pts = np.cumsum(rng.normal(0, 18, (8, 2)), 0) + rng.uniform(0, [W, H])
-            cv2.polylines(mucus, [pts.astype(np.int32)], False, float(rng.uniform(0.05, 0.15)),
-                          int(rng.integers(2, 6)), cv2.LINE_AA)
-        mucus = cv2.GaussianBlur(mucus, (0, 0), 2.0)
-        cv2.scaleAdd(cv2.merge([mucus * float(v) for v in _STAIN_OD["blue"]]), 1.0, od, dst=od)
-
-
-def _place(rng: np.random.Generator, cell: _Cell, size: int, placed: list[_Cell], inside: bool,
+def _place(rng: np.random.Generator, cell: Cell, size: int, placed: list[Cell], inside: bool,
            min_sep: float, tries: int = 40) -> None:
     """Choose the cell's position: fully inside the field (with crop room) when ``inside``."""
     hw, hh, r = cell.extent
@@ -481,7 +247,7 @@ def _place(rng: np.random.Generator, cell: _Cell, size: int, placed: list[_Cell]
     cell.y0 = int(round(cy - cell.cell.shape[0] / 2))
 
 
-def _clip(c: _Cell, H: int, W: int) -> tuple[slice, slice, slice, slice] | None:
+def _clip(c: Cell, H: int, W: int) -> tuple[slice, slice, slice, slice] | None:
     """Field and local slices where the cell's canvas overlaps the field."""
     h, w = c.cell.shape
     fy0, fx0 = max(c.y0, 0), max(c.x0, 0)
@@ -528,16 +294,39 @@ def make_field(
     for c in classes:
         if c not in CLASS_SPECS:
             raise ValueError(f"unknown class {c!r}; choose from {list(CLASS_SPECS)}")
-    cells: list[_Cell] = []
+    cells, targets = _populate(rng, classes, size, d, area, cfg)
+    order = rng.permutation(len(cells))  # drawing order: random; instance map shows the top cell
+    od, cyt, nuc, inst = _paint(cells, order, size)
+    add_debris(rng, od, int(rng.integers(cfg.debris[0], cfg.debris[1] + 1) * area), d)
+    image = _photograph(rng, od, size, d, cfg)
+    return {
+        "image": image,
+        "cytoplasm": cyt.astype(np.uint8) * 255,
+        "nucleus": nuc.astype(np.uint8) * 255,
+        "instances": inst,
+        "cell_classes": [c.params.cls for c in cells],
+        "targets": targets,
+        "cells": cells,
+    }
+
+
+def _populate(rng: np.random.Generator, classes: list[str] | tuple[str, ...], size: int, d: float, area: float,
+              cfg: SynthConfig) -> tuple[list[Cell], list[int]]:
+    """Render and place the target cells (each with its clustered neighbours), then random neighbours.
+
+    Returns:
+        ``(cells, targets)``: every cell, and the cell index of each entry of ``classes``.
+    """
+    cells: list[Cell] = []
     targets: list[int] = []
     for c in classes:
-        cell = _render_cell(rng, sample_cell_params(rng, c, d, cfg))
+        cell = render_cell(rng, sample_cell_params(rng, c, d, cfg))
         cell.target = True
         _place(rng, cell, size, cells, inside=True, min_sep=0.9 - 0.15 * d)
         targets.append(len(cells))
         cells.append(cell)
         for _ in range(cell.params.cluster):  # clustered same-class neighbours (dyskeratotic)
-            nb = _render_cell(rng, sample_cell_params(rng, c, d, cfg))
+            nb = render_cell(rng, sample_cell_params(rng, c, d, cfg))
             a = rng.uniform(0, 2 * np.pi)
             dist = (cell.params.radius + nb.params.radius) * rng.uniform(0.65, 0.95)
             cx = cell.x0 + cell.cell.shape[1] / 2 + math.cos(a) * dist
@@ -547,11 +336,19 @@ def make_field(
     n_extra = int(round(rng.integers(cfg.n_extra[0], cfg.n_extra[1] + 1) * area * (0.7 + 0.6 * d)))
     for _ in range(n_extra):
         c = SIPAKMED_CLASSES[int(rng.integers(len(SIPAKMED_CLASSES)))]
-        nb = _render_cell(rng, sample_cell_params(rng, c, d, cfg))
+        nb = render_cell(rng, sample_cell_params(rng, c, d, cfg))
         _place(rng, nb, size, cells, inside=False, min_sep=0.8 - 0.2 * d, tries=15)
         cells.append(nb)
-    # drawing order: random; instance map shows the top cell
-    order = rng.permutation(len(cells))
+    return cells, targets
+
+
+def _paint(cells: list[Cell], order: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Add the cells' optical densities into the field in drawing ``order``; union masks and instances.
+
+    Returns:
+        ``(od, cytoplasm, nucleus, instances)``: (H, W, 3) float32, (H, W) bool, (H, W) bool,
+        (H, W) int32 (cell ``i`` -> ``i + 1``; the top cell, nuclei keep their own cell's id).
+    """
     od = np.zeros((size, size, 3), np.float32)  # (H, W, 3)
     cyt = np.zeros((size, size), bool)
     nuc = np.zeros((size, size), bool)
@@ -575,10 +372,16 @@ def make_field(
         nm = c.nucleus[ly, lx]
         nuc[fy, fx] |= nm
         inst[fy, fx][nm] = i + 1
-    _add_debris(rng, od, int(rng.integers(cfg.debris[0], cfg.debris[1] + 1) * area), d)
-    # illumination, background tint, Beer-Lambert, blur, noise
+    return od, cyt, nuc, inst
+
+
+def _photograph(rng: np.random.Generator, od: np.ndarray, size: int, d: float, cfg: SynthConfig) -> np.ndarray:
+    """Illumination, background tint, Beer-Lambert transmission, defocus blur and sensor noise.
+
+    ``od`` (the field's optical density) is overwritten. Returns the (H, W, 3) uint8 RGB image.
+    """
     bg = np.asarray(cfg.background, np.float32) + rng.normal(0, 6, 3).astype(np.float32)
-    illum = 1.0 + cfg.illumination * _smooth_noise(rng, size, size, size / 3.0)
+    illum = 1.0 + cfg.illumination * smooth_noise(rng, size, size, size / 3.0)
     r2 = (np.arange(size, dtype=np.float32) / size - 0.5) ** 2
     illum -= np.float32(rng.uniform(0.0, 0.15) * 2.0) * (r2[:, None] + r2[None, :])  # vignette
     np.exp(-od, out=od)
@@ -589,15 +392,7 @@ def make_field(
     noise = rng.standard_normal(img.shape, dtype=np.float32)
     img += noise * np.float32(rng.uniform(*cfg.noise)) + np.float32(0.5)
     image = np.clip(img, 0, 255).astype(np.uint8)
-    return {
-        "image": image,
-        "cytoplasm": cyt.astype(np.uint8) * 255,
-        "nucleus": nuc.astype(np.uint8) * 255,
-        "instances": inst,
-        "cell_classes": [c.params.cls for c in cells],
-        "targets": targets,
-        "cells": cells,
-    }
+    return image
 
 
 def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: int | None = 256,
@@ -618,7 +413,7 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
         (size, size) or the box size.
     """
     cfg = cfg or SynthConfig()
-    c: _Cell = field["cells"][index]
+    c: Cell = field["cells"][index]
     img = field["image"]
     H, W = img.shape[:2]
     ys, xs = np.nonzero(c.cell)
@@ -659,17 +454,6 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
         "label": c.params.cls,
         "box": (x0, y0, sw, sh),
     }
-
-
-def make_crop(rng: np.random.Generator, cls: str, size: int | None = 256, difficulty: float = 0.5,
-              field_size: int = 512, cfg: SynthConfig | None = None) -> dict[str, Any]:
-    """One single-cell crop of class ``cls``, cut from a freshly generated field.
-
-    Returns:
-        :func:`cut_crop`'s dict (``image``, ``cytoplasm``, ``nucleus``, ``label``, ``box``).
-    """
-    f = make_field(rng, field_size, difficulty, classes=[cls], cfg=cfg)
-    return cut_crop(f, f["targets"][0], rng, size, cfg)
 
 
 def _write_png(path: Path, arr: np.ndarray) -> None:

@@ -16,11 +16,11 @@ import torch
 
 from cervix.classification import (class_weights, cls_config, load_classifier,
                                    predict_logits, read_cls_records, train_classifier, validate_classifier)
-from cervix.data import load_split
 from cervix.checkpoints import load_checkpoint
 from cervix.labels import GROUPINGS, SIPAKMED_CLASSES
 from cervix.pipeline import predict_crops
 from cervix.rundir import fold_dirs
+from cervix.splits import load_split
 
 FAST = dict(encoder="convnext_atto", image_size=32, epochs=1, batch_size=8, amp="none")
 

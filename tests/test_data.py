@@ -1,4 +1,4 @@
-"""Readers, contour rasterisation and splits, on the real-format samples and small generated folders."""
+"""Readers, contour rasterisation and decoding, on the real-format samples and small generated folders."""
 from __future__ import annotations
 
 import json
@@ -16,6 +16,7 @@ from scipy.io import loadmat
 
 from conftest import cell_sample, write_image
 from cervix import data as D
+from cervix import readers as R
 from cervix.labels import SIPAKMED_CLASSES
 
 
@@ -27,7 +28,7 @@ def _dats(real: Path) -> list[Path]:
 def test_rasterise_real_sipakmed_contours(real_samples):
     dats = _dats(real_samples)
     assert len(dats) == 31
-    cells, nuclei = D.rasterize_sipakmed_contours(dats, (1536, 2048))
+    cells, nuclei = R.rasterize_sipakmed_contours(dats, (1536, 2048))
     assert cells.shape == nuclei.shape == (1536, 2048) and cells.dtype == nuclei.dtype == np.int32
     assert sorted(np.unique(cells))[1:] == list(range(1, 17))  # 16 cells
     assert sorted(np.unique(nuclei))[1:] == list(range(1, 16))  # 15 nuclei; cell 16 has none
@@ -35,13 +36,13 @@ def test_rasterise_real_sipakmed_contours(real_samples):
         # each nucleus polygon on its own lies inside its own cell polygon on its own
         cyt = real_samples / "sipakmed" / "contours" / f"007_cyt{nn:02d}.dat"
         nuc = real_samples / "sipakmed" / "contours" / f"007_nuc{nn:02d}.dat"
-        c_alone, _ = D.rasterize_sipakmed_contours([cyt], (1536, 2048))
-        _, n_alone = D.rasterize_sipakmed_contours([nuc], (1536, 2048))
+        c_alone, _ = R.rasterize_sipakmed_contours([cyt], (1536, 2048))
+        _, n_alone = R.rasterize_sipakmed_contours([nuc], (1536, 2048))
         n_px = n_alone == nn
         assert n_px.sum() > 100
         assert (c_alone[n_px] == nn).mean() > 0.99
         assert (cells[n_px] == nn).all()  # and in the combined map
-    pts = D.read_sipakmed_contour(dats[0])
+    pts = R.read_sipakmed_contour(dats[0])
     assert pts.shape[1] == 2 and pts[:, 0].max() < 2048 and pts[:, 1].max() < 1536
 
 
@@ -68,7 +69,7 @@ def test_sipakmed_reader_end_to_end(real_samples, tmp_path):
     s = r.load()
     assert s.image.shape == (1536, 2048, 3) and s.cytoplasm.shape == s.nucleus.shape == (1536, 2048)
     assert set(np.unique(s.cytoplasm)) == {0, 255} and set(np.unique(s.nucleus)) == {0, 255}
-    cells, nuclei = D.rasterize_sipakmed_contours(_dats(real_samples), (1536, 2048))
+    cells, nuclei = R.rasterize_sipakmed_contours(_dats(real_samples), (1536, 2048))
     assert np.array_equal(s.cytoplasm > 0, cells > 0)
     assert np.array_equal(s.nucleus > 0, nuclei > 0)
     assert not np.any((s.nucleus > 0) & (s.cytoplasm == 0))
@@ -214,7 +215,6 @@ def test_mask_size_mismatch_and_missing_mask(tmp_path, make_masks_folder):
     recs = D.read_dataset(root, "masks")
     with pytest.raises(ValueError, match="f001.png.*differs"):
         recs[1].load()
-    assert any("f001.png" in p for p in D.check_records(recs))
     (root / "masks" / "cytoplasm" / "f000.png").unlink()
     with pytest.raises(FileNotFoundError, match="cytoplasm/f000.png"):
         D.read_dataset(root, "masks")
@@ -293,90 +293,7 @@ def test_synthetic_reader_generates_once_into_cache(tmp_path, monkeypatch, make_
     assert D.synthetic_cache_dir(seed=1).parent == tmp_path / "data" / "synthetic"
 
 
-# ------------------------------------------------------------------------------ splits
-def _toy_records(n_groups: int = 40, per_group: int = 3, classes=("a", "b", "c"), labelled=True):
-    recs = []
-    for g in range(n_groups):
-        lab = classes[g % len(classes)] if labelled else None
-        for k in range(per_group):
-            recs.append(D.Record(f"/data/ds/{lab or 'x'}/g{g}_{k}.png", lab, f"g{g}"))
-    return recs
-
-
-def _groups(recs, ids):
-    return {recs[i].group for i in ids}
-
-
-def test_split_is_grouped_stratified_and_complete():
-    recs = _toy_records(60, 3)
-    sp = D.split_records(recs, val=0.15, test=0.15, seed=3)
-    assert sorted(sp["train"] + sp["val"] + sp["test"]) == list(range(len(recs)))
-    for a, b in [("train", "val"), ("train", "test"), ("val", "test")]:
-        assert not _groups(recs, sp[a]) & _groups(recs, sp[b])
-    for part in ("val", "test"):
-        assert 0.08 < len(sp[part]) / len(recs) < 0.25
-        counts = Counter(recs[i].label for i in sp[part])
-        assert set(counts) == {"a", "b", "c"} and max(counts.values()) - min(counts.values()) <= 3
-    assert sp == D.split_records(recs, val=0.15, test=0.15, seed=3)  # deterministic
-    assert sp != D.split_records(recs, val=0.15, test=0.15, seed=4)
-
-
-def test_split_unlabelled_and_tiny():
-    recs = _toy_records(10, 1, labelled=False)
-    sp = D.split_records(recs, 0.2, 0.2)
-    assert all(sp[p] for p in ("train", "val", "test"))
-    tiny = _toy_records(2, 15, classes=("a", "b"))  # smoke-sized: 30 crops from 2 fields
-    with pytest.warns(UserWarning, match="empty"):
-        sp = D.split_records(tiny)
-    assert sp["train"] and not _groups(tiny, sp["train"]) & _groups(tiny, sp["test"] + sp["val"])
-    with pytest.raises(ValueError):
-        D.split_records(recs, val=0.6, test=0.5)
-
-
-def test_kfold_covers_each_sample_once_as_test():
-    recs = _toy_records(25, 2)
-    folds = D.kfold_records(recs, k=5, seed=1)
-    assert len(folds) == 5
-    tests = sorted(i for f in folds for i in f["test"])
-    assert tests == list(range(len(recs)))
-    for f in folds:
-        assert sorted(f["train"] + f["val"] + f["test"]) == list(range(len(recs)))
-        assert f["val"] and not _groups(recs, f["train"]) & _groups(recs, f["val"] + f["test"])
-        assert not _groups(recs, f["val"]) & _groups(recs, f["test"])
-    with pytest.raises(ValueError, match="groups"):
-        D.kfold_records(_toy_records(3, 2), k=5)
-
-
-def test_save_load_split_roundtrip_on_another_root(tmp_path):
-    recs = _toy_records(20, 2)
-    sp = D.split_records(recs, seed=0)
-    f = D.save_split(tmp_path / "run" / "split.json", sp, recs)
-    doc = json.loads(f.read_text())
-    assert doc["parts"]["train"]["paths"][0].startswith(("a/", "b/", "c/"))  # root-relative
-    assert D.load_split(f, recs) == sp
-    moved = [D.Record(r.path.replace("/data/ds", "/mnt/other/copy"), r.label, r.group) for r in recs]
-    moved.reverse()
-    got = D.load_split(f, moved)
-    assert {p: sorted(moved[i].path for i in ids) for p, ids in got.items()} == {
-        p: sorted(recs[i].path.replace("/data/ds", "/mnt/other/copy") for i in ids) for p, ids in sp.items()}
-    with pytest.raises(ValueError, match="split.json"):
-        D.load_split(f, moved[:5])
-
-
-def test_too_few_groups_is_a_clear_error():
-    # a valid small set: 2 classes x 3 images, one cell per image (sklearn alone says only
-    # "n_splits=6 cannot be greater than the number of members in each class")
-    recs = [D.Record(f"/x/{c}/{i}.png", c, f"{c}/{i}") for c in ("dyskeratotic", "parabasal") for i in range(3)]
-    with pytest.raises(ValueError, match="too few groups") as e:
-        D.split_records(recs, val=0.15, test=0.15)
-    assert "'dyskeratotic': '3 group(s) / 3 item(s)'" in str(e.value) and "needs 6 folds" in str(e.value)
-    with pytest.raises(ValueError, match="too few groups") as e:
-        D.kfold_records(recs, k=5)
-    assert "5 folds" in str(e.value) and "parabasal" in str(e.value)
-    with pytest.raises(ValueError, match="3 group"):
-        D.kfold_records(recs[:3] + recs[3:4], k=5)  # fewer groups than folds
-
-
+# ------------------------------------------------------------------------------ mask and image depths
 @pytest.mark.parametrize("dtype,values", [
     (np.uint16, (0, 255)), (np.uint16, (0, 1)), (np.uint16, (0, 65535)), (np.uint8, (0, 100)),
     (np.uint8, (0, 1)), (np.uint8, (0, 255)),
@@ -428,18 +345,6 @@ def test_groups_csv_every_crop_needs_its_group(tmp_path, make_classes_folder):
     _groups_csv(root, [r.replace("/", "\\") if i % 2 else "./" + r for i, r in enumerate(rows)])
     recs = D.read_dataset(root / "crops", "classes")
     assert {r.group for r in recs} == {r.split(",")[1] for r in rows}
-
-
-def test_a_split_that_leaks_a_group_is_refused(tmp_path, make_classes_folder):
-    root = make_classes_folder(tmp_path, per_class=6, per_group=2)
-    recs = D.read_dataset(root / "crops", "classes")
-    split = D.split_records(recs, val=0.2, test=0.2)
-    D.check_disjoint_groups(split, recs, "ok")
-    # move one crop of a test group into train: its group is now on both sides
-    leak = dict(split, train=sorted(split["train"] + split["test"][:1]), test=split["test"][1:])
-    D.save_split(tmp_path / "split.json", leak, recs)
-    with pytest.raises(ValueError, match="split.json: group.*both test and train|split.json: group.*both train and test"):
-        D.load_split(tmp_path / "split.json", recs)
 
 
 def test_nothing_is_passed_over_without_being_listed(tmp_path, make_classes_folder):

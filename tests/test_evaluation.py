@@ -18,8 +18,8 @@ from cervix import evaluation as E  # noqa: E402
 from cervix import figures as F  # noqa: E402
 from cervix import widgets  # noqa: E402
 from cervix.classification import load_classifier, read_cls_records, train_classifier  # noqa: E402
-from cervix.data import load_split  # noqa: E402
 from cervix.metrics import SCALAR_KEYS, bootstrap_ci, fit_temperature, softmax  # noqa: E402
+from cervix.splits import load_split  # noqa: E402
 
 from test_classification import FAST, synth  # noqa: E402,F401  (the shared tiny data set fixture)
 

@@ -15,7 +15,6 @@ from cervix.synth import (
     cut_crop,
     generate,
     item_rng,
-    make_crop,
     make_field,
     sample_cell_params,
 )
@@ -140,11 +139,13 @@ def test_generate_default_keeps_native_scale(tmp_path):
     assert manifest["args"]["size"] is None
 
 
-def test_make_crop_and_bad_input():
-    crop = make_crop(item_rng(1, 0), "dyskeratotic", size=48, field_size=320)
+def test_crop_of_a_one_class_field_and_bad_input():
+    rng = item_rng(1, 0)
+    f = make_field(rng, 320, 0.5, classes=["dyskeratotic"])
+    crop = cut_crop(f, f["targets"][0], rng, 48)
     assert crop["label"] == "dyskeratotic" and crop["nucleus"].any()
     with pytest.raises(ValueError, match="unknown class"):
-        make_crop(item_rng(1, 0), "squamous", size=48)
+        make_field(item_rng(1, 0), classes=["squamous"])
     with pytest.raises(ValueError, match="difficulty"):
         generate("/nonexistent/never", difficulty=1.5, progress=False)
     with pytest.raises(ValueError, match=">= 256"):
