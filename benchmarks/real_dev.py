@@ -82,7 +82,8 @@ from cervix.config import Profile, get_profile  # noqa: E402
 from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.engine import TrainConfig, fit  # noqa: E402
-from cervix.inference import binarise, predict_tiled, single_cell_masks  # noqa: E402
+from cervix.inference import predict_tiled, single_cell_masks  # noqa: E402
+from cervix.masks import binarise  # noqa: E402
 from cervix.labels import HEADS  # noqa: E402
 from cervix.losses import DualHeadLoss  # noqa: E402
 from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402

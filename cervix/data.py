@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from cervix.labels import class_order, grouping_classes
+from cervix.masks import mask_from_values
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -255,25 +256,6 @@ def load_image(path: str | Path) -> np.ndarray:
     raise ValueError(f"{path}: image with {c} channels is not supported (expected 1, 3 or 4)")
 
 
-def _binarise(m: np.ndarray) -> np.ndarray:
-    """A mask at its own bit depth -> uint8 {0, 255}.
-
-    Exactly two values ``{0, v}`` (``v > 0``), at any depth, are a binary mask ({0, 1},
-    {0, 100}, {0, 255}, {0, 65535}); anything else is foreground above half the range of its
-    type (uint8 > 127, uint16 > 32767, float > 0.5).
-    """
-    values = np.unique(m)
-    if len(values) == 2 and values[0] == 0:
-        return (m > 0).astype(np.uint8) * 255
-    if np.issubdtype(m.dtype, np.floating):
-        half = 0.5 if values.max(initial=0) <= 1 else 127.5
-    elif m.dtype == np.bool_:
-        half = 0
-    else:
-        half = np.iinfo(m.dtype).max // 2
-    return (m > half).astype(np.uint8) * 255
-
-
 def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read a mask as (H, W) uint8 {0, 255}; values > 127 are foreground.
 
@@ -300,7 +282,7 @@ def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndar
             f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from its image size "
             f"{shape[1]}x{shape[0]}"
         )
-    return _binarise(m)
+    return mask_from_values(m)
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.device import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
 from cervix.labels import HEADS
+from cervix.masks import binarise
 from cervix.morphometrics import nc_ratio
 from cervix.preflight import write_data_report
 
@@ -47,7 +48,6 @@ __all__ = [
     "predict_tiled",
     "blend_window",
     "tile_starts",
-    "binarise",
     "centre_cell",
     "single_cell_masks",
     "CROP_SCALES",
@@ -250,17 +250,6 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
         model.train(was_training)
     assert acc is not None
     return acc
-
-
-def binarise(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tuple[np.ndarray, ...]:
-    """Threshold ``(C, H, W)`` probabilities per channel: ``prob > t`` -> 255, else 0.
-
-    Returns:
-        One ``(H, W)`` uint8 {0, 255} mask per channel (``(cytoplasm, nucleus)`` for C = 2).
-    """
-    if probs.ndim != 3 or len(thresholds) != probs.shape[0]:
-        raise ValueError(f"{len(thresholds)} thresholds for probabilities of shape {probs.shape}")
-    return tuple(np.where(p > t, 255, 0).astype(np.uint8) for p, t in zip(probs, thresholds))
 
 
 def centre_cell(cytoplasm: np.ndarray, nucleus: np.ndarray, min_inside: float = 0.5

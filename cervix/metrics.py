@@ -23,6 +23,7 @@ from scipy.special import log_softmax
 from scipy.stats import rankdata
 
 from .labels import HEADS
+from .masks import as_bool
 
 __all__ = [
     "dice_score",
@@ -60,19 +61,10 @@ def _np(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _binary(x, threshold: float = 0.5) -> np.ndarray:
-    """Bool mask: bools as is, integers ``> 0``, floats ``> threshold``."""
-    x = _np(x)
-    if x.dtype == bool:
-        return x
-    if np.issubdtype(x.dtype, np.integer):
-        return x > 0
-    return x > threshold
-
 
 def _counts(pred, target) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-image (tp, fp, fn, n_pixels) over the last two axes."""
-    p, t = _binary(pred), _binary(target)
+    p, t = as_bool(pred), as_bool(target)
     if p.shape != t.shape:
         raise ValueError(f"prediction {p.shape} and target {t.shape} must have the same shape")
     tp = (p & t).sum((-2, -1))
@@ -121,7 +113,7 @@ def seg_metrics_per_image(pred_bin, target_bin) -> dict[str, np.ndarray]:
     Returns:
         ``{"dice_cytoplasm": (B,), "dice_nucleus": (B,), "iou_*": ..., "pixel_accuracy_*": ...}``.
     """
-    p, t = _binary(pred_bin), _binary(target_bin)
+    p, t = as_bool(pred_bin), as_bool(target_bin)
     if p.ndim == 3:
         p, t = p[None], t[None]
     if p.ndim != 4 or p.shape[1] != len(HEADS):

@@ -21,11 +21,13 @@ import math
 import cv2
 import numpy as np
 
+from .masks import as_bool
+
 __all__ = ["nc_ratio", "cell_morphometrics", "colour_stats"]
 
 
 def _bin(mask: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Mask -> bool array (>127 is foreground, as the readers do; bool masks kept)."""
+    """Mask (or None = empty) -> (H, W) bool array, by :func:`cervix.masks.as_bool`."""
     if mask is None:
         if shape is None:
             raise ValueError("a mask is None and no shape is known")
@@ -35,7 +37,7 @@ def _bin(mask: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.nd
         m = m[..., 0]
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {np.asarray(mask).shape}")
-    return m if m.dtype == bool else m > 127
+    return as_bool(m)
 
 
 def _check_pair(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

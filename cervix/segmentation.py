@@ -29,8 +29,9 @@ from .device import autocast_context, device_and_amp
 from .distributed import cleanup_distributed, is_main_process
 from .engine import History, TrainConfig, fit
 from .sampling import make_loader, seed_everything
-from .inference import binarise, list_images, predict_tiled, write_masks
+from .inference import list_images, predict_tiled, write_masks
 from .losses import DualHeadLoss
+from .masks import binarise
 from .metrics import bootstrap_ci, seg_metrics
 from .models import DualHeadAttConvNeXtUNet, resolve_pretrained
 from .files import atomic_write_text, ensure_writable

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
-from cervix.inference import binarise, blend_window, list_images, predict_tiled, tile_starts, write_masks
+from cervix.masks import binarise
+from cervix.inference import blend_window, list_images, predict_tiled, tile_starts, write_masks
 
 
 def conv_net(seed: int = 0, symmetric: bool = False) -> nn.Module:
@@ -280,7 +281,7 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8)).eval()
     img = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     probs = I.predict_tiled(model, img, tile=64)
-    want = I.centre_cell(*I.binarise(probs, (0.5, 0.5)))
+    want = I.centre_cell(*binarise(probs, (0.5, 0.5)))
     cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
     assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
 
