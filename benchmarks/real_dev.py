@@ -63,6 +63,7 @@ import os
 import platform
 import sys
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -290,8 +291,8 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
     t0 = time.perf_counter()
     if reuse and (run / "best.pt").is_file():
         hist = load_checkpoint(run / "last.pt")
-        res = {"history": hist["history"], "stop_reason": hist.get("stop_reason") or "completed",
-               "best_metric": hist["best_metric"]}
+        res = SimpleNamespace(history=hist["history"], stop_reason=hist.get("stop_reason") or "completed",
+                              best_metric=hist["best_metric"])
     else:
         # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
         res = S.train_segmentation(data, run, fmt="masks", profile=profile.seg,

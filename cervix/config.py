@@ -240,7 +240,7 @@ def get_profile(name: str | None = None) -> Profile:
     """
     key = profile_name(name)
     if key not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {profile_names()}")
+        raise ValueError(f"unknown profile {key!r}; choose one of {profile_names()}")
     return PROFILES[key]()
 
 

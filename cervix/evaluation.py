@@ -259,7 +259,9 @@ def evaluate_checkpoint(
     if task == "segmentation":
         from .segmentation import evaluate_segmentation
 
-        return evaluate_segmentation(ck_path, data=data, fmt=fmt, split=split, out=out, n_boot=n_boot)
+        # tta=False keeps the segmentation run's own setting (its config's ``tta``)
+        return evaluate_segmentation(ck_path, data=data, fmt=fmt, split=split, out=out, n_boot=n_boot,
+                                     tta=tta or None, seed=seed, progress=progress)
     if task != "classification":
         raise ValueError(f"{ck_path}: unknown task {task!r} (expected segmentation or classification)")
     ev = _evaluate_model(ck_path, data, masks, fmt, split, batch_size, tta, progress)

@@ -7,8 +7,9 @@ array. Three conversions lead there:
 * :func:`binarise` — the model's ``(C, H, W)`` probabilities, thresholded per channel, to masks.
 * :func:`mask_from_values` — a mask file's values at any bit depth ({0, 1}, {0, 255},
   {0, 65535}, floats) to {0, 255}.
-* :func:`as_bool` — any mask-like array (bool, integer, float probabilities; numpy or torch)
-  to bool.
+* :func:`foreground` — a {0, 255} mask (uint8 or bool) to bool by the readers' rule, > 127.
+* :func:`as_bool` — a prediction or target of the metrics (bool, integer labels, float
+  probabilities; numpy or torch) to bool: integers > 0, floats > a threshold.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["binarise", "mask_from_values", "as_bool"]
+__all__ = ["binarise", "mask_from_values", "foreground", "as_bool"]
 
 
 def binarise(probs: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5)) -> tuple[np.ndarray, ...]:
@@ -47,6 +48,12 @@ def mask_from_values(m: np.ndarray) -> np.ndarray:
     else:
         half = np.iinfo(m.dtype).max // 2
     return (m > half).astype(np.uint8) * 255
+
+
+def foreground(mask: np.ndarray) -> np.ndarray:
+    """Bool foreground of a mask: bools as is, anything else ``> 127`` (uint8 {0, 255})."""
+    m = np.asarray(mask)
+    return m if m.dtype == bool else m > 127
 
 
 def as_bool(x, threshold: float = 0.5) -> np.ndarray:

@@ -21,13 +21,13 @@ import math
 import cv2
 import numpy as np
 
-from .masks import as_bool
+from .masks import foreground
 
 __all__ = ["nc_ratio", "cell_morphometrics", "colour_stats"]
 
 
 def _bin(mask: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Mask (or None = empty) -> (H, W) bool array, by :func:`cervix.masks.as_bool`."""
+    """Mask (or None = empty) -> (H, W) bool array, by :func:`cervix.masks.foreground` (> 127)."""
     if mask is None:
         if shape is None:
             raise ValueError("a mask is None and no shape is known")
@@ -37,7 +37,7 @@ def _bin(mask: np.ndarray | None, shape: tuple[int, ...] | None = None) -> np.nd
         m = m[..., 0]
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {np.asarray(mask).shape}")
-    return as_bool(m)
+    return foreground(m)
 
 
 def _check_pair(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -396,13 +396,15 @@ def evaluate_segmentation(
     out: str | os.PathLike | None = None,
     n_boot: int = 1000,
     tta: bool | None = None,
+    seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Dice, IoU and pixel accuracy per head, with bootstrap 95% CIs over images -> ``metrics.json``.
 
     Inference is the real pipeline (tiled, blended, the run's scale and thresholds). ``split="test"``
     evaluates the run's test split (``split.json``); ``"all"`` every image of ``data``.
-    Per-image scores go to ``per_image.csv``.
+    Per-image scores go to ``per_image.csv``. ``tta`` None uses the run's setting; ``seed`` seeds
+    the bootstrap (as in :func:`cervix.evaluation.evaluate_checkpoint`).
     """
     import pandas as pd
 
@@ -435,7 +437,7 @@ def evaluate_segmentation(
             per.setdefault(k, []).append(float(v[0]))
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
     metrics["n_images"] = len(preds)
-    metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot)) for k, v in per.items()}
+    metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot, seed=seed)) for k, v in per.items()}
     metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
                    **skipped_info(getattr(records, "skipped", [])))
     write_metrics(out_dir, metrics)
