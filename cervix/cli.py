@@ -1,8 +1,10 @@
 """Command line: ``python -m cervix <command>`` (also the ``cervix`` console script).
 
 The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``classify``,
-``evaluate``, ``predict``, and ``pretrain`` (offline encoder weights, :mod:`cervix.pretrain`). Each command is a thin wrapper around a function in
-:mod:`cervix.segmentation`, :mod:`cervix.classification` or :mod:`cervix.synth`.
+``evaluate``, ``predict`` (single-cell crops), ``analyze`` (whole fields: cell instances, classes,
+a per-cell table) and ``pretrain`` (offline encoder weights, :mod:`cervix.pretrain`). Each
+command is a thin wrapper around a function in :mod:`cervix.segmentation`,
+:mod:`cervix.classification`, :mod:`cervix.evaluation`, :mod:`cervix.pipeline` or :mod:`cervix.synth`.
 """
 from __future__ import annotations
 
@@ -51,6 +53,36 @@ def _common_train(p: argparse.ArgumentParser) -> None:
                    help="go on without files that fail the pre-flight decode (listed in OUT/bad_files.csv)")
 
 
+def _add_use_commands(sub: Any) -> None:
+    """``evaluate``, ``predict`` and ``analyze``: commands that use trained runs."""
+    p = sub.add_parser("evaluate", help="evaluate a segmentation or classification checkpoint")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", type=Path, help="dataset (default: the run's data)")
+    p.add_argument("--masks", type=Path, help="masks root for a classifier (default: the run's)")
+    p.add_argument("--format", help="reader format (default: the run's)")
+    p.add_argument("--split", default="test", help="test (the run's test split) | all")
+    p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--instances", action="store_true",
+                   help="segmentation: also cell/nucleus instance metrics (ISBI 2014 measures, AJI, PQ, "
+                        "detection F1) on data with per-cell truth")
+
+    p = sub.add_parser("predict", help="masks + class probabilities for cell crops")
+    p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
+    p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
+    p.add_argument("--images", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--tta", action="store_true")
+
+    p = sub.add_parser("analyze", help="whole fields -> cell instances, classes and a per-cell table")
+    p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
+    p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
+    p.add_argument("--images", required=True, type=Path, help="folder of fields (any size)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
+    p.add_argument("--min-area", type=int, help="smallest cell kept, in pixels (default 80)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cervix", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -97,21 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grouping", choices=["5", "3", "2"], help="label grouping: 3 (SIPaKMeD normal/benign/abnormal) or 2 (normal/abnormal, SIPaKMeD or Herlev)")
     _common_train(p)
 
-    p = sub.add_parser("evaluate", help="evaluate a segmentation or classification checkpoint")
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--data", type=Path, help="dataset (default: the run's data)")
-    p.add_argument("--masks", type=Path, help="masks root for a classifier (default: the run's)")
-    p.add_argument("--format", help="reader format (default: the run's)")
-    p.add_argument("--split", default="test", help="test (the run's test split) | all")
-    p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
-
-    p = sub.add_parser("predict", help="masks + class probabilities for cell crops")
-    p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
-    p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
-    p.add_argument("--images", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--tta", action="store_true")
+    _add_use_commands(sub)
 
     p = sub.add_parser("pretrain", help="pretrain an encoder offline on synthetic cells (for --pretrained synthetic)")
     p.add_argument("--out", type=Path, help="weights file (default: data/pretrained/synthetic_<encoder>.pt, "
@@ -215,7 +233,8 @@ def _run(args: argparse.Namespace) -> int:
         from .evaluation import evaluate_checkpoint
 
         metrics = evaluate_checkpoint(args.checkpoint, data=args.data, masks=args.masks, fmt=args.format,
-                                      split=args.split, out=args.out, n_boot=args.n_boot)
+                                      split=args.split, out=args.out, n_boot=args.n_boot,
+                                      instances=args.instances)
         keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]
         print(json.dumps({k: metrics[k] for k in keys}, indent=2, default=str))
         if "n_skipped" in metrics:
@@ -241,7 +260,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
               + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else ""))
         print(df.attrs["report"])
+    elif args.command == "analyze":
+        _analyze(args)
     return 0
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from .pipeline import analyze
+
+    res = analyze(args.seg, args.cls, args.images, args.out, tta=args.tta, min_area=args.min_area)
+    failed = len(res["errors"])
+    print(f"{len(res['summary'])} field(s), {len(res['cells'])} cells -> {Path(args.out) / 'cells.csv'}, "
+          f"{Path(args.out) / 'summary.csv'}" + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}"
+                                                  if failed else ""))
+    print(res["report"])
 
 
 if __name__ == "__main__":  # pragma: no cover

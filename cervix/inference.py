@@ -40,6 +40,7 @@ from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.device import autocast_context, device_and_amp
 from cervix.files import atomic_write_text, ensure_writable, write_png
 from cervix.labels import HEADS
+from cervix.instances import InstanceConfig, centre_instance, separate
 from cervix.masks import binarise
 from cervix.morphometrics import nc_ratio
 from cervix.preflight import write_data_report
@@ -48,7 +49,6 @@ __all__ = [
     "predict_tiled",
     "blend_window",
     "tile_starts",
-    "centre_cell",
     "single_cell_masks",
     "CROP_SCALES",
     "list_images",
@@ -252,45 +252,6 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
     return acc
 
 
-def centre_cell(cytoplasm: np.ndarray, nucleus: np.ndarray, min_inside: float = 0.5
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep only the cell a single-cell crop is centred on.
-
-    A model trained on fields segments every cell in view; a crop's masks should describe its
-    centre cell. Keeps the cytoplasm component under the crop centre (or, if the centre is
-    background, the one nearest to it) and the nucleus components with at least ``min_inside``
-    of their area inside it. Cells that touch or overlap stay merged (their union is one
-    component): this is a post-processing step, not instance segmentation.
-
-    Args:
-        cytoplasm, nucleus: ``(H, W)`` uint8 {0, 255} masks.
-        min_inside: fraction of a nucleus component that must lie inside the kept cell.
-
-    Returns:
-        ``(cytoplasm, nucleus)`` uint8 {0, 255}; both empty when there is no cytoplasm.
-    """
-    c = cytoplasm > 127
-    n_lab, lab = cv2.connectedComponents(c.astype(np.uint8), connectivity=8)
-    if n_lab <= 1:
-        return np.zeros_like(cytoplasm), np.zeros_like(nucleus)
-    h, w = c.shape
-    cy, cx = h // 2, w // 2
-    keep = lab[cy, cx]
-    if keep == 0:  # centre on background: the component with the pixel nearest to the centre
-        ys, xs = np.nonzero(c)
-        i = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
-        keep = lab[ys[i], xs[i]]
-    cell = lab == keep
-    n = nucleus > 127
-    n_lab, nlab = cv2.connectedComponents(n.astype(np.uint8), connectivity=8)
-    nuc = np.zeros_like(n)
-    for k in range(1, n_lab):
-        comp = nlab == k
-        if (comp & cell).sum() >= min_inside * comp.sum():
-            nuc |= comp
-    return (cell * 255).astype(np.uint8), (nuc * 255).astype(np.uint8)
-
-
 #: Relative scales of a single-cell crop of unknown magnification (see :func:`single_cell_masks`).
 CROP_SCALES: tuple[float, ...] = (1.0, 0.67, 0.5, 0.33)
 
@@ -305,10 +266,12 @@ def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[
     relative scale of ``scales`` (times the run's ``scale`` in ``kw``; scales that shrink the
     crop's short side below ``min_side`` pixels are skipped, the first scale is always kept),
     the probabilities, resized back to the crop, are averaged over the scales (multi-scale
-    test-time augmentation), then thresholded and reduced to the centre cell
-    (:func:`centre_cell`). On the 15 real SIPaKMeD crops with label maps this raised the
+    test-time augmentation), then separated into cells (:func:`cervix.instances.separate`) and
+    reduced to the centre cell's instance (:func:`cervix.instances.centre_instance`): a touching
+    or overlapping neighbour is cut off at the watershed line between their nuclei instead of
+    merging with the cell. On the 15 real SIPaKMeD crops with label maps this raised the
     nucleus Dice of a synthetic-only model from 0.56 to 0.68 and cost 0.015 on synthetic crops
-    (see the README).
+    (see the README; measured with the earlier connected-component centre cell).
 
     Args:
         model: segmentation network (logits ``(B, 2, H, W)``).
@@ -326,7 +289,8 @@ def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[
     short = min(image.shape[:2])
     used = [s for i, s in enumerate(scales) if i == 0 or short * base * s >= min_side]
     probs = np.mean([predict_tiled(model, image, scale=base * s, **kw)[:2] for s in used], axis=0)  # (2, H, W)
-    return centre_cell(*binarise(probs, thresholds))
+    inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+    return centre_instance(inst)
 
 
 def list_images(root: str | os.PathLike, skipped: list[tuple[str, str]] | None = None) -> list[tuple[Path, str]]:

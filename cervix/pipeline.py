@@ -1,5 +1,10 @@
 """Both stages together: from images to per-cell predictions.
 
+:func:`analyze` is ``python -m cervix analyze``: every image is a whole field; the segmentation
+run's probabilities are separated into cells (:func:`cervix.instances.separate`), every cell is
+cut with its own masks the way the synthetic training crops are cut, classified, measured and
+drawn on an overlay; ``cells.csv`` holds one row per cell, ``summary.csv`` one per field.
+
 :func:`predict_crops` is ``python -m cervix predict``: every image is one cell crop; the
 segmentation run gives its masks (the centre cell kept, :func:`cervix.inference.single_cell_masks`),
 the classifier its class probabilities from RGB + those masks, and
@@ -18,18 +23,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .classification import load_classifier, predict_logits
-from .data import Record, load_image
+from .data import Record, Sample, load_image
 from .datasets import ClassificationDataset
 from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, write_png
-from .inference import list_images, single_cell_masks
-from .labels import HEADS
+from .inference import list_images, predict_tiled, single_cell_masks
+from .instances import InstanceConfig, Instances, cell_table, cut_cell, separate
+from .labels import HEADS, group_label
 from .metrics import softmax
 from .morphometrics import cell_morphometrics
 from .preflight import write_data_report
 from .segmentation import inference_kwargs, load_segmentation
 
-__all__ = ["predict_crops"]
+__all__ = ["predict_crops", "analyze", "analyze_field", "field_summary", "overlay_instances"]
 
 
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
@@ -161,3 +167,178 @@ def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str,
     banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
     cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     write_png(path, np.vstack([banner, ov]), rgb=True)
+
+
+# ------------------------------------------------------------------------- whole fields: analyze
+@dataclass
+class _CellCrop:
+    """A cell cut from a field, shaped like a :class:`cervix.data.Record` for the classifier."""
+
+    sample: Sample  # the crop with its own masks
+    label: str  # placeholder label (the targets are unused)
+    path: str  # "<field>#<cell id>"
+    has_masks: bool = True
+
+    def load(self) -> Sample:
+        return self.sample
+
+
+def _classify_cells(model: Any, cfg: dict[str, Any], crops: list[_CellCrop], batch_size: int, tta: bool
+                    ) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of the cells' crops (float32 like :func:`predict_crops`)."""
+    names = list(cfg["class_names"])
+    if not crops:
+        return np.zeros((0, len(names)))
+    ds = ClassificationDataset(crops, names, cfg["image_size"], cfg["in_chans"], None, train=False, cache=False)
+    logits, _ = predict_logits(model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta)
+    return softmax(logits.astype(np.float64), axis=1)
+
+
+def _is_abnormal(name: str) -> bool:
+    """A class counts as abnormal when its 2-class group is (SIPaKMeD and Herlev names), or is named so."""
+    try:
+        return group_label(name, "2") == "abnormal"
+    except ValueError:
+        return name == "abnormal"
+
+
+def analyze_field(seg_model: Any, seg_cfg: dict[str, Any], cls_model: Any, cls_cfg: dict[str, Any],
+                  image: np.ndarray, instance_cfg: InstanceConfig | None = None, tta: bool = False,
+                  batch_size: int = 32) -> tuple[Instances, list[dict[str, Any]]]:
+    """Instances and one row per cell (morphometrics, flags, class probabilities) of one field.
+
+    The field is segmented tiled at the segmentation run's scale (:func:`cervix.inference.predict_tiled`),
+    separated into cells (:func:`cervix.instances.separate`, the run's thresholds unless
+    ``instance_cfg`` says otherwise), and every cell is cut with its own masks
+    (:func:`cervix.instances.cut_cell`) and classified.
+    """
+    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
+    icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
+    probs = predict_tiled(seg_model, image, **inference_kwargs(seg_cfg, tta=tta))  # (2, H, W)
+    inst = separate(probs[:2], icfg)
+    rows = cell_table(inst)
+    names = list(cls_cfg["class_names"])
+    crops = []
+    for r in rows:
+        c = cut_cell(image, inst, r["cell_id"])
+        crops.append(_CellCrop(Sample(c["image"], c["cytoplasm"], c["nucleus"], names[0], "", ""), names[0],
+                               f"cell {r['cell_id']}"))
+    probs_cls = _classify_cells(cls_model, cls_cfg, crops, batch_size, tta)
+    for r, p in zip(rows, probs_cls):
+        k = int(p.argmax())
+        r.update(predicted_class=names[k], confidence=float(p[k]),
+                 **{f"prob_{c}": float(p[j]) for j, c in enumerate(names)})
+    return inst, rows
+
+
+def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]) -> dict[str, Any]:
+    """One ``summary.csv`` row: cells per class, abnormal fraction, mean N/C per class."""
+    out: dict[str, Any] = {"image": image, "n_cells": len(rows)}
+    for c in class_names:
+        mine = [r for r in rows if r.get("predicted_class") == c]
+        out[f"n_{c}"] = len(mine)
+        ncs = [r["nc_ratio"] for r in mine if np.isfinite(r["nc_ratio"])]
+        out[f"mean_nc_{c}"] = float(np.mean(ncs)) if ncs else float("nan")
+    out["abnormal_fraction"] = (sum(_is_abnormal(r["predicted_class"]) for r in rows) / len(rows)
+                                if rows else float("nan"))
+    return out
+
+
+def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, Any]], class_names: list[str],
+                      thickness: int | None = None) -> np.ndarray:
+    """(H', W, 3) uint8 RGB: each cell's contour in its class colour, nuclei outlined in white, and a
+    legend band (class colour, name, count) above the field."""
+    from .plotting import CLASS_PALETTE
+
+    colours = {c: tuple(int(255 * v) for v in CLASS_PALETTE[i % len(CLASS_PALETTE)]) for i, c in enumerate(class_names)}
+    out = np.ascontiguousarray(image.copy())
+    t = thickness or max(1, round(min(image.shape[:2]) / 400))
+    for r in rows:
+        k = r["cell_id"]
+        for lab, col in ((inst.cells, colours.get(r.get("predicted_class"), (0, 0, 0))), (inst.nuclei, (255, 255, 255))):
+            contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(out, contours, -1, col, t if lab is inst.cells else max(1, t - 1))
+    scale = max(0.45, image.shape[1] / 1600)
+    line = int(28 * scale)
+    band = np.full((line * len(class_names) + line // 2, image.shape[1], 3), 255, np.uint8)
+    for i, c in enumerate(class_names):
+        y = line * (i + 1)
+        cv2.rectangle(band, (8, y - int(18 * scale)), (8 + int(22 * scale), y), colours[c], -1)
+        n = sum(r.get("predicted_class") == c for r in rows)
+        cv2.putText(band, f"{c} ({n})", (16 + int(26 * scale), y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([band, out])
+
+
+def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
+            tta: bool = False, min_area: int | None = None, batch_size: int = 32, progress: bool = True
+            ) -> dict[str, Any]:
+    """From whole fields to a per-cell report (``python -m cervix analyze``).
+
+    For every image under ``images`` (any size; tiled like ``masks``) writes
+    ``out/instances/<rel>.png`` (uint16 cell ids, 0 = background), ``out/nuclei/<rel>.png`` (uint16,
+    a nucleus carries its cell's id) and ``out/overlays/<rel>.png`` (cell contours in their class
+    colour, with a legend); then ``out/cells.csv`` (one row per cell: image, cell id, bounding box,
+    centroid, cell and nucleus area, N/C ratio, number of nuclei, flags, predicted class,
+    confidence, probabilities) and ``out/summary.csv`` (one row per image: cells per class,
+    abnormal fraction, mean N/C per class). ``<rel>`` keeps the input's extension
+    (``x.jpg`` -> ``x.jpg.png``). A file that fails is listed in ``out/errors.csv`` and the run goes
+    on; every file not analysed is listed in ``out/skipped.csv``.
+
+    Args:
+        seg: segmentation run folder or checkpoint.
+        cls: classification run folder or checkpoint.
+        images: folder of fields (searched recursively).
+        out: output folder (checked for writing before any work).
+        tta: flip test-time augmentation in both models.
+        min_area: smallest cell kept, in pixels (default :class:`cervix.instances.InstanceConfig`).
+        batch_size: cells per classifier batch.
+        progress: tqdm bar over the fields.
+
+    Returns:
+        ``{"cells": DataFrame, "summary": DataFrame, "errors": [...], "report": "N used, M skipped"}``.
+
+    Raises:
+        ValueError: no images under ``images``.
+        RuntimeError: every image failed.
+    """
+    import pandas as pd
+
+    out = ensure_writable(out)
+    passed_over: list[tuple[str, str]] = []
+    items = list_images(images, passed_over)
+    if not items:
+        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
+                                                          if passed_over else ""))
+    seg_model, seg_cfg = load_segmentation(seg)
+    cls_model, cls_cfg = load_classifier(cls)
+    names = list(cls_cfg["class_names"])
+    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
+    icfg = InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
+    if min_area is not None:
+        icfg.min_cell_area = int(min_area)
+    cells, summary, errors = [], [], []
+    for path, rel in tqdm(items, desc="analyze", disable=not progress):
+        try:
+            image = load_image(path)
+            inst, rows = analyze_field(seg_model, seg_cfg, cls_model, cls_cfg, image, icfg, tta, batch_size)
+            write_png(out / "instances" / f"{rel}.png", inst.cells)
+            write_png(out / "nuclei" / f"{rel}.png", inst.nuclei)
+            write_png(out / "overlays" / f"{rel}.png", overlay_instances(image, inst, rows, names), rgb=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
+            errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        cells += [{"image": rel, **r} for r in rows]
+        summary.append(field_summary(rel, rows, names))
+    if errors:
+        _report_errors(errors, len(items), bool(summary), out)
+    front = ["image", "cell_id", "predicted_class", "confidence"]
+    cells_df = pd.DataFrame(cells)
+    if len(cells_df):
+        cells_df = cells_df[front + [c for c in cells_df.columns if c not in front]]
+    summary_df = pd.DataFrame(summary)
+    atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
+    atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
+    report = write_data_report(out, len(summary), passed_over,
+                               [(str(Path(images) / e["file"]), e["error"]) for e in errors])
+    return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}

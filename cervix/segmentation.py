@@ -375,7 +375,7 @@ def generate_masks(
     classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.
     Tile, overlap, scale, normalisation and thresholds come from the run's config unless given.
     ``single_cell=True`` (for single-cell crops) keeps only the centre cell of each image
-    (:func:`cervix.inference.centre_cell`): a model trained on fields segments every cell in view.
+    (:func:`cervix.instances.centre_instance`): a model trained on fields segments every cell in view.
 
     Returns:
         The QC dict of :func:`cervix.inference.write_masks` (``summary``, ``rows``, ``flagged``,

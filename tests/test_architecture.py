@@ -18,7 +18,7 @@ LAYERS = {
     **dict.fromkeys(["labels", "files", "config", "paths", "masks", "device", "optim", "blocks", "synth_cells",
                      "gradcam", "plotting", "__init__"], 0),
     **dict.fromkeys(["metrics", "losses", "morphometrics", "models", "rundir", "checkpoints", "distributed",
-                     "sampling", "synth"], 1),
+                     "sampling", "synth", "instances", "instance_metrics"], 1),
     **dict.fromkeys(["data", "readers", "splits", "datasets", "preflight"], 2),
     **dict.fromkeys(["engine", "inference"], 3),
     **dict.fromkeys(["segmentation", "classification", "evaluation", "figures", "pretrain", "pipeline"], 4),
@@ -29,6 +29,7 @@ LAYERS = {
 FORBIDDEN = {
     "metrics": {"models", "engine", "timm"},
     "losses": {"models", "engine", "timm"},
+    "instance_metrics": {"models", "engine", "timm", "torch"},
     "inference": {"engine", "optim"},
 }
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
+from cervix.instances import InstanceConfig, centre_instance, separate
 from cervix.masks import binarise
 from cervix.inference import blend_window, list_images, predict_tiled, tile_starts, write_masks
 
@@ -201,29 +202,49 @@ def test_write_masks_all_failing_raises(tmp_path):
         write_masks(BrightnessNet(), [(bad, "bad.png")], tmp_path / "out", progress=False)
 
 
-def test_centre_cell_keeps_the_centre_component_and_its_nuclei():
-    import cv2
+def _discs(shape, discs):
+    """uint8 {0, 255} mask of filled discs ``(x, y, r)``."""
+    m = np.zeros(shape, np.uint8)
+    for x, y, r in discs:
+        cv2.circle(m, (x, y), r, 255, -1)
+    return m
 
-    from cervix.inference import centre_cell
 
-    cyt = np.zeros((64, 64), np.uint8)
-    nuc = np.zeros_like(cyt)
-    cv2.circle(cyt, (32, 32), 12, 255, -1)  # centre cell
-    cv2.circle(cyt, (6, 6), 5, 255, -1)  # neighbour in the corner
-    cv2.circle(nuc, (30, 32), 3, 255, -1)  # centre cell's nucleus
-    cv2.circle(nuc, (6, 6), 2, 255, -1)  # neighbour's nucleus
-    c, n = centre_cell(cyt, nuc)
+def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
+    from cervix.instances import InstanceConfig, centre_instance, separate
+
+    cyt = _discs((64, 64), [(32, 32, 12), (6, 6, 5)])  # centre cell, neighbour in the corner
+    nuc = _discs((64, 64), [(30, 32, 3), (6, 6, 2)])
+    cfg = InstanceConfig(min_cell_area=1, min_nucleus_area=1)
+    c, n = centre_instance(separate(np.stack([cyt, nuc]) / 255.0, cfg))
     assert c[32, 32] == 255 and c[6, 6] == 0 and (c > 0).sum() == (cyt[16:48, 16:48] > 0).sum()
     assert n[32, 30] == 255 and n[6, 6] == 0 and set(np.unique(n)) == {0, 255}
-    # centre on background: the component nearest to the centre is kept
-    ring = np.zeros_like(cyt)
-    cv2.circle(ring, (40, 32), 4, 255, -1)
-    cv2.circle(ring, (4, 60), 3, 255, -1)
-    c, n = centre_cell(ring, np.zeros_like(ring))
+    # centre on background: the cell nearest to the centre is kept
+    ring = _discs((64, 64), [(40, 32, 4), (4, 60, 3)])
+    c, n = centre_instance(separate(np.stack([ring, np.zeros_like(ring)]) / 255.0, cfg))
     assert c[32, 40] == 255 and c[60, 4] == 0 and n.max() == 0
-    # no cytoplasm at all: both empty
-    c, n = centre_cell(np.zeros_like(cyt), nuc)
+    # no cell at all: both empty
+    c, n = centre_instance(separate(np.zeros((2, 64, 64)), cfg))
     assert c.max() == 0 and n.max() == 0
+
+
+def test_single_cell_masks_cut_a_touching_neighbour_off_at_the_watershed_line(monkeypatch, tmp_path):
+    # two overlapping cells, each with its nucleus: one connected component, two instances
+    from cervix import inference as I
+
+    cyt = _discs((80, 80), [(40, 40, 16), (66, 40, 14)])
+    nuc = _discs((80, 80), [(40, 40, 5), (68, 40, 5)])
+    probs = np.stack([cyt, nuc]).astype(np.float32) / 255.0
+    monkeypatch.setattr(I, "predict_tiled", lambda model, image, **kw: probs)
+    c, n = I.single_cell_masks(None, np.zeros((80, 80, 3), np.uint8), (0.5, 0.5), scales=(1.0,))
+    assert c[40, 40] == 255 and c[40, 70] == 0 and n[40, 68] == 0  # the neighbour and its nucleus are out
+    assert 0 < (c > 0).sum() < (cyt > 0).sum() and n[40, 40] == 255
+    # `masks --single-cell` (write_masks) writes the centre instance too
+    img = tmp_path / "crop.png"
+    cv2.imwrite(str(img), np.full((80, 80, 3), 128, np.uint8))
+    write_masks(None, [(img, "crop.png")], tmp_path / "out", single_cell=True, progress=False)
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "cytoplasm" / "crop.png"), cv2.IMREAD_GRAYSCALE), c)
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "nucleus" / "crop.png"), cv2.IMREAD_GRAYSCALE), n)
 
 
 def _fake_probs(by_scale):
@@ -281,7 +302,7 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8)).eval()
     img = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     probs = I.predict_tiled(model, img, tile=64)
-    want = I.centre_cell(*binarise(probs, (0.5, 0.5)))
+    want = centre_instance(separate(probs, InstanceConfig()))
     cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
     assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
 
