@@ -205,11 +205,11 @@ def evaluate_checkpoint(
     figures: bool = True,
     seed: int = 0,
     progress: bool = True,
+    instances: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a segmentation or classification checkpoint -> ``metrics.json``.
 
     Task, class names, channels, normalisation and image size come from the checkpoint.
-
     Classification writes ``out/metrics.json`` (``accuracy, f1_macro, precision_macro,
     recall_macro, roc_auc_macro, ece, nll, temperature, ece_calibrated, nll_calibrated,
     per_class {name: {precision, recall, f1, support}}, confusion_matrix`` (rows = true class, in
@@ -236,6 +236,7 @@ def evaluate_checkpoint(
         figures: write the figures.
         seed: bootstrap seed.
         progress: tqdm bars.
+        instances: segmentation only: add cell and nucleus instance metrics (needs per-cell truth).
 
     Returns:
         The metrics dict as written; k-fold runs add ``k``, ``folds`` (one metrics dict per
@@ -261,14 +262,14 @@ def evaluate_checkpoint(
 
         # tta=False keeps the segmentation run's own setting (its config's ``tta``)
         return evaluate_segmentation(ck_path, data=data, fmt=fmt, split=split, out=out, n_boot=n_boot,
-                                     tta=tta or None, seed=seed, progress=progress)
-    if task != "classification":
-        raise ValueError(f"{ck_path}: unknown task {task!r} (expected segmentation or classification)")
+                                     tta=tta or None, seed=seed, progress=progress, instances=instances)
+    if task != "classification" or instances:
+        raise ValueError(f"{ck_path}: instance metrics are for a segmentation checkpoint, not a classifier"
+                         if instances else f"{ck_path}: unknown task {task!r} (expected segmentation or classification)")
     ev = _evaluate_model(ck_path, data, masks, fmt, split, batch_size, tta, progress)
     names = ev["config"]["class_names"]
     probs, probs_cal = softmax(ev["logits"], 1), softmax(ev["logits"] / ev["temperature"], 1)
-    metrics = {**report_from_probabilities(ev["y"], probs, probs_cal, ev["temperature"], names, n_boot, seed),
-               **_info(ev, split)}
+    metrics = {**report_from_probabilities(ev["y"], probs, probs_cal, ev["temperature"], names, n_boot, seed), **_info(ev, split)}
     frame = predictions_frame(ev["records"], ev["logits"], names, ev["temperature"])
     return _write_outputs(Path(out) if out is not None else ck_path.parent, metrics, frame, figures)
 

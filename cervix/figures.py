@@ -40,6 +40,7 @@ from .plotting import CLASS_PALETTE, overlay
 from .metrics import expected_calibration_error, reliability_curve
 
 __all__ = [
+    "plot_field_analysis",
     "plot_history",
     "mask_grid",
     "prediction_grid",
@@ -454,3 +455,29 @@ def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt
                       tuple(load_mask(Path(pred_root) / h / rel) for h in HEADS)])
         labels.append(f"{Path(rel).parts[0]}\nDice {dc:.2f}/{dn:.2f}")
     return mask_grid(images, masks, ["image", "truth", "prediction"], row_labels=labels)
+
+
+def plot_field_analysis(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]],
+                        class_names: Sequence[str], title: str | None = None) -> plt.Figure:
+    """A field after :func:`cervix.pipeline.analyze`: (a) every cell's contour in its predicted
+    class colour (nuclei in white), (b) cells per class."""
+    from matplotlib.patches import Patch
+
+    from .pipeline import overlay_instances
+
+    names = list(class_names)
+    counts = [sum(r.get("predicted_class") == c for r in rows) for c in names]
+    colours = [CLASS_PALETTE[i % len(CLASS_PALETTE)] for i in range(len(names))]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(7.2, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    a.imshow(overlay_instances(image, inst, list(rows), names, legend=False))
+    a.set_axis_off()
+    a.set_title(title or f"(a) {len(rows)} cells", fontsize="medium")
+    a.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="upper left",
+             bbox_to_anchor=(0, -0.02), ncol=2, fontsize="x-small", frameon=False)
+    b.barh(range(len(names)), counts, color=colours)
+    b.set_yticks(range(len(names)), names, fontsize="small")
+    b.invert_yaxis()
+    b.set_xlabel("cells")
+    b.set_title("(b) cells per class", fontsize="medium")
+    fig.tight_layout()
+    return fig

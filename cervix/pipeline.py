@@ -35,7 +35,8 @@ from .morphometrics import cell_morphometrics
 from .preflight import write_data_report
 from .segmentation import inference_kwargs, load_segmentation
 
-__all__ = ["predict_crops", "analyze", "analyze_field", "field_summary", "overlay_instances"]
+__all__ = ["predict_crops", "analyze", "analyze_field", "field_summary", "overlay_instances", "load_field_analysis",
+           "load_mask_labels"]
 
 
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
@@ -245,9 +246,9 @@ def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]
 
 
 def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, Any]], class_names: list[str],
-                      thickness: int | None = None) -> np.ndarray:
-    """(H', W, 3) uint8 RGB: each cell's contour in its class colour, nuclei outlined in white, and a
-    legend band (class colour, name, count) above the field."""
+                      thickness: int | None = None, legend: bool = True) -> np.ndarray:
+    """(H', W, 3) uint8 RGB: each cell's contour in its class colour, nuclei outlined in white, and
+    (``legend``) a band with each class's colour, name and count above the field."""
     from .plotting import CLASS_PALETTE
 
     colours = {c: tuple(int(255 * v) for v in CLASS_PALETTE[i % len(CLASS_PALETTE)]) for i, c in enumerate(class_names)}
@@ -258,6 +259,8 @@ def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, A
         for lab, col in ((inst.cells, colours.get(r.get("predicted_class"), (0, 0, 0))), (inst.nuclei, (255, 255, 255))):
             contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, col, t if lab is inst.cells else max(1, t - 1))
+    if not legend:
+        return out
     scale = max(0.45, image.shape[1] / 1600)
     line = int(28 * scale)
     band = np.full((line * len(class_names) + line // 2, image.shape[1], 3), 255, np.uint8)
@@ -288,7 +291,7 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
     Args:
         seg: segmentation run folder or checkpoint.
         cls: classification run folder or checkpoint.
-        images: folder of fields (searched recursively).
+        images: folder of fields (searched recursively), or a list of image files.
         out: output folder (checked for writing before any work).
         tta: flip test-time augmentation in both models.
         min_area: smallest cell kept, in pixels (default :class:`cervix.instances.InstanceConfig`).
@@ -306,7 +309,11 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
 
     out = ensure_writable(out)
     passed_over: list[tuple[str, str]] = []
-    items = list_images(images, passed_over)
+    if isinstance(images, (str, os.PathLike)):
+        items = list_images(images, passed_over)
+    else:  # a list of files: each one's name is its relative path
+        items = [(Path(p), Path(p).name) for p in images]
+        images = Path(items[0][0]).parent if items else Path(".")
     if not items:
         raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
                                                           if passed_over else ""))
@@ -342,3 +349,35 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
     report = write_data_report(out, len(summary), passed_over,
                                [(str(Path(images) / e["file"]), e["error"]) for e in errors])
     return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
+
+
+def load_field_analysis(out: str | os.PathLike, images: str | os.PathLike, rel: str
+                        ) -> tuple[np.ndarray, Instances, list[dict[str, Any]]]:
+    """One field of an :func:`analyze` run read back: ``(image, instances, cell rows)``.
+
+    Args:
+        out: the analyze output folder.
+        images: the images folder it analysed.
+        rel: the field's path relative to ``images`` (the ``image`` column of ``cells.csv``).
+    """
+    import pandas as pd
+
+    out = Path(out)
+    cells = load_mask_labels(out / "instances" / f"{rel}.png")
+    nuclei = load_mask_labels(out / "nuclei" / f"{rel}.png")
+    df = pd.read_csv(out / "cells.csv", keep_default_na=False)
+    rows = df[df["image"] == rel].drop(columns="image").to_dict("records")
+    no_nucleus = {int(r["cell_id"]) for r in rows if "no_nucleus" in str(r["flags"]).split(";")}
+    return load_image(Path(images) / rel), Instances(cells, nuclei, no_nucleus), rows
+
+
+def load_mask_labels(path: str | os.PathLike) -> np.ndarray:
+    """A uint16 label PNG (``instances/``, ``nuclei/``) as an (H, W) uint16 array.
+
+    Raises:
+        FileNotFoundError: no such file.
+    """
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise FileNotFoundError(f"cannot read the label image {path}")
+    return arr.astype(np.uint16)

@@ -55,6 +55,7 @@ __all__ = [
     "qc_table",
     "generate_masks",
     "evaluate_segmentation",
+    "instance_scores",
 ]
 
 #: Output channels of the segmentation model, in order.
@@ -257,8 +258,56 @@ def predict_probabilities(model: torch.nn.Module, cfg: Mapping[str, Any], record
         target = None
         if s.cytoplasm is not None and s.nucleus is not None:
             target = np.stack([s.cytoplasm > 127, s.nucleus > 127])
-        out.append({"probs": probs, "target": target, "path": rec.path})
+        out.append({"probs": probs, "target": target, "path": rec.path, "truth": _instance_truth(s)})
     return out
+
+
+def _instance_truth(s: Any) -> dict[str, np.ndarray] | None:
+    """Per-cell truth of a sample, when it has any: ``cells`` ((N, H, W) bool, may overlap, or an
+    (H, W) label map) and ``nuclei`` ((H, W) label map: the cells' ids on the nucleus mask, else
+    the nucleus mask's connected components)."""
+    from scipy import ndimage as ndi
+
+    cells = getattr(s, "cells", None)
+    labels = getattr(s, "instances", None)
+    if cells is None and labels is None:
+        return None
+    nuc = (s.nucleus > 127) if s.nucleus is not None else np.zeros(s.image.shape[:2], bool)
+    nuclei = np.where(nuc, labels, 0) if labels is not None else ndi.label(nuc, structure=np.ones((3, 3)))[0]
+    return {"cells": cells if cells is not None else labels, "nuclei": nuclei}
+
+
+def instance_scores(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5),
+                    n_boot: int = 1000, seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
+
+    Each prediction's probabilities are separated into cells (:func:`cervix.instances.separate`
+    at ``thresholds``) and scored against the truth (:func:`cervix.instance_metrics.instance_metrics`,
+    keys prefixed ``cell_`` and ``nucleus_``); images without per-cell truth are left out.
+
+    Returns:
+        ``(summary with bootstrap 95% CIs over images, per-image rows)``.
+
+    Raises:
+        ValueError: no prediction has per-cell truth.
+    """
+    from .instance_metrics import aggregate_instance_metrics, instance_metrics
+    from .instances import InstanceConfig, separate
+
+    cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1])
+    rows = []
+    for p in predictions:
+        if p.get("truth") is None:
+            continue
+        inst = separate(p["probs"][:2], cfg)
+        rows.append({"path": p["path"], **instance_metrics(p["truth"]["cells"], inst.cells, prefix="cell_"),
+                     **instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_")})
+    if not rows:
+        raise ValueError("no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png "
+                         "or SIPaKMeD contours): instance metrics need it")
+    summary = aggregate_instance_metrics([{k: v for k, v in r.items() if k != "path"} for r in rows],
+                                         n_boot=n_boot, seed=seed)
+    return summary, rows
 
 
 def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> dict[str, float]:
@@ -398,13 +447,16 @@ def evaluate_segmentation(
     tta: bool | None = None,
     seed: int = 0,
     progress: bool = True,
+    instances: bool = False,
 ) -> dict[str, Any]:
     """Dice, IoU and pixel accuracy per head, with bootstrap 95% CIs over images -> ``metrics.json``.
 
     Inference is the real pipeline (tiled, blended, the run's scale and thresholds). ``split="test"``
     evaluates the run's test split (``split.json``); ``"all"`` every image of ``data``.
     Per-image scores go to ``per_image.csv``. ``tta`` None uses the run's setting; ``seed`` seeds
-    the bootstrap (as in :func:`cervix.evaluation.evaluate_checkpoint`).
+    the bootstrap (as in :func:`cervix.evaluation.evaluate_checkpoint`). ``instances=True`` adds
+    the cell and nucleus instance metrics (:func:`instance_scores`) under ``instances`` and their
+    per-image values in ``instances_per_image.csv``.
     """
     import pandas as pd
 
@@ -440,6 +492,9 @@ def evaluate_segmentation(
     metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot, seed=seed)) for k, v in per.items()}
     metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
                    **skipped_info(getattr(records, "skipped", [])))
+    if instances:
+        metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed)
+        atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)
     atomic_write_text(out_dir / "per_image.csv",
                       pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))
