@@ -408,6 +408,20 @@ def metrics_table(results: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def instance_table(instances: Mapping[str, Any], digits: int = 3):
+    """The instance metrics of :func:`cervix.segmentation.instance_scores` as a table: one row per
+    measure, a column each for cells and nuclei, "value [low, high]"."""
+    import pandas as pd
+
+    keys = ("det_f1", "det_precision", "det_recall", "dice_matched", "fno", "tpp", "fpp", "aji", "pq", "sq", "rq")
+    ci = instances.get("ci95", {})
+    rows = {k: {what: _fmt_ci(instances.get(f"{what}_{k}"), ci.get(f"{what}_{k}"), digits)
+                for what in ("cell", "nucleus")} for k in keys}
+    df = pd.DataFrame(rows).T
+    df.index.name = f"{instances.get('n_images', '?')} images"
+    return df
+
+
 def segmentation_table(metrics: Mapping[str, Any], digits: int = 3):
     """Dice, IoU and pixel accuracy per head (rows) as ``value [low, high]`` strings (DataFrame)."""
     import pandas as pd

@@ -76,7 +76,8 @@ def pipeline_paths(profile: str) -> dict[str, Path]:
     Keys: ``synthetic`` (01: ``data/synthetic/<profile>``, with ``fields/``, ``crops/``,
     ``crops_masks/``), ``seg_run`` (02), ``masks`` (03: predicted masks of the crops),
     ``cls_run`` (04: the 5-channel classifier on predicted masks), ``ablation`` (04: the
-    ablation runs), ``eval`` (05: metrics and predictions).
+    ablation runs), ``eval`` (05: metrics and predictions), ``analysis`` (06: whole fields
+    analysed cell by cell).
     """
     run = runs_dir() / profile
     return {
@@ -86,4 +87,5 @@ def pipeline_paths(profile: str) -> dict[str, Path]:
         "cls_run": run / "cls",
         "ablation": run / "ablation",
         "eval": run / "eval",
+        "analysis": run / "analysis",
     }

@@ -331,3 +331,57 @@ def test_predict_goes_on_past_a_bad_file_and_keeps_extensions(run5, synth, tmp_p
     assert main(["predict", "--seg", str(_seg_run(synth, tmp_path)), "--cls", str(run5[0]), "--images", str(src),
                  "--out", str(tmp_path / "afile" / "out")]) == 2
     assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
+    from cervix.pipeline import analyze, load_field_analysis, load_mask_labels
+
+    seg = _seg_run(synth, tmp_path)
+    fields = sorted((synth / "fields" / "images").glob("*.png"))[:2]
+    (tmp_path / "fields").mkdir()
+    for p in fields:
+        shutil.copy(p, tmp_path / "fields" / p.name)
+    (tmp_path / "fields" / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "analysis"
+    with pytest.warns(UserWarning, match="1 of 3 images failed"):
+        res = analyze(seg, run5[0], tmp_path / "fields", out, min_area=20, progress=False)
+    names = load_classifier(run5[0])[1]["class_names"]
+    cells = pd.read_csv(out / "cells.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["image"]) == [p.name for p in fields] and len(res["errors"]) == 1
+    assert "broken.png" in (out / "errors.csv").read_text() and "broken.png" in (out / "skipped.csv").read_text()
+    for p in fields:
+        labels = load_mask_labels(out / "instances" / f"{p.name}.png")
+        nuclei = load_mask_labels(out / "nuclei" / f"{p.name}.png")
+        ids = sorted(int(i) for i in np.unique(labels) if i)
+        mine = cells[cells["image"] == p.name]
+        assert sorted(mine["cell_id"]) == ids  # one row per predicted cell
+        assert set(np.unique(nuclei)) <= set(ids) | {0}
+        assert (out / "overlays" / f"{p.name}.png").is_file()
+        assert int(summary.loc[summary["image"] == p.name, "n_cells"].iloc[0]) == len(ids)
+        assert sum(int(summary.loc[summary["image"] == p.name, f"n_{c}"].iloc[0]) for c in names) == len(ids)
+    assert list(cells.columns[:4]) == ["image", "cell_id", "predicted_class", "confidence"]
+    if len(cells):
+        np.testing.assert_allclose(cells[[f"prob_{c}" for c in names]].sum(axis=1), 1.0, atol=1e-6)
+        image, inst, rows = load_field_analysis(out, tmp_path / "fields", fields[0].name)
+        assert image.shape[:2] == inst.cells.shape and len(rows) == inst.n
+
+
+def test_predict_keeps_the_centre_cell_instance(run5, synth, tmp_path, monkeypatch):
+    # predict segments each crop through inference.single_cell_masks (the centre instance)
+    from cervix import pipeline
+
+    seen = []
+    real = pipeline.single_cell_masks
+
+    def spy(*args, **kw):
+        seen.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "single_cell_masks", spy)
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in sorted((synth / "crops").rglob("*.png"))[:2]:
+        shutil.copy(p, images / p.name)
+    predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred", progress=False)
+    assert len(seen) == 2
