@@ -184,3 +184,11 @@ def test_real_dev_tiny(tmp_path):
     assert (out / "figures" / "real_crops_masks_synthetic_model.png").is_file()
     if not HAS_SMP:
         pytest.skip(NO_SMP)
+
+
+def test_bench_analyze_tiny(tmp_path):
+    run_script("bench_analyze.py", "--tiny", "--out", tmp_path)
+    res = json.loads((tmp_path / "bench_analyze.json").read_text())
+    assert res["width"] == res["height"] == 256 and res["trained_runs"] is False
+    assert res["analyze_total_s"] > 0 and res["peak_rss_mb"] > 0 and res["cells"] >= 0
+    finite_numbers(res)

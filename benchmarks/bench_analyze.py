@@ -1,0 +1,103 @@
+"""Time and peak memory of ``python -m cervix analyze`` on one large field (SIPaKMeD-sized, 2048 x 1536).
+
+Run: ``python benchmarks/bench_analyze.py --seg RUN --cls RUN [--width 2048 --height 1536]``.
+The field is synthetic (cells at the generator's pixel scale, cropped from a square field); the
+runs are any trained segmentation and classification runs (without them, untrained models of
+the ``cpu`` profile's architecture stand in: the same compute for the networks, but the number
+of cells, and so the classifier's share of the time, differs). Reports the wall-clock time of
+each part (segmentation, instance separation, cutting and classifying the cells, writing) and
+the process' peak resident memory; writes ``benchmarks/results/bench_analyze.json``.
+``--tiny --out DIR``: a check that it runs (a 256 x 256 field, untrained tiny models).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from cervix import pipeline
+from cervix.checkpoints import save_checkpoint
+from cervix.inference import predict_tiled
+from cervix.instances import InstanceConfig, separate
+from cervix.models import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
+from cervix.segmentation import inference_kwargs, load_segmentation
+from cervix.synth import item_rng, make_field
+from tinyargs import parse_args_tiny  # beside this script
+
+TINY = dict(width=256, height=256, decoder=[32, 16, 8])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seg", type=Path, help="segmentation run (default: an untrained stand-in)")
+    ap.add_argument("--cls", type=Path, help="classification run (default: an untrained stand-in)")
+    ap.add_argument("--width", type=int, default=2048)
+    ap.add_argument("--height", type=int, default=1536)
+    ap.add_argument("--decoder", type=int, nargs=3, default=[256, 128, 64], help="stand-in decoder widths")
+    ap.add_argument("--out", type=Path, help="folder for bench_analyze.json (default: benchmarks/results)")
+    args = parse_args_tiny(ap, argv, TINY, "a 256 x 256 field, untrained tiny models")
+    args.out = args.out or Path(__file__).resolve().parent / "results"
+    return args
+
+
+def stand_in_runs(folder: Path, decoder: list[int]) -> tuple[Path, Path]:
+    """Untrained segmentation and classification checkpoints of the ``cpu`` profile's models."""
+    torch.manual_seed(0)
+    seg, cls = folder / "seg", folder / "cls"
+    save_checkpoint(seg / "best.pt", {"model": DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=tuple(decoder)
+                                                                       ).state_dict(),
+                                      "config": {"task": "segmentation", "encoder": "convnext_atto",
+                                                 "decoder_channels": decoder, "tile": 256, "overlap": 0.25,
+                                                 "scale": 1.0, "thresholds": [0.5, 0.5], "amp": "none"}})
+    names = ["superficial-intermediate", "parabasal", "metaplastic", "koilocytotic", "dyskeratotic"]
+    model = {"encoder": "convnext_atto", "num_classes": 5, "in_chans": 5}
+    save_checkpoint(cls / "best.pt", {"model": ConvNeXtAttentionClassifier(**model).state_dict(),
+                                      "config": {"task": "classification", "class_names": names, "model": model,
+                                                 "image_size": 128, "in_chans": 5}})
+    return seg, cls
+
+
+def field(width: int, height: int) -> np.ndarray:
+    """A synthetic field of ``width`` x ``height`` pixels (cropped from a square one)."""
+    f = make_field(item_rng(0, 0), max(width, height, 256), 0.5)
+    return f["image"][:height, :width]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.out / "bench_analyze_work"
+    seg, cls = (args.seg, args.cls) if args.seg and args.cls else stand_in_runs(work / "runs", args.decoder)
+    image = field(args.width, args.height)
+    work.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(work / "field.png"), np.ascontiguousarray(image[..., ::-1]))
+    seg_model, seg_cfg = load_segmentation(seg)
+    t0 = time.perf_counter()
+    probs = predict_tiled(seg_model, image, **inference_kwargs(seg_cfg))
+    t_seg = time.perf_counter() - t0
+    inst = separate(probs, InstanceConfig())
+    t_sep = time.perf_counter() - t0 - t_seg
+    t1 = time.perf_counter()
+    res = pipeline.analyze(seg, cls, [work / "field.png"], work / "analysis", progress=False)
+    t_all = time.perf_counter() - t1
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    out = {"width": args.width, "height": args.height, "cells": int(len(res["cells"])), "cells_separated": inst.n,
+           "segment_s": round(t_seg, 2), "separate_s": round(t_sep, 2), "analyze_total_s": round(t_all, 2),
+           "cells_and_writing_s": round(t_all - t_seg - t_sep, 2), "peak_rss_mb": round(peak_mb, 1),
+           "trained_runs": bool(args.seg and args.cls), "threads": torch.get_num_threads(),
+           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
+    (args.out / "bench_analyze.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
