@@ -3,11 +3,13 @@
 Every reader returns the same cheap index, a list of :class:`Record` (paths, label, group id);
 pixels are decoded on demand by :meth:`Record.load`, which returns a :class:`Sample` with the
 RGB image (H, W, 3) uint8 and the cytoplasm / nucleus masks (H, W) uint8 {0, 255}. The
-cytoplasm mask is the whole cell (nucleus included); the nucleus mask is the nucleus.
+cytoplasm mask is the whole cell (nucleus included); the nucleus mask is the nucleus. Per-cell
+truth, where a format has it, is ``Sample.cells`` (N, H, W) bool, one mask per cell.
 
 Formats (``read_dataset(root, fmt)``; the readers are in :mod:`cervix.readers`):
 
-- ``masks``: ``images/<id>.<ext>``, ``masks/cytoplasm/<id>.png``, ``masks/nucleus/<id>.png``.
+- ``masks``: ``images/<id>.<ext>``, ``masks/cytoplasm/<id>.png``, ``masks/nucleus/<id>.png``,
+  optional ``masks/instances/<id>.png`` (8/16-bit cell ids, 0 = background).
 - ``classes``: ImageFolder ``<root>/<class>/<id>.<ext>`` with optional masks root
   ``<masks_root>/{cytoplasm,nucleus}/<class>/<id>.png`` and optional ``<root>/groups.csv``.
   Herlev (Jantzen et al., 2005) is read with this reader (``*-d.bmp`` mask images are skipped).
@@ -48,6 +50,8 @@ __all__ = [
     "load_uint8",
     "load_image",
     "load_mask",
+    "load_instances",
+    "cells_from_instances",
     "synthetic_cache_dir",
     "ensure_synthetic",
 ]
@@ -72,7 +76,11 @@ class Sample:
         label: class name (after grouping) or None for unlabelled data.
         group: group id for leakage-safe splits.
         path: source image path.
-        instances: optional (H, W) int32 cell instance ids (SIPaKMeD contours), else None.
+        instances: (H, W) int32 cell ids, 0 = background, the top cell where cells overlap
+            (SIPaKMeD contours, the ``masks`` format's ``masks/instances/<id>.png``), else None.
+        cells: (N, H, W) bool, one whole-cell mask per annotated cell (overlaps allowed: ISBI
+            2014 and SIPaKMeD full images; from ``instances`` for the ``masks`` format, so its
+            cells are their visible parts), else None: the one way to get per-cell truth.
     """
 
     image: np.ndarray
@@ -82,6 +90,7 @@ class Sample:
     group: str
     path: str
     instances: np.ndarray | None = None
+    cells: np.ndarray | None = None
 
     @property
     def has_masks(self) -> bool:
@@ -102,6 +111,7 @@ class Record:
         source: how the masks are obtained: ``"files"`` (mask PNGs, possibly none),
             ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry), ``"labelmap"`` (grey levels).
         meta: format-specific details (contour paths, .mat path and index, label-map thresholds).
+        instances: cell instance map file (``masks`` format, ``masks/instances/<id>.png``), else None.
     """
 
     path: str
@@ -111,6 +121,7 @@ class Record:
     nucleus: str | None = None
     source: str = "files"
     meta: dict[str, Any] = field(default_factory=dict)
+    instances: str | None = None
 
     @property
     def has_masks(self) -> bool:
@@ -120,7 +131,7 @@ class Record:
         return True
 
     def load(self) -> Sample:
-        """Decode the image and its masks.
+        """Decode the image, its masks and its per-cell truth (``Sample.cells``, where there is one).
 
         Raises:
             ValueError / FileNotFoundError: naming the file, for unreadable or truncated images,
@@ -128,17 +139,20 @@ class Record:
         """
         image = load_image(self.path)
         shape = image.shape[:2]
-        cyt = nuc = inst = None
+        cyt = nuc = inst = cells = None
         if self.source == "files":
             if self.cytoplasm is not None:
                 cyt = load_mask(self.cytoplasm, shape)
             if self.nucleus is not None:
                 nuc = load_mask(self.nucleus, shape)
+            if self.instances is not None:
+                inst = load_instances(self.instances, shape)
+                cells = cells_from_instances(inst)
         else:
             from cervix.readers import decode_masks  # lazy: the readers import Record from here
 
-            cyt, nuc, inst = decode_masks(self, shape)
-        return Sample(image, cyt, nuc, self.label, self.group, self.path, inst)
+            cyt, nuc, inst, cells = decode_masks(self, shape)
+        return Sample(image, cyt, nuc, self.label, self.group, self.path, inst, cells)
 
 
 class RecordList(list):
@@ -285,11 +299,44 @@ def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndar
     return mask_from_values(m)
 
 
+def load_instances(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read a cell instance map (grey 8- or 16-bit PNG of cell ids, 0 = background) as (H, W) int32.
+
+    Args:
+        path: instance map file.
+        shape: expected (H, W[, C]) of the image it belongs to.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: naming the file, when unreadable, not one channel of integers, or of another
+            size than ``shape``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"missing instance map file: {p}")
+    m = _decode(p)
+    if m.ndim != 2 or not np.issubdtype(m.dtype, np.integer):
+        raise ValueError(f"{p}: an instance map is one channel of integer cell ids (grey 8- or 16-bit PNG), "
+                         f"got shape {m.shape} of {m.dtype}")
+    if shape is not None and m.shape != tuple(shape[:2]):
+        raise ValueError(f"{p}: instance map size {m.shape[1]}x{m.shape[0]} differs from its image size "
+                         f"{shape[1]}x{shape[0]}")
+    return m.astype(np.int32)
+
+
+def cells_from_instances(instances: np.ndarray) -> np.ndarray:
+    """Per-cell masks of an instance map: (N, H, W) bool, one per nonzero id, in increasing id order."""
+    ids = np.unique(instances)
+    ids = ids[ids > 0]
+    return instances[None] == ids[:, None, None]
+
+
 # --------------------------------------------------------------------------------------------
 # Synthetic data cache
 # --------------------------------------------------------------------------------------------
 _SYNTH_DEFAULTS: dict[str, Any] = dict(seed=0, n_fields=20, n_crops=200, size=None, field_size=512, difficulty=0.5)
 _SYNTH_MARKER = "synth.json"
+_SYNTH_INSTANCES = "fields/masks/instances"
 
 
 def synthetic_cache_dir(**params: Any) -> Path:
@@ -305,7 +352,8 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     """Generate the synthetic data set into ``out`` unless it is already there.
 
     The generator writes into ``<out>.partial`` which is renamed to ``out`` when complete, with
-    ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set.
+    ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set. A
+    set made before the fields had instance maps gets them added (:func:`_add_instances`).
 
     Args:
         out: cache folder; default :func:`synthetic_cache_dir` of the parameters.
@@ -327,17 +375,15 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
         if old != json.loads(json.dumps(p)):
             raise ValueError(f"{out}: holds synthetic data generated with {old}, not {p}; "
                              "choose another folder or delete it")
+        if p["n_fields"] and not (out / _SYNTH_INSTANCES).is_dir():
+            _add_instances(out, p, progress)
         return out
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out}: exists but is not a complete synthetic data set (no {_SYNTH_MARKER}); "
                          "delete it or choose another folder")
     from cervix import synth  # lazy: the generator is only needed on a fresh machine
 
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
+    tmp = _fresh_partial(out)
     tmp.mkdir(parents=True)
     synth.generate(tmp, progress=progress, **p)
     (tmp / _SYNTH_MARKER).write_text(json.dumps(p, indent=1))
@@ -345,6 +391,45 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
         out.rmdir()
     tmp.rename(out)
     return out
+
+
+def _fresh_partial(out: Path) -> Path:
+    """``<out>.partial``, emptied of what an interrupted run left there (not created)."""
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    return tmp
+
+
+def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
+    """Upgrade a synthetic set made before ``fields/masks/instances/`` existed, in place.
+
+    Its fields are rendered again into ``<out>.partial`` (the generator is deterministic per
+    field, so these are the same fields; no crops, so only ``n_fields`` fields are drawn), and
+    only the finished instances folder is moved in: the files already there are not touched and
+    an interrupted upgrade leaves the set as it was. The new cytoplasm masks must equal the
+    cached ones byte for byte, else the set came from an older generator and is refused.
+
+    Raises:
+        ValueError: the cached fields differ from today's generator's.
+    """
+    import shutil
+
+    from cervix import synth  # lazy, as in ensure_synthetic
+
+    tmp = _fresh_partial(out)
+    synth.generate(tmp, progress=progress, **{**p, "n_crops": 0})
+    new_cyt, old_cyt = tmp / "fields/masks/cytoplasm", out / "fields/masks/cytoplasm"
+    for f in sorted(new_cyt.glob("*.png")):
+        if not (old_cyt / f.name).is_file() or (old_cyt / f.name).read_bytes() != f.read_bytes():
+            shutil.rmtree(tmp)
+            raise ValueError(f"{out}: made by an older synthetic generator ({old_cyt / f.name} differs from "
+                             "today's); delete the folder to generate it again")
+    if not (out / _SYNTH_INSTANCES).is_dir():  # another process may have upgraded it meanwhile
+        (tmp / _SYNTH_INSTANCES).rename(out / _SYNTH_INSTANCES)
+    shutil.rmtree(tmp)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Layouts (called through :func:`cervix.data.read_dataset`):
 
-- masks folder: ``images/<id>.<ext>`` with ``masks/cytoplasm/<id>.png`` and
-  ``masks/nucleus/<id>.png`` (:func:`read_masks_folder`).
+- masks folder: ``images/<id>.<ext>`` with ``masks/cytoplasm/<id>.png``,
+  ``masks/nucleus/<id>.png`` and optional ``masks/instances/<id>.png`` (:func:`read_masks_folder`).
 - classes folder: ImageFolder ``<root>/<class>/<id>.<ext>``, optional masks root
   ``<masks_root>/{cytoplasm,nucleus}/<class>/<id>.png`` and optional ``<root>/groups.csv``
   (``path,group``: the source image of each crop) (:func:`read_classes_folder`). Herlev
@@ -23,7 +23,7 @@ root of class-folder crops), ``grouping`` and ``class_names`` (see :func:`cervix
 ``require_masks`` (fail when the dataset has no masks) and ``skipped``. Each reader appends the
 files it passes over to ``skipped`` as ``(path, reason)`` and returns the records; masks that
 are not mask files (contours, ``.mat`` entries, label maps) are decoded by
-:func:`decode_masks` when a record is loaded.
+:func:`decode_masks` when a record is loaded, with the per-cell masks of SIPaKMeD and ISBI 2014.
 """
 from __future__ import annotations
 
@@ -107,6 +107,12 @@ def rasterize_sipakmed_contours(
         ValueError: naming the file, for a name not of the form ``NNN_cytMM.dat``/``NNN_nucMM.dat``
             or an unreadable contour.
     """
+    return _label_maps(*_sipakmed_polygons(dat_paths, shape), shape)
+
+
+def _sipakmed_polygons(dat_paths: Iterable[str | Path], shape: tuple[int, ...]
+                       ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Cell and nucleus polygons (id MM -> (K, 2) int32 x, y) of one image's contour files."""
     h, w = int(shape[0]), int(shape[1])
     cells: dict[int, np.ndarray] = {}
     nuclei: dict[int, np.ndarray] = {}
@@ -118,19 +124,39 @@ def rasterize_sipakmed_contours(
         xy = read_sipakmed_contour(p)
         if (np.abs(xy) > 4 * max(h, w)).any():  # far outside any image: a corrupt file, not a border cell
             raise ValueError(f"{p}: coordinates up to {np.abs(xy).max():.3g}, far outside the {w}x{h} image")
-        pts = np.rint(xy).astype(np.int32)
-        (cells if m.group(2).lower() == "cyt" else nuclei)[int(m.group(3))] = pts
-    cell_ids = np.zeros((h, w), np.int32)
-    nucleus_ids = np.zeros((h, w), np.int32)
+        (cells if m.group(2).lower() == "cyt" else nuclei)[int(m.group(3))] = np.rint(xy).astype(np.int32)
+    return cells, nuclei
+
+
+def _fill(pts: np.ndarray, out: np.ndarray, value: int = 1) -> np.ndarray:
+    """Fill the polygon ``pts`` ((K, 2) int32 x, y) into ``out`` with ``value``; returns ``out``."""
+    cv2.fillPoly(out, [pts.reshape(-1, 1, 2)], int(value))
+    return out
+
+
+def _label_maps(cells: dict[int, np.ndarray], nuclei: dict[int, np.ndarray],
+                shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The label maps of :func:`rasterize_sipakmed_contours` from :func:`_sipakmed_polygons`."""
+    h, w = int(shape[0]), int(shape[1])
+    cell_ids, nucleus_ids = np.zeros((h, w), np.int32), np.zeros((h, w), np.int32)
     for i in sorted(cells):
-        cv2.fillPoly(cell_ids, [cells[i].reshape(-1, 1, 2)], int(i))
+        _fill(cells[i], cell_ids, i)
     for i in sorted(nuclei):
-        one = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(one, [nuclei[i].reshape(-1, 1, 2)], 1)
-        nucleus_ids[one > 0] = i
+        one = _fill(nuclei[i], np.zeros((h, w), np.uint8)) > 0
+        nucleus_ids[one] = i
         if i in cells:
-            cell_ids[one > 0] = i
+            cell_ids[one] = i
     return cell_ids, nucleus_ids
+
+
+def _cell_masks(cells: dict[int, np.ndarray], nuclei: dict[int, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """(N, H, W) bool: each cell polygon on its own (overlaps kept) with its own nucleus, in id order."""
+    out = np.zeros((len(cells), int(shape[0]), int(shape[1])), np.uint8)
+    for k, i in enumerate(sorted(cells)):
+        _fill(cells[i], out[k])
+        if i in nuclei:
+            _fill(nuclei[i], out[k])
+    return out.view(bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,7 +179,8 @@ def _check_class(label: str, class_names: Sequence[str] | None, where: Path) -> 
 
 
 def read_masks_folder(root: Path, require_masks: bool, skipped: list) -> list[Record]:
-    """Index ``images/<id>.<ext>`` with ``masks/cytoplasm/<id>.png`` and ``masks/nucleus/<id>.png``.
+    """Index ``images/<id>.<ext>`` with ``masks/cytoplasm/<id>.png`` and ``masks/nucleus/<id>.png``;
+    ``masks/instances/<id>.png`` (cell ids), optional per image, becomes ``Record.instances``.
 
     Raises:
         FileNotFoundError: no ``images/`` folder, or a missing mask file (naming it).
@@ -162,7 +189,7 @@ def read_masks_folder(root: Path, require_masks: bool, skipped: list) -> list[Re
     img_dir = root / "images"
     if not img_dir.is_dir():
         raise FileNotFoundError(f"{root}: no images/ folder (masks format: images/<id>.<ext>, masks/cytoplasm/, masks/nucleus/)")
-    cyt_dir, nuc_dir = root / "masks" / "cytoplasm", root / "masks" / "nucleus"
+    cyt_dir, nuc_dir, inst_dir = (root / "masks" / n for n in ("cytoplasm", "nucleus", "instances"))
     has_masks = cyt_dir.is_dir() or nuc_dir.is_dir()
     if require_masks and not has_masks:
         raise FileNotFoundError(f"{root}: masks are required but {root / 'masks'} has no cytoplasm/ or nucleus/ folder")
@@ -182,12 +209,13 @@ def read_masks_folder(root: Path, require_masks: bool, skipped: list) -> list[Re
             for m in (cyt, nuc):
                 if not m.is_file():
                     raise FileNotFoundError(f"missing mask file {m} for image {p}")
-        records.append(Record(str(p), None, sid, str(cyt) if cyt else None, str(nuc) if nuc else None))
-    if has_masks:
-        for d in (cyt_dir, nuc_dir):
-            for m in sorted(d.glob("*")) if d.is_dir() else []:
-                if m.stem not in by_id:
-                    skipped.append((str(m), "mask without an image"))
+        inst = inst_dir / f"{sid}.png"
+        records.append(Record(str(p), None, sid, str(cyt) if cyt else None, str(nuc) if nuc else None,
+                              instances=str(inst) if inst.is_file() else None))
+    for d in (cyt_dir, nuc_dir, inst_dir):
+        for m in sorted(d.glob("*")) if d.is_dir() else []:
+            if m.stem not in by_id:
+                skipped.append((str(m), "mask without an image"))
     return records
 
 
@@ -406,23 +434,23 @@ def _mat_prefix(mat: dict[str, Any]) -> str | None:
 
 
 def _isbi_masks(mat_path: str, index: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Cytoplasm (union of the per-cell masks) and nucleus masks of entry ``index`` (0-based)."""
+    """Entry ``index`` (0-based): per-cell masks (N, H, W) bool, overlaps kept, and nucleus mask (H, W) bool."""
     mat = _load_mat(mat_path)
     cyt_all, nuc_all = mat[f"{prefix}_Cytoplasm"].ravel(), mat[f"{prefix}_Nuclei"].ravel()
     if index >= len(cyt_all) or index >= len(nuc_all):
         raise ValueError(f"{mat_path}: has {len(cyt_all)} entries, no entry {index + 1}")
 
-    def union(entry: Any) -> np.ndarray:
+    def stack(entry: Any) -> np.ndarray:  # a cell array of per-cell masks, one 2-D mask or (H, W, N)
         arr = np.asarray(entry)
-        if arr.dtype == object:  # cell array of per-cell masks
-            parts = [np.asarray(a) for a in arr.ravel()]
-            if not parts:
-                raise ValueError(f"{mat_path}: entry {index + 1} holds no cell masks")
-            return np.logical_or.reduce([a > 0 for a in parts])
-        return arr > 0 if arr.ndim == 2 else (arr > 0).any(axis=-1)
+        if arr.dtype != object:
+            return (arr > 0)[None] if arr.ndim == 2 else np.moveaxis(arr > 0, -1, 0)
+        parts = [np.asarray(a) > 0 for a in arr.ravel()]
+        if not parts or len({a.shape for a in parts}) > 1:
+            raise ValueError(f"{mat_path}: entry {index + 1} holds no cell masks or masks of several sizes "
+                             f"{sorted({a.shape for a in parts})}")
+        return np.stack(parts)
 
-    cyt, nuc = union(cyt_all[index]), union(nuc_all[index])
-    return cyt.astype(np.uint8) * 255, nuc.astype(np.uint8) * 255
+    return stack(cyt_all[index]), stack(nuc_all[index]).any(axis=0)
 
 
 def read_isbi2014(root: Path, mat_path: str | None, require_masks: bool, skipped: list) -> list[Record]:
@@ -534,7 +562,8 @@ def read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
 # --------------------------------------------------------------------------------------------
 # Masks of records without mask files
 # --------------------------------------------------------------------------------------------
-def decode_masks(record: Record, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def decode_masks(record: Record, shape: tuple[int, ...]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Cytoplasm and nucleus masks (H, W) uint8 {0, 255} of a record whose masks are no mask files.
 
     Args:
@@ -543,28 +572,28 @@ def decode_masks(record: Record, shape: tuple[int, ...]) -> tuple[np.ndarray, np
         shape: its image's (H, W).
 
     Returns:
-        ``(cytoplasm, nucleus, instances)``; instances: the SIPaKMeD cell ids (H, W) int32, else None.
+        ``(cytoplasm, nucleus, instances, cells)``; instances: the SIPaKMeD cell ids (H, W) int32,
+        else None; cells: (N, H, W) bool per-cell masks (SIPaKMeD, ISBI 2014), else None.
 
     Raises:
         ValueError: naming the file, for masks of another size than the image or an unknown source.
     """
-    cyt = nuc = inst = None
+    cyt = nuc = inst = cells = None
     if record.source == "sipakmed":
-        inst, nuc_ids = rasterize_sipakmed_contours(record.meta["contours"], shape)
+        polygons = _sipakmed_polygons(record.meta["contours"], shape)
+        (inst, nuc_ids), cells = _label_maps(*polygons, shape), _cell_masks(*polygons, shape)
         cyt = np.where((inst > 0) | (nuc_ids > 0), 255, 0).astype(np.uint8)
         nuc = np.where(nuc_ids > 0, 255, 0).astype(np.uint8)
     elif record.source == "isbi2014":
-        cyt, nuc = _isbi_masks(record.meta["mat"], int(record.meta["index"]), record.meta["prefix"])
-        for m in (cyt, nuc):
+        cells, nuc = _isbi_masks(record.meta["mat"], int(record.meta["index"]), record.meta["prefix"])
+        for m in (cells[0], nuc):
             if m.shape != shape:
-                raise ValueError(
-                    f"{record.meta['mat']}: entry {record.meta['index'] + 1} has masks of size "
-                    f"{m.shape[1]}x{m.shape[0]} but image {record.path} is {shape[1]}x{shape[0]}"
-                )
+                raise ValueError(f"{record.meta['mat']}: entry {record.meta['index'] + 1} has masks of size "
+                                 f"{m.shape[1]}x{m.shape[0]} but image {record.path} is {shape[1]}x{shape[0]}")
+        cyt, nuc = cells.any(axis=0).astype(np.uint8) * 255, nuc.astype(np.uint8) * 255
     elif record.source == "labelmap":
-        cyt, nuc = _labelmap_masks(
-            record.meta["labelmap"], shape, record.meta["cell_threshold"], record.meta["nucleus_threshold"]
-        )
+        m = record.meta
+        cyt, nuc = _labelmap_masks(m["labelmap"], shape, m["cell_threshold"], m["nucleus_threshold"])
     else:
         raise ValueError(f"record {record.path}: unknown mask source {record.source!r}")
-    return cyt, nuc, inst
+    return cyt, nuc, inst, cells

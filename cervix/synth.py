@@ -464,6 +464,17 @@ def _write_png(path: Path, arr: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
+def _write_field(folder: Path, fid: str, f: dict[str, Any]) -> None:
+    """Write field ``f`` of :func:`make_field` as ``images/<fid>.png`` and
+    ``masks/{cytoplasm,nucleus,instances}/<fid>.png`` (instances: uint16 cell ids) under ``folder``."""
+    inst = f["instances"]
+    if int(inst.max(initial=0)) > np.iinfo(np.uint16).max or int(inst.min(initial=0)) < 0:
+        raise ValueError(f"{fid}: instance ids {inst.min()}..{inst.max()} do not fit a 16-bit PNG")
+    _write_png(folder / "images" / f"{fid}.png", f["image"])
+    for name, arr in (("cytoplasm", f["cytoplasm"]), ("nucleus", f["nucleus"]), ("instances", inst.astype(np.uint16))):
+        _write_png(folder / "masks" / name / f"{fid}.png", arr)
+
+
 def generate(
     out: str | Path,
     seed: int = 0,
@@ -476,9 +487,10 @@ def generate(
 ) -> dict[str, Any]:
     """Write a synthetic data set: fields (masks format) and class-balanced crops (classes format).
 
-    Layout under ``out``: ``fields/images/field_NNNN.png``, ``fields/masks/{cytoplasm,nucleus}/
-    field_NNNN.png``; ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``,
-    group ``field_NNNN``), ``crops_masks/{cytoplasm,nucleus}/<class>/fNNNN_cJJ.png`` and
+    Layout under ``out``: ``fields/images/field_NNNN.png``, ``fields/masks/{cytoplasm,nucleus,
+    instances}/field_NNNN.png`` (instances: uint16 cell ids, 0 = background, the top cell where
+    cells overlap); ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``, group
+    ``field_NNNN``), ``crops_masks/{cytoplasm,nucleus}/<class>/fNNNN_cJJ.png`` and
     ``manifest.json`` (the arguments). Field ``k`` holds one target cell per class; crop
     ``fNNNN_cJJ`` is target ``JJ`` (class ``SIPAKMED_CLASSES[JJ]``) of field ``NNNN``, so crop
     classes are balanced (counts differ by at most one). Fields beyond ``n_fields`` needed for
@@ -505,9 +517,7 @@ def generate(
         f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES))
         fid = f"field_{k:04d}"
         if k < n_fields:
-            _write_png(out / "fields" / "images" / f"{fid}.png", f["image"])
-            _write_png(out / "fields" / "masks" / "cytoplasm" / f"{fid}.png", f["cytoplasm"])
-            _write_png(out / "fields" / "masks" / "nucleus" / f"{fid}.png", f["nucleus"])
+            _write_field(out / "fields", fid, f)
         for j, cls in enumerate(SIPAKMED_CLASSES):
             if k * k_cls + j >= n_crops:
                 break

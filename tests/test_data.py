@@ -74,6 +74,13 @@ def test_sipakmed_reader_end_to_end(real_samples, tmp_path):
     assert np.array_equal(s.nucleus > 0, nuclei > 0)
     assert not np.any((s.nucleus > 0) & (s.cytoplasm == 0))
     assert len(np.unique(s.instances)) == 17
+    # per-cell truth: each cell polygon on its own (overlaps kept) with its own nucleus
+    assert s.cells.shape == (16, 1536, 2048) and s.cells.dtype == bool
+    assert np.array_equal(s.cells.any(axis=0), s.cytoplasm > 0)
+    for k in (0, 15):
+        alone = [real_samples / "sipakmed" / "contours" / f"007_{h}{k + 1:02d}.dat" for h in ("cyt", "nuc")]
+        c_alone, n_alone = R.rasterize_sipakmed_contours([a for a in alone if a.exists()], (1536, 2048))
+        assert np.array_equal(s.cells[k], (c_alone > 0) | (n_alone > 0))
     assert D.read_dataset(root, "sipakmed", grouping="3")[0].label == "normal"
     with pytest.warns(UserWarning, match="notes.txt"):
         crops = D.read_dataset(root, "sipakmed", crops=True)
@@ -104,6 +111,8 @@ def test_isbi2014_reader_matches_mat(real_samples):
         for k in range(cells.shape[0]):
             union |= cells[k, 0] > 0
         assert np.array_equal(s.cytoplasm > 0, union)
+        assert s.cells.shape == (cells.shape[0], 512, 512) and s.instances is None
+        assert all(np.array_equal(s.cells[k], cells[k, 0] > 0) for k in range(cells.shape[0]))
         assert np.array_equal(s.nucleus > 0, mat["train_Nuclei"][i, 0] > 0)
         assert set(np.unique(s.cytoplasm)) <= {0, 255}
         assert s.nucleus.any() and s.cytoplasm.any()
@@ -271,6 +280,7 @@ def test_synthetic_reader_generates_once_into_cache(tmp_path, monkeypatch, make_
     def generate(out, seed=0, n_fields=20, n_crops=200, size=256, field_size=512, difficulty=0.5, progress=True):
         calls.append((Path(out), seed, n_fields))
         make_masks_folder(Path(out) / "fields", n=n_fields, seed=seed)
+        (Path(out) / "fields" / "masks" / "instances").mkdir()  # today's layout: no upgrade needed
         tmp = Path(out) / "_c"
         make_classes_folder(tmp, per_class=2, seed=seed)
         shutil.move(str(tmp / "crops"), str(Path(out) / "crops"))

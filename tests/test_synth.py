@@ -81,6 +81,19 @@ def test_written_masks_binary_nonempty_nucleus_inside(gen_dir):
         assert (cyt > 0).sum() > (nuc > 0).sum()
 
 
+def test_written_instances_match_the_union_masks(gen_dir):
+    for k in range(2):
+        name = f"field_{k:04d}.png"
+        inst = cv2.imread(str(gen_dir / "fields" / "masks" / "instances" / name), cv2.IMREAD_UNCHANGED)
+        cyt = cv2.imread(str(gen_dir / "fields" / "masks" / "cytoplasm" / name), cv2.IMREAD_UNCHANGED)
+        nuc = cv2.imread(str(gen_dir / "fields" / "masks" / "nucleus" / name), cv2.IMREAD_UNCHANGED)
+        assert inst.dtype == np.uint16 and inst.shape == cyt.shape == (384, 384)
+        f = make_field(item_rng(3, k), 384, 0.5, classes=list(SIPAKMED_CLASSES))
+        assert np.array_equal(inst, f["instances"])  # the field's own map, written losslessly
+        assert ((inst > 0) == (cyt > 0)).all() and (inst[nuc > 0] > 0).all()  # background 0, cells > 0
+        assert inst.max() <= len(f["cell_classes"]) and len(np.unique(inst)) > len(SIPAKMED_CLASSES)
+
+
 def test_field_outputs_and_instances(field):
     img, cyt, nuc, inst = field["image"], field["cytoplasm"], field["nucleus"], field["instances"]
     assert img.shape == (384, 384, 3) and img.dtype == np.uint8
@@ -160,7 +173,7 @@ def test_different_seeds_differ_and_items_independent_of_count(gen_dir, tmp_path
     generate(out, seed=3, n_fields=1, n_crops=5, size=64, field_size=384, progress=False)
     small, big = _files(out), _files(gen_dir)
     common = [k for k in small if k.endswith(".png")]
-    assert len(common) == 3 + 3 * 5
+    assert len(common) == 4 + 3 * 5  # image + cytoplasm, nucleus, instances; 5 crops of 3 files
     assert all(small[k] == big[k] for k in common)
 
 
