@@ -80,7 +80,7 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--images", required=True, type=Path, help="folder of fields (any size)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
-    p.add_argument("--min-area", type=int, help="smallest cell kept, in pixels (default 80)")
+    p.add_argument("--min-area", type=int, help="smallest cell kept, in pixels (default 200)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ def test_touching_cells_are_split_between_their_nuclei_and_a_nucleus_free_blob_i
 def test_touching_nuclei_are_split_at_their_distance_peaks():
     nuc = _discs((60, 80), [(28, 30, 9), (45, 30, 9)])  # two overlapping discs: one component
     cyt = _discs((60, 80), [(36, 30, 26)])
-    split = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10))
+    split = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=True))
     merged = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=False))
     assert split.n == 2 and merged.n == 1
 
