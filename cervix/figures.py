@@ -471,7 +471,7 @@ def plot_field_analysis(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str
     fig, (a, b) = plt.subplots(1, 2, figsize=(7.2, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
     a.imshow(overlay_instances(image, inst, list(rows), names, legend=False))
     a.set_axis_off()
-    a.set_title(title or f"(a) {len(rows)} cells", fontsize="medium")
+    a.set_title("(a) " + (title or f"{len(rows)} cells"), fontsize="medium")
     a.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="upper left",
              bbox_to_anchor=(0, -0.02), ncol=2, fontsize="x-small", frameon=False)
     b.barh(range(len(names)), counts, color=colours)
