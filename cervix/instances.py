@@ -191,8 +191,10 @@ def cell_box(x0: int, y0: int, x1: int, y1: int, margin: tuple[float, float] = (
     """The crop box ``(x0, y0, width, height)`` around a cell's bounding box ``[x0, x1) x [y0, y1)``.
 
     The box grows by ``margin`` (fraction of the side, per side), its aspect is kept within
-    ``max_stretch``, and it is shifted by ``jitter`` (fractions of the added room); the same
-    arithmetic frames the synthetic training crops (:func:`cervix.synth.cut_crop`).
+    ``max_stretch``, and it is shifted by ``jitter`` (fractions of the added room). The one home of
+    this framing: :func:`cervix.synth.cut_crop` frames the synthetic training crops with it (a
+    random margin and jitter), :func:`cut_cell` the cells of an analysed field (the middle margin,
+    no jitter).
     """
     bw, bh = (x1 - x0) * (1 + 2 * margin[0]), (y1 - y0) * (1 + 2 * margin[1])
     bw, bh = max(bw, bh / max_stretch), max(bh, bw / max_stretch)

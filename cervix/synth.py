@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from .instances import cell_box, padded_crop
 from .labels import SIPAKMED_CLASSES
 from .synth_cells import STAIN_OD, Cell, CellParams, add_debris, render_cell, smooth_noise
 
@@ -415,23 +416,13 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
     cfg = cfg or SynthConfig()
     c: Cell = field["cells"][index]
     img = field["image"]
-    H, W = img.shape[:2]
     ys, xs = np.nonzero(c.cell)
     bx0, bx1 = c.x0 + xs.min(), c.x0 + xs.max() + 1
     by0, by1 = c.y0 + ys.min(), c.y0 + ys.max() + 1
     m = rng.uniform(*cfg.crop_margin, 2)
-    bw, bh = (bx1 - bx0) * (1 + 2 * m[0]), (by1 - by0) * (1 + 2 * m[1])
-    bw, bh = max(bw, bh / cfg.crop_max_stretch), max(bh, bw / cfg.crop_max_stretch)
-    sw, sh = int(round(bw)), int(round(bh))
-    jx, jy = rng.uniform(-0.25, 0.25, 2) * (sw - (bx1 - bx0), sh - (by1 - by0))
-    x0 = int(round((bx0 + bx1) / 2 - sw / 2 + jx))
-    y0 = int(round((by0 + by1) / 2 - sh / 2 + jy))
-    # image with reflected padding where the box leaves the field
-    px0, py0 = max(0, -x0), max(0, -y0)
-    px1, py1 = max(0, x0 + sw - W), max(0, y0 + sh - H)
-    sub = img[max(y0, 0):min(y0 + sh, H), max(x0, 0):min(x0 + sw, W)]
-    if px0 or py0 or px1 or py1:
-        sub = cv2.copyMakeBorder(sub, py0, py1, px0, px1, cv2.BORDER_REFLECT_101)
+    jitter = rng.uniform(-0.25, 0.25, 2)
+    x0, y0, sw, sh = cell_box(bx0, by0, bx1, by1, (m[0], m[1]), (jitter[0], jitter[1]), cfg.crop_max_stretch)
+    sub = padded_crop(img, x0, y0, sw, sh)  # reflected where the box leaves the field
     masks = np.zeros((2, sh, sw), np.uint8)
     h, w = c.cell.shape
     sy0, sx0 = c.y0 - y0, c.x0 - x0
@@ -440,10 +431,10 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
     masks[0, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.cell[ly0:ly1, lx0:lx1] * 255
     masks[1, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.nucleus[ly0:ly1, lx0:lx1] * 255
     if size is None:  # native pixel scale
-        image, cm, nm = np.ascontiguousarray(sub), masks[0] > 127, masks[1] > 127
+        image, cm, nm = sub, masks[0] > 127, masks[1] > 127
     else:
         interp = cv2.INTER_AREA if max(sw, sh) > size else cv2.INTER_LINEAR
-        image = cv2.resize(np.ascontiguousarray(sub), (size, size), interpolation=interp)
+        image = cv2.resize(sub, (size, size), interpolation=interp)
         cm = cv2.resize(masks[0], (size, size), interpolation=cv2.INTER_LINEAR) > 127
         nm = cv2.resize(masks[1], (size, size), interpolation=cv2.INTER_LINEAR) > 127
     nm &= cm
