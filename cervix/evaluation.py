@@ -23,7 +23,6 @@ widgets in :mod:`cervix.widgets`.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -38,7 +37,7 @@ from .labels import HEADS
 from .checkpoints import load_checkpoint
 from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, json_ready
-from .rundir import fold_dirs, resolve_checkpoint, run_split_path
+from .rundir import fold_dirs, resolve_checkpoint, run_split_path, write_metrics
 from .splits import load_split
 from .metrics import (SCALAR_KEYS, bootstrap_cis, classification_metrics, expected_calibration_error,
                       fit_temperature, negative_log_likelihood, scalar_metrics, softmax)
@@ -182,7 +181,7 @@ def _write_outputs(out: Path, metrics: dict[str, Any], frame, figures: bool) -> 
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
     metrics = json_ready(metrics)
     metrics["predictions"] = str(out / "predictions.csv")
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_metrics(out, metrics)
     if figures:
         for name, fig in (("confusion_matrix", plot_confusion_matrix(metrics)),
                           ("roc_curves", plot_roc_curves(frame, metrics["class_names"])),

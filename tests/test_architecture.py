@@ -158,3 +158,10 @@ def test_no_reference_to_documents_outside_the_repository():
                     if pattern.search(line):
                         hits.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()[:80]}")
     assert not hits, hits
+
+
+def test_metrics_json_has_one_writer():
+    # both stages write metrics.json through rundir.write_metrics, nothing else names the file to write it
+    writers = [p.name for p in _modules() if p.stem != "rundir"
+               and re.search(r"""write\w*\([^)]*["']metrics\.json["']""", p.read_text())]
+    assert not writers, writers
