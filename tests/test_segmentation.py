@@ -8,7 +8,9 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from cervix.cli import main
@@ -247,3 +249,27 @@ def test_a_smoke_segment_run_finds_both_heads(tmp_path):
                  "--n-boot", "0"]) == 0
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["dice_nucleus"] > 0.3 and m["dice_cytoplasm"] > 0.7, m
+
+
+def test_evaluate_instances_writes_cell_and_nucleus_instance_metrics(run, tmp_path):
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--checkpoint", str(run["run"]), "--instances", "--n-boot", "50", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    inst = m["instances"]
+    assert inst["n_images"] == m["n_images"] > 0
+    for what in ("cell", "nucleus"):
+        for key in ("dice_matched", "fno", "tpp", "fpp", "aji", "pq", "det_precision", "det_recall", "det_f1"):
+            assert f"{what}_{key}" in inst
+        assert 0.0 <= inst[f"{what}_det_f1"] <= 1.0 and 0.0 <= inst[f"{what}_fno"] <= 1.0
+        lo, hi = inst["ci95"][f"{what}_aji"]
+        assert lo <= hi
+    # the true cells are the synthetic fields' masks/instances maps
+    assert inst["cell_n_true"] == sum(
+        len(np.unique(cv2.imread(str(p), cv2.IMREAD_UNCHANGED))) - 1
+        for p in (run["syn"] / "fields" / "masks" / "instances").glob("*.png")
+        if p.stem in {Path(r).stem for r in pd.read_csv(out / "instances_per_image.csv")["path"]})
+    # a classifier or data without per-cell truth: a clear error
+    from cervix.segmentation import instance_scores
+
+    with pytest.raises(ValueError, match="per-cell truth"):
+        instance_scores([{"probs": np.zeros((2, 8, 8)), "truth": None, "path": "x"}])
