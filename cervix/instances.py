@@ -35,7 +35,7 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 __all__ = ["InstanceConfig", "Instances", "separate", "cell_table", "cell_box", "padded_crop", "cut_cell",
-           "centre_instance", "CROP_MARGIN", "CROP_MAX_STRETCH"]
+           "centre_instance", "CROP_MARGIN", "CROP_MAX_STRETCH", "CELL_COLUMNS"]
 
 
 @dataclass
@@ -143,6 +143,11 @@ def separate(probs: np.ndarray, cfg: InstanceConfig | None = None) -> Instances:
     cells = lut[cells].astype(np.uint16)
     nuclei = np.where(nuc_lab > 0, cells, 0).astype(np.uint16)
     return Instances(cells=cells, nuclei=nuclei, no_nucleus=no_nucleus, n_dropped=n_dropped)
+
+
+#: The columns of :func:`cell_table`, in order.
+CELL_COLUMNS: tuple[str, ...] = ("cell_id", "x0", "y0", "width", "height", "centroid_x", "centroid_y", "cell_area",
+                                 "nucleus_area", "nc_ratio", "n_nuclei", "flags")
 
 
 def cell_table(inst: Instances, tiny_area: int | None = None) -> list[dict]:

@@ -28,7 +28,7 @@ from .datasets import ClassificationDataset
 from .sampling import make_loader
 from .files import atomic_write_text, ensure_writable, write_png
 from .inference import list_images, predict_tiled, single_cell_masks
-from .instances import InstanceConfig, Instances, cell_table, cut_cell, separate
+from .instances import CELL_COLUMNS, InstanceConfig, Instances, cell_table, cut_cell, separate
 from .labels import HEADS, group_label
 from .metrics import softmax
 from .morphometrics import cell_morphometrics
@@ -340,9 +340,8 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
     if errors:
         _report_errors(errors, len(items), bool(summary), out)
     front = ["image", "cell_id", "predicted_class", "confidence"]
-    cells_df = pd.DataFrame(cells)
-    if len(cells_df):
-        cells_df = cells_df[front + [c for c in cells_df.columns if c not in front]]
+    columns = front + [c for c in (*CELL_COLUMNS, *(f"prob_{n}" for n in names)) if c not in front]
+    cells_df = pd.DataFrame(cells, columns=columns)  # the header even when no field has a cell
     summary_df = pd.DataFrame(summary)
     atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
