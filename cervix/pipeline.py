@@ -39,6 +39,24 @@ __all__ = ["predict_crops", "analyze", "analyze_field", "field_summary", "overla
            "load_mask_labels"]
 
 
+def _input_images(images: Any, passed_over: list[tuple[str, str]]) -> tuple[list[tuple[Path, str]], Path]:
+    """``((path, rel) pairs, root)`` of a folder (searched by :func:`cervix.inference.list_images`,
+    files passed over listed in ``passed_over``) or of a list of files (``rel`` = file name).
+
+    Raises:
+        ValueError: no images.
+    """
+    if isinstance(images, (str, os.PathLike)):
+        items, root = list_images(images, passed_over), Path(images)
+    else:
+        items = [(Path(p), Path(p).name) for p in images]
+        root = items[0][0].parent if items else Path(".")
+    if not items:
+        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
+                                                          if passed_over else ""))
+    return items, root
+
+
 def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
                   out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
                   progress: bool = True):
@@ -79,10 +97,7 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
 
     out = ensure_writable(out)
     passed_over: list[tuple[str, str]] = []
-    items = list_images(images, passed_over)
-    if not items:
-        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
-                                                          if passed_over else ""))
+    items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)
     cls_model, cls_cfg = load_classifier(cls)
     class_names = list(cls_cfg["class_names"])
@@ -309,14 +324,7 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
 
     out = ensure_writable(out)
     passed_over: list[tuple[str, str]] = []
-    if isinstance(images, (str, os.PathLike)):
-        items = list_images(images, passed_over)
-    else:  # a list of files: each one's name is its relative path
-        items = [(Path(p), Path(p).name) for p in images]
-        images = Path(items[0][0]).parent if items else Path(".")
-    if not items:
-        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
-                                                          if passed_over else ""))
+    items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)
     cls_model, cls_cfg = load_classifier(cls)
     names = list(cls_cfg["class_names"])
