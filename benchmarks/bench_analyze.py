@@ -23,13 +23,13 @@ import cv2
 import numpy as np
 import torch
 
-from cervix import pipeline
-from cervix.checkpoints import save_checkpoint
-from cervix.inference import predict_tiled
-from cervix.instances import InstanceConfig, separate
-from cervix.models import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
-from cervix.segmentation import inference_kwargs, load_segmentation
-from cervix.synth import item_rng, make_field
+from cervix.stages import pipeline
+from cervix.training.checkpoints import save_checkpoint
+from cervix.inference.tiling import predict_tiled
+from cervix.cells.instances import InstanceConfig, separate
+from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
+from cervix.stages.segmentation import inference_kwargs, load_segmentation
+from cervix.synthetic.fields import item_rng, make_field
 from tinyargs import parse_args_tiny  # beside this script
 
 TINY = dict(width=256, height=256, decoder=[32, 16, 8])

@@ -1,6 +1,6 @@
 """Data-pipeline throughput: samples/s of SegmentationDataset and ClassificationDataset.
 
-Generates a small synthetic data set (``cervix.synth``) in a temporary folder, then iterates each
+Generates a small synthetic data set (``cervix.synthetic.fields``) in a temporary folder, then iterates each
 dataset through a ``DataLoader`` (num_workers=0, so the number is per worker) with and without
 augmentation, decoded images cached in memory after the first pass. Prints a table and writes
 ``benchmarks/results/bench_data.json``.
@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from cervix.data import class_names_of, read_dataset
-from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset
+from cervix.data.records import class_names_of
+from cervix.data.formats import read_dataset
+from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset
 from tinyargs import parse_args_tiny  # beside this script
 
 # --tiny: defaults for a check that the script runs (a few seconds); flags given explicitly win

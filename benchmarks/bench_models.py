@@ -1,8 +1,8 @@
 """Speed and memory of the cervix models against their peers, side by side in one process.
 
-Segmentation: :class:`cervix.models.DualHeadAttConvNeXtUNet` vs
+Segmentation: :class:`cervix.models.networks.DualHeadAttConvNeXtUNet` vs
 ``segmentation_models_pytorch.Unet("tu-<encoder>", decoder_attention_type="scse", classes=2)``.
-Classification: :class:`cervix.models.ConvNeXtAttentionClassifier` (5 channels) vs plain
+Classification: :class:`cervix.models.networks.ConvNeXtAttentionClassifier` (5 channels) vs plain
 ``timm.create_model(<encoder>, num_classes=5, in_chans=5)``.
 
 For each task, input size, precision (fp32, bf16 autocast) and mode (train = forward + loss +
@@ -48,8 +48,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cervix.losses import DualHeadLoss  # noqa: E402
-from cervix.models import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, count_parameters  # noqa: E402
+from cervix.losses.dice import DualHeadLoss  # noqa: E402
+from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, count_parameters  # noqa: E402
 from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 MiB = 2**20

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import cv2
 
-from cervix.labels import SIPAKMED_CLASSES
-from cervix.synth import cut_crop, generate, item_rng, make_field
+from cervix.core.labels import SIPAKMED_CLASSES
+from cervix.synthetic.fields import cut_crop, generate, item_rng, make_field
 from tinyargs import parse_args_tiny  # beside this script
 
 # --tiny: defaults for a check that the script runs (a second or two); flags given explicitly win

@@ -2,7 +2,7 @@
 
 ``make check-quality`` runs the five notebooks with the ``cpu`` profile (``make run``) and then
 this script, which reads the test metrics that notebook 05 wrote (``runs/cpu/eval/``), compares
-them with the profile's floors (:attr:`cervix.config.Profile.floors`) and exits 1 when one is
+them with the profile's floors (:attr:`cervix.core.config.Profile.floors`) and exits 1 when one is
 missed. The floors depend on the training length, so they are checked here, not asserted in the
 notebooks (which only print a warning). Not part of ``.ci/run``: a complete run takes ~25 min.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cervix.config import floor_shortfalls, get_profile  # noqa: E402
-from cervix.paths import pipeline_paths  # noqa: E402
+from cervix.core.config import floor_shortfalls, get_profile  # noqa: E402
+from cervix.core.paths import pipeline_paths  # noqa: E402
 
 
 def main(profile_name: str = "cpu") -> int:

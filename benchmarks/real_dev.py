@@ -2,12 +2,12 @@
 
 Every system is trained from scratch (no ImageNet weights: none can be downloaded offline) on
 this machine, with the same wall-clock budget per arm, through cervix's own training loop
-(:func:`cervix.engine.fit`: the same AdamW + warm-up/cosine schedule, augmentation, loss and
+(:func:`cervix.training.loop.fit`: the same AdamW + warm-up/cosine schedule, augmentation, loss and
 bf16 autocast for every arm), so the arms differ only in the model (and, for cervix, the mask
 channels):
 
 - ``seg`` (ISBI 2014 images 1-21 train, 22-24 validation, 25-30 test; union masks of the
-  per-cell truth; 15 minutes): ``cervix`` = :class:`cervix.models.DualHeadAttConvNeXtUNet`
+  per-cell truth; 15 minutes): ``cervix`` = :class:`cervix.models.networks.DualHeadAttConvNeXtUNet`
   (convnext_atto), ``smp`` = ``segmentation_models_pytorch.Unet("tu-convnext_atto",
   decoder_attention_type="scse", classes=2)``. Dice per head on the test images.
 - ``synth`` (the notebooks' default path, no wall-clock budget: the ``cpu`` profile's own
@@ -17,12 +17,12 @@ channels):
   Those masks are the mask channels of the ``cls`` arms.
 - ``cls`` (Herlev 733 cells, stratified 80/20 with seed 0; 15% of the training part for
   validation; 128 px; 10 minutes; ``--task 2`` normal/abnormal or ``7`` classes): ``cervix`` =
-  :class:`cervix.models.ConvNeXtAttentionClassifier` on RGB + the ``synth`` arm's masks,
+  :class:`cervix.models.networks.ConvNeXtAttentionClassifier` on RGB + the ``synth`` arm's masks,
   ``cervix-rgb`` = the same on RGB only, ``timm`` = ``timm.create_model("convnext_atto")`` on
   RGB. Optional arms: ``cervix-profile`` (the ``cpu`` profile exactly as a user gets it) and
   ``cervix-es`` (RGB + masks at the budget with the former early stopping: patience 8 on the raw
   monitor), ``cervix-pre`` (RGB + masks, backbone from ``--only pretrain``).
-- ``pretrain`` (no wall-clock budget: :class:`cervix.pretrain.PretrainConfig` defaults): ``python
+- ``pretrain`` (no wall-clock budget: :class:`cervix.stages.pretrain.PretrainConfig` defaults): ``python
   -m cervix pretrain`` into ``<out>/pretrained/``; its time is reported on its own, not in the
   10 minutes of the ``cervix-pre`` arm.
 
@@ -75,23 +75,24 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cervix import classification as C  # noqa: E402
-from cervix import segmentation as S  # noqa: E402
-from cervix.checkpoints import load_checkpoint  # noqa: E402
-from cervix.data import RecordList, class_names_of, read_dataset  # noqa: E402
-from cervix.config import Profile, get_profile  # noqa: E402
-from cervix.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
-from cervix.device import autocast_context, device_and_amp  # noqa: E402
-from cervix.engine import TrainConfig, fit  # noqa: E402
-from cervix.inference import predict_tiled, single_cell_masks  # noqa: E402
-from cervix.masks import binarise  # noqa: E402
-from cervix.labels import HEADS  # noqa: E402
-from cervix.losses import DualHeadLoss  # noqa: E402
-from cervix.metrics import bootstrap_ci, dice_score  # noqa: E402
-from cervix.pretrain import PretrainConfig  # noqa: E402
-from cervix.rundir import prepare_run_dir  # noqa: E402
-from cervix.sampling import make_loader, seed_everything  # noqa: E402
-from cervix.splits import load_split, save_split  # noqa: E402
+from cervix.stages import classification as C  # noqa: E402
+from cervix.stages import segmentation as S  # noqa: E402
+from cervix.training.checkpoints import load_checkpoint  # noqa: E402
+from cervix.data.records import RecordList, class_names_of  # noqa: E402
+from cervix.data.formats import read_dataset  # noqa: E402
+from cervix.core.config import Profile, get_profile  # noqa: E402
+from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
+from cervix.core.device import autocast_context, device_and_amp  # noqa: E402
+from cervix.training.loop import TrainConfig, fit  # noqa: E402
+from cervix.inference.tiling import predict_tiled, single_cell_masks  # noqa: E402
+from cervix.core.masks import binarise  # noqa: E402
+from cervix.core.labels import HEADS  # noqa: E402
+from cervix.losses.dice import DualHeadLoss  # noqa: E402
+from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
+from cervix.stages.pretrain import PretrainConfig  # noqa: E402
+from cervix.training.rundir import prepare_run_dir  # noqa: E402
+from cervix.training.sampling import make_loader, seed_everything  # noqa: E402
+from cervix.data.splits import load_split, save_split  # noqa: E402
 from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 SEG_ARMS = ("cervix", "smp")
@@ -136,7 +137,7 @@ def real_dev_dir() -> Path:
 
 
 def real_samples_dir() -> Path:
-    from cervix.paths import real_samples_dir as rs
+    from cervix.core.paths import real_samples_dir as rs
 
     return Path(rs()).resolve()
 
@@ -283,7 +284,7 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
                   sizes: Sizes = FULL) -> dict[str, Any]:
     """Stage 1 on the notebooks' default path: synthetic fields only, then real images
     (``reuse``: measure the model already trained in ``<out>/runs/seg_synth`` again)."""
-    from cervix.data import ensure_synthetic
+    from cervix.data.readers.synthetic import ensure_synthetic
 
     profile = get_profile(profile_name)
     run = out / "runs" / "seg_synth"
@@ -335,7 +336,7 @@ def pretrained_file(out: Path) -> Path:
 
 
 def run_pretrain(out: Path, sizes: Sizes = FULL) -> dict[str, Any]:
-    from cervix.pretrain import pretrain
+    from cervix.stages import pretrain
 
     return {"part": "pretrain", **pretrain(pretrained_file(out), config=sizes.pretrain, overwrite=True)}
 
@@ -421,8 +422,8 @@ def crops_figure(out: Path, n: int = 4, sizes: Sizes = FULL) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from cervix.figures import mask_grid
-    from cervix.plotting import save_figure, set_style
+    from cervix.viz.figures import mask_grid
+    from cervix.viz.style import save_figure, set_style
 
     set_style()
     model, cfg = S.load_segmentation(out / "runs" / "seg_synth")

@@ -2,9 +2,9 @@
 
 The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``classify``,
 ``evaluate``, ``predict`` (single-cell crops), ``analyze`` (whole fields: cell instances, classes,
-a per-cell table) and ``pretrain`` (offline encoder weights, :mod:`cervix.pretrain`). Each
-command is a thin wrapper around a function in :mod:`cervix.segmentation`,
-:mod:`cervix.classification`, :mod:`cervix.evaluation`, :mod:`cervix.pipeline` or :mod:`cervix.synth`.
+a per-cell table) and ``pretrain`` (offline encoder weights, :mod:`cervix.stages.pretrain`). Each
+command is a thin wrapper around a function in :mod:`cervix.stages.segmentation`,
+:mod:`cervix.stages.classification`, :mod:`cervix.stages.evaluation`, :mod:`cervix.stages.pipeline` or :mod:`cervix.synthetic.fields`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "build_parser", "parse_pretrained"]
+__all__ = [
+    "main",
+    "build_parser",
+    "parse_pretrained",
+]
 
 
 def parse_pretrained(value: str | None) -> bool | str:
@@ -149,9 +153,9 @@ def _overrides(args: argparse.Namespace, names: list[str]) -> dict:
 
 
 def _print_summary(res: Any) -> None:
-    """Print the plain (JSON-able) part of a :class:`cervix.rundir.TrainResult`; the history is in
+    """Print the plain (JSON-able) part of a :class:`cervix.training.rundir.TrainResult`; the history is in
     history.csv, fields that do not apply (None) are left out."""
-    from .config import to_dict
+    from cervix.core.config import to_dict
 
     plain = {f.name: to_dict(getattr(res, f.name)) for f in dataclasses.fields(res)
              if f.name != "history" and getattr(res, f.name) is not None}
@@ -163,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ``cervix <command>: error: ...`` line and returns 2 (``CERVIX_DEBUG=1`` shows the traceback)."""
     import os
 
-    from .checkpoints import CheckpointError
-    from .rundir import RunExistsError
+    from cervix.training.checkpoints import CheckpointError
+    from cervix.training.rundir import RunExistsError
 
     args = build_parser().parse_args(argv)
     try:
@@ -185,7 +189,7 @@ def _interrupted(args: argparse.Namespace) -> str:
         return "interrupted; outputs already written are complete (every file is written atomically)"
     last = Path(args.out) / "last.pt"
     try:
-        from .checkpoints import load_checkpoint
+        from cervix.training.checkpoints import load_checkpoint
 
         epoch = int(load_checkpoint(last)["epoch"])
     except (OSError, ValueError, KeyError):
@@ -197,13 +201,13 @@ def _interrupted(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace) -> int:
     train_keys = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
     if args.command == "synth":
-        from .synth import generate
+        from cervix.synthetic.fields import generate
 
         summary = generate(args.out, seed=args.seed, n_fields=args.n_fields, n_crops=args.n_crops,
                            size=args.size, field_size=args.field_size, difficulty=args.difficulty)
         print(json.dumps(summary, indent=2, default=str))
     elif args.command == "segment":
-        from .segmentation import train_segmentation
+        from cervix.stages.segmentation import train_segmentation
 
         ov = _overrides(args, train_keys + ["scale"])
         res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
@@ -211,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
                                  skip_bad=args.skip_bad)
         _print_summary(res)
     elif args.command == "masks":
-        from .segmentation import generate_masks
+        from cervix.stages.segmentation import generate_masks
 
         thr = args.threshold
         if thr is not None and len(thr) == 1:
@@ -222,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
         print(qc["report"])
     elif args.command == "classify":
-        from .classification import train_classifier
+        from cervix.stages.classification import train_classifier
 
         ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
         res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
@@ -230,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
                                overwrite=args.overwrite, skip_bad=args.skip_bad)
         _print_summary(res)
     elif args.command == "evaluate":
-        from .evaluation import evaluate_checkpoint
+        from cervix.stages.evaluation import evaluate_checkpoint
 
         metrics = evaluate_checkpoint(args.checkpoint, data=args.data, masks=args.masks, fmt=args.format,
                                       split=args.split, out=args.out, n_boot=args.n_boot,
@@ -244,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "pretrain":
         import dataclasses
 
-        from .pretrain import PretrainConfig, pretrain
+        from cervix.stages.pretrain import PretrainConfig, pretrain
 
         keys = ["encoder", "seg_epochs", "cls_epochs", "n_crops", "n_fields", "seed"]
         meta = pretrain(args.out, dataclasses.replace(PretrainConfig(), **_overrides(args, keys)),
@@ -253,7 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"weights -> {meta['file']}; use them with --pretrained synthetic"
               if args.out is None else f"weights -> {meta['file']}; use them with --pretrained {meta['file']}")
     elif args.command == "predict":
-        from .pipeline import predict_crops
+        from cervix.stages.pipeline import predict_crops
 
         df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
         failed = len(df.attrs.get("errors", []))
@@ -266,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from .pipeline import analyze
+    from cervix.stages.pipeline import analyze
 
     res = analyze(args.seg, args.cls, args.images, args.out, tta=args.tta, min_area=args.min_area)
     failed = len(res["errors"])

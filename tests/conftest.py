@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from cervix.paths import real_samples_dir
+from cervix.core.paths import real_samples_dir
 
 
 @pytest.fixture(scope="session")
 def real_samples() -> Path:
-    """``cervix.paths.real_samples_dir()``; skips when absent, fails when absent under ``CI``."""
+    """``cervix.core.paths.real_samples_dir()``; skips when absent, fails when absent under ``CI``."""
     p = real_samples_dir()
     if not p.is_dir():
         msg = f"real-format samples not found at {p} (set CERVIX_REAL_SAMPLES)"
@@ -74,7 +74,7 @@ def make_classes_folder() -> Callable[..., Path]:
     ``per_class`` crops per SIPaKMeD class, ``per_group`` consecutive crops share a group
     (listed in ``crops/groups.csv``). Returns ``root``.
     """
-    from cervix.labels import SIPAKMED_CLASSES
+    from cervix.core.labels import SIPAKMED_CLASSES
 
     def make(root: Path, per_class: int = 6, per_group: int = 2, size: int = 40, seed: int = 0,
              groups_csv: bool = True) -> Path:

@@ -17,8 +17,8 @@ import torch
 from scipy.io import savemat
 
 from cervix import data as D
-from cervix.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from cervix.preflight import DataCheckError, preflight
+from cervix.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cervix.data.preflight import DataCheckError, preflight
 
 from conftest import cell_sample, write_image
 
@@ -269,8 +269,8 @@ def test_synthetic_cache_with_other_parameters_is_named(tmp_path):
 # ------------------------------------------------------------------------------ checkpoints
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    from cervix.classification import build_classifier
-    from cervix.models import DualHeadAttConvNeXtUNet
+    from cervix.stages.classification import build_classifier
+    from cervix.models.networks import DualHeadAttConvNeXtUNet
 
     root = tmp_path_factory.mktemp("ck")
     unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
@@ -326,8 +326,8 @@ def _ck_cases():
 
 @pytest.mark.parametrize("name,make", _ck_cases(), ids=[c[0] for c in _ck_cases()])
 def test_bad_checkpoint_is_one_clear_error(checkpoints, tmp_path, name, make):
-    from cervix.classification import load_classifier
-    from cervix.segmentation import load_segmentation
+    from cervix.stages.classification import load_classifier
+    from cervix.stages.segmentation import load_segmentation
 
     p = tmp_path / "bad.pt"
     kind = make(checkpoints, p)

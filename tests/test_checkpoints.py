@@ -1,6 +1,6 @@
-"""Tests for cervix.checkpoints: weights-only loading, plain contents, atomic and full-disk-safe saving.
+"""Tests for cervix.training.checkpoints: weights-only loading, plain contents, atomic and full-disk-safe saving.
 
-(The checkpoints :func:`cervix.engine.fit` writes are tested in test_engine.py.)
+(The checkpoints :func:`cervix.training.loop.fit` writes are tested in test_engine.py.)
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cervix.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cervix.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def test_save_checkpoint_refuses_non_plain_and_is_atomic(tmp_path, monkeypatch):

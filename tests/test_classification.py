@@ -14,20 +14,19 @@ import pandas as pd
 import pytest
 import torch
 
-from cervix.classification import (class_weights, cls_config, load_classifier,
-                                   predict_logits, read_cls_records, train_classifier, validate_classifier)
-from cervix.checkpoints import load_checkpoint
-from cervix.labels import GROUPINGS, SIPAKMED_CLASSES
-from cervix.pipeline import predict_crops
-from cervix.rundir import fold_dirs
-from cervix.splits import load_split
+from cervix.stages.classification import class_weights, cls_config, load_classifier, predict_logits, read_cls_records, train_classifier, validate_classifier
+from cervix.training.checkpoints import load_checkpoint
+from cervix.core.labels import GROUPINGS, SIPAKMED_CLASSES
+from cervix.stages.pipeline import predict_crops
+from cervix.training.rundir import fold_dirs
+from cervix.data.splits import load_split
 
 FAST = dict(encoder="convnext_atto", image_size=32, epochs=1, batch_size=8, amp="none")
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    from cervix.synth import generate
+    from cervix.synthetic.fields import generate
 
     root = tmp_path_factory.mktemp("synth")
     generate(root, seed=0, n_fields=4, n_crops=30, size=64, field_size=256, progress=False)
@@ -48,7 +47,7 @@ def _groups(split: dict, records, part: str) -> set[str]:
 
 # ------------------------------------------------------------------------------------ config/data
 def test_none_overrides_switch_a_setting_off():
-    from cervix.segmentation import seg_config
+    from cervix.stages.segmentation import seg_config
 
     assert cls_config("paper").early_stopping_patience is not None
     assert cls_config("paper", {"early_stopping_patience": None}).early_stopping_patience is None
@@ -183,8 +182,8 @@ def test_kfold_run(synth, tmp_path):
 
 
 def test_predict_logits_tta_and_validation_metrics(run5, synth):
-    from cervix.datasets import ClassificationDataset
-    from cervix.sampling import make_loader
+    from cervix.data.datasets import ClassificationDataset
+    from cervix.training.sampling import make_loader
 
     out, res = run5
     model, cfg = load_classifier(out)
@@ -217,9 +216,9 @@ class _Flip(torch.nn.Module):
 
 # ------------------------------------------------------------------------------------ predict
 def _seg_run(synth, tmp_path) -> Path:
-    """An (untrained) segmentation run as cervix.segmentation.load_segmentation reads it."""
-    from cervix.checkpoints import save_checkpoint
-    from cervix.models import DualHeadAttConvNeXtUNet
+    """An (untrained) segmentation run as cervix.stages.segmentation.load_segmentation reads it."""
+    from cervix.training.checkpoints import save_checkpoint
+    from cervix.models.networks import DualHeadAttConvNeXtUNet
 
     seg = tmp_path / "seg"
     if not (seg / "best.pt").is_file():
@@ -256,7 +255,7 @@ def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
         assert (out / "overlays" / f"{f}.png").is_file()
         assert (out / "masks" / "cytoplasm" / f"{f}.png").is_file() and (out / "masks" / "nucleus" / f"{f}.png").is_file()
     # the areas are those of the written masks
-    from cervix.data import load_mask
+    from cervix.data.decode import load_mask
 
     first = df.iloc[0]
     assert (load_mask(out / "masks" / "nucleus" / f"{first['file']}.png") > 0).sum() == first["nucleus_area"]
@@ -266,7 +265,7 @@ def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
 def test_cli_classify_herlev_two_class_grouping(synth, tmp_path, capsys):
     """Herlev's class folders under --grouping 2 (normal_* vs dysplasia/carcinoma)."""
     from cervix.cli import main
-    from cervix.labels import HERLEV_CLASSES
+    from cervix.core.labels import HERLEV_CLASSES
 
     crops = sorted((synth / "crops").rglob("*.png"))
     root = tmp_path / "herlev"
@@ -284,7 +283,7 @@ def test_cli_classify_herlev_two_class_grouping(synth, tmp_path, capsys):
 def test_checkpoint_config_that_does_not_fit_its_weights(run5, tmp_path, capsys):
     """A config edited after training, or one missing a key: one error naming the file."""
     from cervix.cli import main
-    from cervix.checkpoints import CheckpointError, save_checkpoint
+    from cervix.training.checkpoints import CheckpointError, save_checkpoint
 
     ck = load_checkpoint(run5[0] / "best.pt")
     bad = dict(ck, config={**ck["config"], "model": {**ck["config"]["model"], "hidden_dim": 8}})
@@ -334,7 +333,7 @@ def test_predict_goes_on_past_a_bad_file_and_keeps_extensions(run5, synth, tmp_p
 
 
 def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
-    from cervix.pipeline import analyze, load_field_analysis, load_mask_labels
+    from cervix.stages.pipeline import analyze, load_field_analysis, load_mask_labels
 
     seg = _seg_run(synth, tmp_path)
     fields = sorted((synth / "fields" / "images").glob("*.png"))[:2]
@@ -369,7 +368,7 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
 
 def test_predict_keeps_the_centre_cell_instance(run5, synth, tmp_path, monkeypatch):
     # predict segments each crop through inference.single_cell_masks (the centre instance)
-    from cervix import pipeline
+    from cervix.stages import pipeline
 
     seen = []
     real = pipeline.single_cell_masks

@@ -1,4 +1,4 @@
-"""Tests for cervix.config: profile selection, profile settings, JSON round-trip."""
+"""Tests for cervix.core.config: profile selection, profile settings, JSON round-trip."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cervix.config import ClsConfig, Profile, SegConfig, from_dict, get_profile, profile_names, to_dict
+from cervix.core.config import ClsConfig, Profile, SegConfig, from_dict, get_profile, profile_names, to_dict
 
 
 def test_default_profile_is_cpu(monkeypatch):
@@ -73,7 +73,7 @@ def test_from_dict_rejects_unknown_keys():
 
 def test_every_field_has_a_comment():
     import inspect
-    import cervix.config as m
+    import cervix.core.config as m
     src = inspect.getsource(m)
     for cls in (SegConfig, ClsConfig, Profile):
         for f in dataclasses.fields(cls):
@@ -82,7 +82,7 @@ def test_every_field_has_a_comment():
 
 
 def test_floor_shortfalls_lists_the_missed_floors():
-    from cervix.config import Profile, floor_shortfalls
+    from cervix.core.config import Profile, floor_shortfalls
 
     p = Profile(name="x", floors={"dice_nucleus": 0.8, "accuracy": 0.75})
     assert floor_shortfalls(p, {"dice_nucleus": 0.81, "accuracy": 0.9}) == []
@@ -94,7 +94,7 @@ def test_floor_shortfalls_lists_the_missed_floors():
 
 
 def test_profile_banner_names_the_profile_and_its_meaning():
-    from cervix.config import profile_banner
+    from cervix.core.config import profile_banner
 
     assert "profile smoke" in profile_banner("smoke") and "say nothing" in profile_banner("smoke")
     assert "profile cpu" in profile_banner(get_profile("cpu")) and "10 epochs" in profile_banner("cpu")

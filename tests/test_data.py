@@ -16,8 +16,8 @@ from scipy.io import loadmat
 
 from conftest import cell_sample, write_image
 from cervix import data as D
-from cervix import readers as R
-from cervix.labels import SIPAKMED_CLASSES
+from cervix.data import annotations as R
+from cervix.core.labels import SIPAKMED_CLASSES
 
 
 # ------------------------------------------------------------------------------ real samples
@@ -188,7 +188,7 @@ def test_grouping_needs_sipakmed_class_folders(tmp_path):
 
 
 def test_herlev_two_class_grouping(tmp_path):
-    from cervix.labels import HERLEV_CLASSES
+    from cervix.core.labels import HERLEV_CLASSES
 
     for c in HERLEV_CLASSES:
         write_image(tmp_path / c / "a.BMP", np.zeros((8, 8, 3), np.uint8))
@@ -288,8 +288,8 @@ def test_synthetic_reader_generates_once_into_cache(tmp_path, monkeypatch, make_
         tmp.rmdir()
         return {}
 
-    monkeypatch.setitem(sys.modules, "cervix.synth", types.SimpleNamespace(generate=generate))
-    monkeypatch.setattr("cervix.synth", sys.modules["cervix.synth"], raising=False)
+    monkeypatch.setitem(sys.modules, "cervix.synthetic.fields", types.SimpleNamespace(generate=generate))
+    monkeypatch.setattr("cervix.synthetic.fields", sys.modules["cervix.synthetic.fields"], raising=False)
     cache = tmp_path / "synth"
     fields = D.read_dataset(cache, "synthetic", synth={"n_fields": 3, "seed": 4})
     assert len(fields) == 3 and fields[0].load().cytoplasm is not None

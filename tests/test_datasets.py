@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from cervix import data as D
-from cervix import datasets as DS
-from cervix.labels import SIPAKMED_CLASSES
+from cervix.data import datasets as DS
+from cervix.core.labels import SIPAKMED_CLASSES
 
 NO_AUG = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=0)
 

@@ -1,4 +1,4 @@
-"""Tests for cervix.engine: exact resume, checkpoint contents, NaN stop, schedule, early stopping, DDP.
+"""Tests for cervix.training.loop: exact resume, checkpoint contents, NaN stop, schedule, early stopping, DDP.
 
 All on CPU with toy models and TensorDatasets (the real models are not needed by the loop).
 """
@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from cervix.checkpoints import check_plain, load_checkpoint
-from cervix.device import device_and_amp, unwrap
-from cervix.engine import NonFiniteLossError, TrainConfig, fit, stopping_signal
-from cervix.optim import warmup_cosine_lambda
-from cervix.sampling import EpochSampler, make_loader
+from cervix.training.checkpoints import check_plain, load_checkpoint
+from cervix.core.device import device_and_amp, unwrap
+from cervix.training.loop import NonFiniteLossError, TrainConfig, fit, stopping_signal
+from cervix.training.optim import warmup_cosine_lambda
+from cervix.training.sampling import EpochSampler, make_loader
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -281,7 +281,7 @@ def test_time_budget_stops(tmp_path):
 
 
 def test_train_config_from_stage_config():
-    from cervix.config import get_profile
+    from cervix.core.config import get_profile
 
     seg = get_profile("cpu").seg
     tc = TrainConfig.from_config(seg, progress=False)
@@ -321,9 +321,9 @@ DDP_SCRIPT = textwrap.dedent("""
     import sys, torch
     from torch import nn
     from torch.utils.data import TensorDataset
-    from cervix.distributed import cleanup_distributed, setup_distributed
-    from cervix.engine import TrainConfig, fit
-    from cervix.sampling import make_loader
+    from cervix.training.distributed import cleanup_distributed, setup_distributed
+    from cervix.training.loop import TrainConfig, fit
+    from cervix.training.sampling import make_loader
     rank, world, _ = setup_distributed()
     assert world == 2, world
     g = torch.Generator().manual_seed(0)
@@ -362,18 +362,18 @@ def test_ddp_two_process_gloo(tmp_path):
 
 
 def test_live_plot_callback(monkeypatch, capsys):
-    from cervix.engine import History
-    from cervix.widgets import live_plot_callback
+    from cervix.training.loop import History
+    from cervix.widgets.training import live_plot_callback
 
     h = History(rows=[{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "val_dice": 0.5},
                       {"epoch": 2, "train_loss": 0.8, "val_loss": 0.7, "val_dice": 0.6}],
                 best_epoch=2)
     live_plot_callback()(h)  # outside IPython: one text line
     assert "val_dice=0.6" in capsys.readouterr().out
-    import cervix.widgets
+    import cervix.widgets.training
 
     shown = []
-    monkeypatch.setattr(cervix.widgets, "_notebook_display",
+    monkeypatch.setattr(cervix.widgets.training, "_notebook_display",
                         lambda: (lambda wait=False: None, shown.append))
     live_plot_callback()(h)
     assert len(shown) == 1

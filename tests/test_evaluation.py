@@ -1,6 +1,6 @@
 """evaluate_checkpoint (classification, k-fold, dispatch to segmentation), bootstrap CIs of the
 report, temperature scaling end to end, tables, Grad-CAM examples, and on the same evaluated run
-the figures (cervix.figures) and the notebook-05 widgets (cervix.widgets)."""
+the figures (cervix.viz.figures) and the notebook-05 widgets (cervix.widgets.data)."""
 from __future__ import annotations
 
 import json
@@ -14,12 +14,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from cervix import evaluation as E  # noqa: E402
-from cervix import figures as F  # noqa: E402
+from cervix.stages import evaluation as E  # noqa: E402
+from cervix.viz import figures as F  # noqa: E402
 from cervix import widgets  # noqa: E402
-from cervix.classification import load_classifier, read_cls_records, train_classifier  # noqa: E402
-from cervix.metrics import SCALAR_KEYS, bootstrap_ci, fit_temperature, softmax  # noqa: E402
-from cervix.splits import load_split  # noqa: E402
+from cervix.stages.classification import load_classifier, read_cls_records, train_classifier  # noqa: E402
+from cervix.metrics.scores import SCALAR_KEYS, bootstrap_ci, fit_temperature, softmax  # noqa: E402
+from cervix.data.splits import load_split  # noqa: E402
 
 from test_classification import FAST, synth  # noqa: E402,F401  (the shared tiny data set fixture)
 
@@ -105,9 +105,9 @@ def test_temperature_scaling_keeps_argmax_end_to_end(evaluated, run, synth):
     assert (cal.argmax(1) == raw.argmax(1)).all()
     assert ([names[i] for i in cal.argmax(1)] == pred["pred"]).all()
     # the temperature is the one fitted on the run's validation split
-    from cervix.datasets import ClassificationDataset
-    from cervix.sampling import make_loader
-    from cervix.classification import predict_logits
+    from cervix.data.datasets import ClassificationDataset
+    from cervix.training.sampling import make_loader
+    from cervix.stages.classification import predict_logits
 
     model, cfg = load_classifier(run)
     records = _records(synth)
@@ -116,7 +116,7 @@ def test_temperature_scaling_keeps_argmax_end_to_end(evaluated, run, synth):
     vl, vy = predict_logits(model, make_loader(ds, 8, shuffle=False))
     assert t == pytest.approx(fit_temperature(vl, vy), rel=1e-4)
     # and it lowers the validation NLL (never raises it)
-    from cervix.metrics import negative_log_likelihood as nll
+    from cervix.metrics.scores import negative_log_likelihood as nll
 
     assert nll(softmax(vl / t, 1), vy) <= nll(softmax(vl, 1), vy) + 1e-9
 
@@ -148,8 +148,8 @@ def test_kfold_evaluation(synth, tmp_path):
 
 
 def test_dispatch_to_segmentation_and_unknown_task(tmp_path, monkeypatch):
-    import cervix.segmentation as seg
-    from cervix.checkpoints import save_checkpoint
+    import cervix.stages.segmentation as seg
+    from cervix.training.checkpoints import save_checkpoint
 
     calls = []
     monkeypatch.setattr(seg, "evaluate_segmentation", lambda ck, **kw: calls.append((ck, kw)) or {"n_images": 1})

@@ -13,15 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cervix import explore, widgets
-from cervix.data import Record, Sample, read_dataset
-from cervix.datasets import AugmentConfig
-from cervix.labels import SIPAKMED_CLASSES
+from cervix.data import datasets
+from cervix.viz import explore
+from cervix import widgets
+from cervix.data.records import Record, Sample
+from cervix.data.formats import read_dataset
+from cervix.data.datasets import AugmentConfig
+from cervix.core.labels import SIPAKMED_CLASSES
 
 
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory) -> Path:
-    from cervix import synth
+    from cervix.synthetic import fields as synth
 
     out = tmp_path_factory.mktemp("synth")
     synth.generate(out, seed=0, n_fields=2, n_crops=15, size=48, field_size=256, progress=False)
@@ -212,33 +215,33 @@ def test_plot_augmentations_layout():
 def test_augment_config_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("CERVIX_ROOT", str(tmp_path))
     cfg = AugmentConfig(rotate=45.0, scale=0.2, flip=False, stain=0.55, blur=0.1)
-    path = explore.save_augment_config(cfg, profile="smoke")
+    path = datasets.save_augment_config(cfg, profile="smoke")
     assert path == tmp_path / "runs" / "smoke" / "augment.json"
     assert json.loads(path.read_text()) == {"rotate": 45.0, "scale": 0.2, "flip": False, "stain": 0.55, "blur": 0.1,
                                             "grey": 0.25}
-    assert explore.load_augment_config(profile="smoke") == cfg
-    assert explore.load_augment_config(path) == cfg
+    assert datasets.load_augment_config(profile="smoke") == cfg
+    assert datasets.load_augment_config(path) == cfg
     monkeypatch.setenv("CERVIX_PROFILE", "smoke")
-    assert explore.augment_config_path() == path
+    assert datasets.augment_config_path() == path
     # missing file: defaults, or an error when asked
-    assert explore.load_augment_config(profile="paper") == AugmentConfig()
+    assert datasets.load_augment_config(profile="paper") == AugmentConfig()
     with pytest.raises(FileNotFoundError, match="augment.json"):
-        explore.load_augment_config(profile="paper", missing_ok=False)
+        datasets.load_augment_config(profile="paper", missing_ok=False)
 
 
 def test_augment_config_bad_files_and_values(tmp_path):
     p = tmp_path / "a.json"
     p.write_text("{not json")
     with pytest.raises(ValueError, match="a.json.*not valid JSON"):
-        explore.load_augment_config(p)
+        datasets.load_augment_config(p)
     p.write_text(json.dumps({"rotate": 10, "shear": 3}))
     with pytest.raises(ValueError, match="unknown augmentation field.*shear"):
-        explore.load_augment_config(p)
+        datasets.load_augment_config(p)
     p.write_text(json.dumps({"stain": 2.0}))
     with pytest.raises(ValueError, match="stain must be"):
-        explore.load_augment_config(p)
+        datasets.load_augment_config(p)
     with pytest.raises(ValueError, match="rotate must be"):
-        explore.save_augment_config(AugmentConfig(rotate=-5), tmp_path / "b.json")
+        datasets.save_augment_config(AugmentConfig(rotate=-5), tmp_path / "b.json")
     assert not (tmp_path / "b.json").exists()
 
 
@@ -282,7 +285,7 @@ def test_augmentation_tuner_updates_config_and_preview(tmp_path):
     t.seed.value = 5  # other random views, same strengths
     assert t.image.value != drawn and t.config.rotate == 30.0
     path = t.save(tmp_path / "aug.json")
-    assert explore.load_augment_config(path) == t.config
+    assert datasets.load_augment_config(path) == t.config
     assert start.rotate == 90  # the caller's config is not mutated
     with pytest.raises(ValueError):
         widgets.augmentation_tuner(_toy_sample(), AugmentConfig(blur=3.0))

@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cervix.gradcam import grad_cam
-from cervix.models import ConvNeXtAttentionClassifier
+from cervix.models.gradcam import grad_cam
+from cervix.models.networks import ConvNeXtAttentionClassifier
 
 
 class PatternNet(nn.Module):

@@ -1,4 +1,4 @@
-"""Tests for cervix.inference: exact tiling/blending, memory bound, flip TTA, mask writing and QC."""
+"""Tests for cervix.inference.tiling: exact tiling/blending, memory bound, flip TTA, mask writing and QC."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from cervix.datasets import IMAGENET_MEAN, IMAGENET_STD
-from cervix.instances import InstanceConfig, centre_instance, separate
-from cervix.masks import binarise
-from cervix.inference import blend_window, list_images, predict_tiled, tile_starts, write_masks
+from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from cervix.cells.instances import InstanceConfig, centre_instance, separate
+from cervix.core.masks import binarise
+from cervix.inference.tiling import blend_window, predict_tiled, tile_starts
+from cervix.inference.writing import list_images, write_masks
 
 
 def conv_net(seed: int = 0, symmetric: bool = False) -> nn.Module:
@@ -211,7 +212,7 @@ def _discs(shape, discs):
 
 
 def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
-    from cervix.instances import InstanceConfig, centre_instance, separate
+    from cervix.cells.instances import InstanceConfig, centre_instance, separate
 
     cyt = _discs((64, 64), [(32, 32, 12), (6, 6, 5)])  # centre cell, neighbour in the corner
     nuc = _discs((64, 64), [(30, 32, 3), (6, 6, 2)])
@@ -230,7 +231,7 @@ def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
 
 def test_single_cell_masks_cut_a_touching_neighbour_off_at_the_watershed_line(monkeypatch, tmp_path):
     # two overlapping cells, each with its nucleus: one connected component, two instances
-    from cervix import inference as I
+    from cervix.inference import tiling as I
 
     cyt = _discs((80, 80), [(40, 40, 16), (66, 40, 14)])
     nuc = _discs((80, 80), [(40, 40, 5), (68, 40, 5)])
@@ -264,7 +265,7 @@ def _probs(shape, nucleus: bool, sharp: float):
 
 
 def test_single_cell_masks_average_the_scales(monkeypatch):
-    from cervix import inference as I
+    from cervix.inference import tiling as I
 
     img = np.zeros((200, 160, 3), np.uint8)
     # the nucleus is found at two of the four scales: its mean probability there is 0.5
@@ -295,8 +296,8 @@ def test_single_cell_masks_average_the_scales(monkeypatch):
 def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     import torch
 
-    from cervix import inference as I
-    from cervix.models import DualHeadAttConvNeXtUNet
+    from cervix.inference import tiling as I
+    from cervix.models.networks import DualHeadAttConvNeXtUNet
 
     torch.manual_seed(0)
     model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8)).eval()

@@ -6,18 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from cervix.instance_metrics import (
-    INSTANCE_KEYS,
-    aggregate_instance_metrics,
-    aggregated_jaccard_index,
-    as_instance_masks,
-    detection_scores,
-    instance_metrics,
-    isbi_cell_measures,
-    match_instances,
-    overlap_matrix,
-    panoptic_quality,
-)
+from cervix.metrics.instances import INSTANCE_KEYS, aggregate_instance_metrics, aggregated_jaccard_index, as_instance_masks, detection_scores, instance_metrics, isbi_cell_measures, match_instances, overlap_matrix, panoptic_quality
 
 H = W = 10  # every toy image is 10 x 10 = 100 pixels
 

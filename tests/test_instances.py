@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cervix.instances import InstanceConfig, Instances, cell_table, cut_cell, separate
-from cervix.synth import item_rng, make_field
+from cervix.cells.instances import InstanceConfig, Instances, cell_table, cut_cell, separate
+from cervix.synthetic.fields import item_rng, make_field
 
 
 def _discs(shape, discs):

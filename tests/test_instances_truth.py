@@ -14,7 +14,7 @@ from scipy.io import loadmat, savemat
 
 from conftest import write_image
 from cervix import data as D
-from cervix.paths import project_root
+from cervix.core.paths import project_root
 
 SYNTH = dict(n_fields=2, n_crops=5, field_size=256)
 

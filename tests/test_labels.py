@@ -1,7 +1,7 @@
 """One class order everywhere: biological (normal -> abnormal), not alphabetical."""
 from __future__ import annotations
 
-from cervix.labels import HERLEV_CLASSES, SIPAKMED_CLASSES, class_order
+from cervix.core.labels import HERLEV_CLASSES, SIPAKMED_CLASSES, class_order
 
 
 def test_sipakmed_classes_keep_their_biological_order():

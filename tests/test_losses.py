@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cervix.losses import DualHeadLoss, dice_loss
+from cervix.losses.dice import DualHeadLoss, dice_loss
 
 
 def _target():

@@ -8,22 +8,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from cervix.metrics import (
-    bootstrap_ci,
-    bootstrap_cis,
-    classification_metrics,
-    dice_score,
-    expected_calibration_error,
-    fit_temperature,
-    iou_score,
-    negative_log_likelihood,
-    pixel_accuracy,
-    reliability_curve,
-    scalar_metrics,
-    seg_metrics,
-    seg_metrics_per_image,
-    softmax,
-)
+from cervix.metrics.scores import bootstrap_ci, bootstrap_cis, classification_metrics, dice_score, expected_calibration_error, fit_temperature, iou_score, negative_log_likelihood, pixel_accuracy, reliability_curve, scalar_metrics, seg_metrics, seg_metrics_per_image, softmax
 
 # --------------------------------------------------------------------------- segmentation
 P = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], bool)  # 4 pixels

@@ -6,18 +6,8 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from cervix.blocks import CBAM, AttentionGate, MultiHeadSelfAttention, SEBlock
-from cervix.models import (
-    ConvNeXtAttentionClassifier,
-    DualHeadAttConvNeXtUNet,
-    SegModelConfig,
-    UpBlock,
-    adapt_first_conv,
-    count_parameters,
-    describe,
-    load_weights_file,
-    upsample2x_conv3x3,
-)
+from cervix.models.blocks import CBAM, AttentionGate, MultiHeadSelfAttention, SEBlock
+from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, SegModelConfig, UpBlock, adapt_first_conv, count_parameters, describe, load_weights_file, upsample2x_conv3x3
 
 torch.manual_seed(0)
 SEG_ENCODERS = ["convnext_atto", "resnet18"]

@@ -1,4 +1,4 @@
-"""Tests of cervix.morphometrics with hand-computed cases."""
+"""Tests of cervix.cells.morphometrics with hand-computed cases."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from cervix.morphometrics import cell_morphometrics, colour_stats, nc_ratio
+from cervix.cells.morphometrics import cell_morphometrics, colour_stats, nc_ratio
 
 
 def _masks() -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cervix.config import get_profile
-from cervix.data import ensure_synthetic
+from cervix.core.config import get_profile
+from cervix.data.readers.synthetic import ensure_synthetic
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PREFIX = "# OWN DATA: "

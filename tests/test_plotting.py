@@ -7,8 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cervix.figures import plot_history  # noqa: E402
-from cervix.plotting import log_ticks  # noqa: E402
+from cervix.viz.figures import plot_history  # noqa: E402
+from cervix.viz.style import log_ticks  # noqa: E402
 
 
 def test_one_epoch_curves_have_integer_epochs_and_losses_apart_from_scores():

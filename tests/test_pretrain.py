@@ -8,9 +8,9 @@ import timm
 import torch
 
 from cervix.cli import main
-from cervix.models import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, load_weights_file
-from cervix.paths import pretrained_path
-from cervix.pretrain import PretrainConfig, backbone_state_dict, pretrain
+from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, load_weights_file
+from cervix.core.paths import pretrained_path
+from cervix.stages.pretrain import PretrainConfig, backbone_state_dict, pretrain
 
 TINY = PretrainConfig(profile="smoke", n_fields=6, n_crops=40, field_size=256, seg_epochs=1, cls_epochs=1,
                       image_size=64)
@@ -41,7 +41,7 @@ def test_pretrain_writes_a_plain_timm_backbone_with_its_record(weights, tmp_path
     stored = torch.load(path, weights_only=True)["meta"]
     assert stored["encoder"] == "convnext_atto" and stored["config"]["n_crops"] == 40
     # the classifier of phase 2 is what was saved
-    from cervix.classification import load_classifier
+    from cervix.stages.classification import load_classifier
 
     cls, _ = load_classifier(path.with_name(path.stem + "_runs") / "classification", device="cpu")
     assert all(torch.equal(cls.backbone.state_dict()[k], v) for k, v in state.items())
@@ -76,7 +76,7 @@ def test_pretrained_synthetic_resolves_to_the_pretrain_file(weights, tmp_path, m
     with pytest.raises(FileNotFoundError, match="python -m cervix pretrain --encoder convnext_atto"):
         DualHeadAttConvNeXtUNet("convnext_atto", pretrained="synthetic")
     # a training run stops before it creates its run folder
-    from cervix.segmentation import train_segmentation
+    from cervix.stages.segmentation import train_segmentation
 
     with pytest.raises(FileNotFoundError, match="cervix pretrain"):
         train_segmentation(tmp_path / "nodata", fmt="synthetic", out=tmp_path / "run", profile="smoke",

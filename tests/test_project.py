@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cervix import paths
+from cervix.core import paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,18 +95,18 @@ def test_metrics_and_losses_import_neither_the_models_nor_timm():
     import subprocess
     import sys
 
-    code = ("import sys, cervix.metrics, cervix.losses; "
-            "bad = [m for m in ('timm', 'cervix.models', 'cervix.engine') if m in sys.modules]; "
+    code = ("import sys, cervix.metrics.scores, cervix.losses.dice; "
+            "bad = [m for m in ('timm', 'cervix.models.networks', 'cervix.training.loop') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_inference_does_not_import_the_training_loop():
-    """Prediction needs the device and autocast helpers (cervix.device), not the training loop."""
+    """Prediction needs the device and autocast helpers (cervix.core.device), not the training loop."""
     import subprocess
     import sys
 
-    code = ("import sys, cervix.inference; "
-            "bad = [m for m in ('cervix.engine', 'cervix.sampling', 'cervix.optim') if m in sys.modules]; "
+    code = ("import sys, cervix.inference.tiling; "
+            "bad = [m for m in ('cervix.training.loop', 'cervix.training.sampling', 'cervix.training.optim') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

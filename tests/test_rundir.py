@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cervix.rundir import RunExistsError, prepare_run_dir, run_files
+from cervix.training.rundir import RunExistsError, prepare_run_dir, run_files
 
 
 def _fill(run):
@@ -65,7 +65,7 @@ def test_full_disk_in_an_atomic_write(tmp_path, monkeypatch):
     import errno
     import os
 
-    from cervix import files
+    from cervix.core import files
 
     files.atomic_write_text(tmp_path / "qc.json", "old")
 
@@ -81,7 +81,7 @@ def test_full_disk_in_an_atomic_write(tmp_path, monkeypatch):
 
 
 def test_unwritable_output_is_refused_before_work(tmp_path):
-    from cervix.files import ensure_writable
+    from cervix.core.files import ensure_writable
 
     (tmp_path / "afile").write_text("x")
     with pytest.raises(OSError, match="cannot write to the output folder"):

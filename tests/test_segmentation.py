@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cervix.cli import main
-from cervix.data import load_mask
+from cervix.data.decode import load_mask
 
 SPEC_SEG_KEYS = {"dice_cytoplasm", "dice_nucleus", "iou_cytoplasm", "iou_nucleus",
                  "pixel_accuracy_cytoplasm", "pixel_accuracy_nucleus", "n_images", "ci95"}
@@ -69,7 +69,7 @@ def test_evaluate_writes_spec_metrics(run, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--data", str(run["syn"] / "fields"),
                  "--out", str(out / "own"), "--n-boot", "20"]) == 0
     assert json.loads((out / "own" / "metrics.json").read_text())["n_images"] == m["n_images"]
-    from cervix.segmentation import evaluate_segmentation
+    from cervix.stages.segmentation import evaluate_segmentation
 
     import shutil
 
@@ -95,7 +95,7 @@ def test_masks_writes_the_classifier_layout(run, tmp_path):
 
 
 def test_helpers_for_notebooks(run):
-    from cervix import segmentation as seg
+    from cervix.stages import segmentation as seg
 
     model, cfg = seg.load_segmentation(run["run"])
     val = seg.run_records(run["run"], "val") or seg.run_records(run["run"], "test")
@@ -109,7 +109,7 @@ def test_helpers_for_notebooks(run):
 
 
 def test_compare_mask_folders_perfect_and_wrong(run, tmp_path):
-    from cervix.segmentation import compare_mask_folders
+    from cervix.stages.segmentation import compare_mask_folders
 
     truth = run["syn"] / "crops_masks"
     df = compare_mask_folders(truth, truth)
@@ -119,8 +119,8 @@ def test_compare_mask_folders_perfect_and_wrong(run, tmp_path):
 
 
 def test_load_segmentation_refuses_a_classifier_checkpoint(tmp_path):
-    from cervix.checkpoints import save_checkpoint
-    from cervix.segmentation import load_segmentation
+    from cervix.training.checkpoints import save_checkpoint
+    from cervix.stages.segmentation import load_segmentation
 
     save_checkpoint(tmp_path / "c.pt", {"model": {}, "config": {"task": "classification"}})
     with pytest.raises(ValueError, match="not a segmentation checkpoint"):
@@ -149,8 +149,8 @@ def test_segment_refuses_to_replace_a_run_without_overwrite(run, tmp_path, capsy
 
 
 def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
-    from cervix.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-    from cervix.segmentation import load_segmentation
+    from cervix.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+    from cervix.stages.segmentation import load_segmentation
 
     ck = load_checkpoint(run["run"] / "best.pt")
     path = save_checkpoint(tmp_path / "edited.pt", dict(ck, config={**ck["config"], "decoder_channels": [64, 32, 16]}))
@@ -165,7 +165,7 @@ def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
 def test_a_moved_run_folder_still_evaluates(run, tmp_path):
     import shutil
 
-    from cervix.checkpoints import load_checkpoint, save_checkpoint
+    from cervix.training.checkpoints import load_checkpoint, save_checkpoint
 
     a = shutil.copytree(run["run"], tmp_path / "a")
     for name in ("best.pt", "last.pt"):  # as if trained in a/
@@ -183,8 +183,8 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
     with augmentation on (its random state is seeded per epoch, not once per process)."""
     import torch
 
-    from cervix import engine
-    from cervix.checkpoints import load_checkpoint
+    from cervix.training import loop as engine
+    from cervix.training.checkpoints import load_checkpoint
 
     args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke",
             "--epochs", "3", "--batch-size", "4", "--image-size", "64", "--amp", "none"]
@@ -239,8 +239,8 @@ def test_bad_files_stop_before_training_or_are_skipped(run, tmp_path, capsys):
 
 def test_a_smoke_segment_run_finds_both_heads(tmp_path):
     """The smoke profile as CI runs the notebooks: both heads find something, not a green wash."""
-    from cervix.config import get_profile
-    from cervix.data import ensure_synthetic
+    from cervix.core.config import get_profile
+    from cervix.data.readers.synthetic import ensure_synthetic
 
     fields = ensure_synthetic(tmp_path / "syn", progress=False, **get_profile("smoke").synth) / "fields"
     out = tmp_path / "run"
@@ -269,7 +269,7 @@ def test_evaluate_instances_writes_cell_and_nucleus_instance_metrics(run, tmp_pa
         for p in (run["syn"] / "fields" / "masks" / "instances").glob("*.png")
         if p.stem in {Path(r).stem for r in pd.read_csv(out / "instances_per_image.csv")["path"]})
     # a classifier or data without per-cell truth: a clear error
-    from cervix.segmentation import instance_scores
+    from cervix.stages.segmentation import instance_scores
 
     with pytest.raises(ValueError, match="per-cell truth"):
         instance_scores([{"probs": np.zeros((2, 8, 8)), "truth": None, "path": "x"}])

@@ -1,4 +1,4 @@
-"""Grouped, stratified train/val/test splits and k-fold folds, saved and loaded by path (cervix.splits)."""
+"""Grouped, stratified train/val/test splits and k-fold folds, saved and loaded by path (cervix.data.splits)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from cervix import data as D
-from cervix import splits as S
+from cervix.data import splits as S
 
 
 def _toy_records(n_groups: int = 40, per_group: int = 3, classes=("a", "b", "c"), labelled=True):

@@ -1,4 +1,4 @@
-"""Tests of the synthetic Pap smear generator (cervix.synth)."""
+"""Tests of the synthetic Pap smear generator (cervix.synthetic.fields)."""
 from __future__ import annotations
 
 import csv
@@ -9,15 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cervix.labels import SIPAKMED_CLASSES
-from cervix.synth import (
-    CLASS_SPECS,
-    cut_crop,
-    generate,
-    item_rng,
-    make_field,
-    sample_cell_params,
-)
+from cervix.core.labels import SIPAKMED_CLASSES
+from cervix.synthetic.fields import CLASS_SPECS, cut_crop, generate, item_rng, make_field, sample_cell_params
 
 
 def _files(root: Path) -> dict[str, bytes]:

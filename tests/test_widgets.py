@@ -10,8 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cervix import segmentation as seg, widgets  # noqa: E402
-from cervix.data import Sample  # noqa: E402
+from cervix.stages import segmentation as seg  # noqa: E402
+from cervix import widgets  # noqa: E402
+from cervix.data.records import Sample  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

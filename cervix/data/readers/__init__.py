@@ -1,0 +1,18 @@
+"""One reader per dataset layout; each indexes a folder into records."""
+
+from cervix.data.readers.classes_folder import read_classes_folder
+from cervix.data.readers.isbi2014 import read_isbi2014
+from cervix.data.readers.labelmap import read_labelmap
+from cervix.data.readers.masks_folder import read_masks_folder
+from cervix.data.readers.sipakmed import read_sipakmed
+from cervix.data.readers.synthetic import synthetic_cache_dir, ensure_synthetic
+
+__all__ = [
+    "read_classes_folder",
+    "read_isbi2014",
+    "read_labelmap",
+    "read_masks_folder",
+    "read_sipakmed",
+    "synthetic_cache_dir",
+    "ensure_synthetic",
+]

@@ -1,0 +1,114 @@
+"""TODO docstring (from cervix.data.records)"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "synthetic_cache_dir",
+    "ensure_synthetic",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic data cache
+# --------------------------------------------------------------------------------------------
+_SYNTH_DEFAULTS: dict[str, Any] = dict(seed=0, n_fields=20, n_crops=200, size=None, field_size=512, difficulty=0.5)
+
+_SYNTH_MARKER = "synth.json"
+
+_SYNTH_INSTANCES = "fields/masks/instances"
+
+
+def synthetic_cache_dir(**params: Any) -> Path:
+    """Cache folder ``data/synthetic/<params>`` for one set of generator parameters."""
+    from cervix.core.paths import data_dir
+
+    p = {**_SYNTH_DEFAULTS, **params}
+    name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(**{**p, "size": p["size"] or "native"})
+    return data_dir() / "synthetic" / name
+
+
+def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **params: Any) -> Path:
+    """Generate the synthetic data set into ``out`` unless it is already there.
+
+    The generator writes into ``<out>.partial`` which is renamed to ``out`` when complete, with
+    ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set. A
+    set made before the fields had instance maps gets them added (:func:`_add_instances`).
+
+    Args:
+        out: cache folder; default :func:`synthetic_cache_dir` of the parameters.
+        progress: show the generator's progress bar.
+        **params: ``cervix.synthetic.fields.generate`` parameters (seed, n_fields, n_crops, size,
+            field_size, difficulty).
+
+    Raises:
+        ValueError: ``out`` holds a set generated with other parameters.
+    """
+    unknown = set(params) - set(_SYNTH_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown synthetic parameters {sorted(unknown)}; known: {sorted(_SYNTH_DEFAULTS)}")
+    p = {**_SYNTH_DEFAULTS, **params}
+    out = Path(out) if out is not None else synthetic_cache_dir(**p)
+    marker = out / _SYNTH_MARKER
+    if marker.is_file():
+        old = json.loads(marker.read_text())
+        if old != json.loads(json.dumps(p)):
+            raise ValueError(f"{out}: holds synthetic data generated with {old}, not {p}; "
+                             "choose another folder or delete it")
+        if p["n_fields"] and not (out / _SYNTH_INSTANCES).is_dir():
+            _add_instances(out, p, progress)
+        return out
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out}: exists but is not a complete synthetic data set (no {_SYNTH_MARKER}); "
+                         "delete it or choose another folder")
+    from cervix.synthetic import fields as synth  # lazy: the generator is only needed on a fresh machine
+
+    tmp = _fresh_partial(out)
+    tmp.mkdir(parents=True)
+    synth.generate(tmp, progress=progress, **p)
+    (tmp / _SYNTH_MARKER).write_text(json.dumps(p, indent=1))
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
+    return out
+
+
+def _fresh_partial(out: Path) -> Path:
+    """``<out>.partial``, emptied of what an interrupted run left there (not created)."""
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    return tmp
+
+
+def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
+    """Upgrade a synthetic set made before ``fields/masks/instances/`` existed, in place.
+
+    Its fields are rendered again into ``<out>.partial`` (the generator is deterministic per
+    field, so these are the same fields; no crops, so only ``n_fields`` fields are drawn), and
+    only the finished instances folder is moved in: the files already there are not touched and
+    an interrupted upgrade leaves the set as it was. The new cytoplasm masks must equal the
+    cached ones byte for byte, else the set came from an older generator and is refused.
+
+    Raises:
+        ValueError: the cached fields differ from today's generator's.
+    """
+    import shutil
+
+    from cervix.synthetic import fields as synth  # lazy, as in ensure_synthetic
+
+    tmp = _fresh_partial(out)
+    synth.generate(tmp, progress=progress, **{**p, "n_crops": 0})
+    new_cyt, old_cyt = tmp / "fields/masks/cytoplasm", out / "fields/masks/cytoplasm"
+    for f in sorted(new_cyt.glob("*.png")):
+        if not (old_cyt / f.name).is_file() or (old_cyt / f.name).read_bytes() != f.read_bytes():
+            shutil.rmtree(tmp)
+            raise ValueError(f"{out}: made by an older synthetic generator ({old_cyt / f.name} differs from "
+                             "today's); delete the folder to generate it again")
+    if not (out / _SYNTH_INSTANCES).is_dir():  # another process may have upgraded it meanwhile
+        (tmp / _SYNTH_INSTANCES).rename(out / _SYNTH_INSTANCES)
+    shutil.rmtree(tmp)

@@ -1,0 +1,371 @@
+"""Both stages together: from images to per-cell predictions.
+
+:func:`analyze` is ``python -m cervix analyze``: every image is a whole field; the segmentation
+run's probabilities are separated into cells (:func:`cervix.cells.instances.separate`), every cell is
+cut with its own masks the way the synthetic training crops are cut, classified, measured and
+drawn on an overlay; ``cells.csv`` holds one row per cell, ``summary.csv`` one per field.
+
+:func:`predict_crops` is ``python -m cervix predict``: every image is one cell crop; the
+segmentation run gives its masks (the centre cell kept, :func:`cervix.inference.tiling.single_cell_masks`),
+the classifier its class probabilities from RGB + those masks, and
+:func:`cervix.cells.morphometrics.cell_morphometrics` its areas and N/C ratio.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from cervix.cells.instances import CELL_COLUMNS, InstanceConfig, Instances, cell_table, cut_cell, separate
+from cervix.cells.morphometrics import cell_morphometrics
+from cervix.core.files import atomic_write_text, ensure_writable, write_png
+from cervix.core.labels import HEADS, group_label
+from cervix.data.datasets import ClassificationDataset
+from cervix.data.decode import load_image
+from cervix.data.preflight import write_data_report
+from cervix.data.records import Record, Sample
+from cervix.inference.tiling import predict_tiled, single_cell_masks
+from cervix.inference.writing import list_images
+from cervix.metrics.scores import softmax
+from cervix.stages.classification import load_classifier, predict_logits
+from cervix.stages.segmentation import inference_kwargs, load_segmentation
+from cervix.training.sampling import make_loader
+from cervix.viz.figures import overlay_instances
+
+__all__ = [
+    "predict_crops",
+    "analyze",
+    "analyze_field",
+    "field_summary",
+    "load_field_analysis",
+    "load_mask_labels",
+]
+
+
+def _input_images(images: Any, passed_over: list[tuple[str, str]]) -> tuple[list[tuple[Path, str]], Path]:
+    """``((path, rel) pairs, root)`` of a folder (searched by :func:`cervix.inference.writing.list_images`,
+    files passed over listed in ``passed_over``) or of a list of files (``rel`` = file name).
+
+    Raises:
+        ValueError: no images.
+    """
+    if isinstance(images, (str, os.PathLike)):
+        items, root = list_images(images, passed_over), Path(images)
+    else:
+        items = [(Path(p), Path(p).name) for p in images]
+        root = items[0][0].parent if items else Path(".")
+    if not items:
+        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
+                                                          if passed_over else ""))
+    return items, root
+
+
+def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
+                  out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
+                  progress: bool = True):
+    """Segment and classify every cell crop under ``images``.
+
+    Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
+    run's tile, overlap, scale and thresholds), the classifier the class probabilities from RGB
+    + those masks (resized to its image size), :func:`cervix.cells.morphometrics.cell_morphometrics`
+    the areas (pixels of the original crop) and the N/C ratio.
+
+    Writes ``out/predictions.csv`` (one row per image: ``file`` relative to ``images``,
+    ``predicted_class``, ``confidence``, ``prob_<class>``, ``cell_area``, ``nucleus_area``,
+    ``cytoplasm_area``, ``nc_ratio``), the masks as ``out/masks/{cytoplasm,nucleus}/<file>.png``
+    and one overlay per image, ``out/overlays/<file>.png``, where ``<file>`` keeps the input's
+    extension (``x.jpg`` -> ``x.jpg.png``), so ``x.png`` and ``x.jpg`` in one folder never share
+    an output. A file that fails (unreadable, undecodable) is listed in ``out/errors.csv`` and
+    the run goes on; every file not predicted (failed, or passed over: hidden, not an image) is
+    also listed in ``out/skipped.csv``. The output folder is checked for writing before any work.
+
+    Args:
+        seg: segmentation run folder or checkpoint.
+        cls: classification run folder or checkpoint.
+        images: folder of crops (searched recursively).
+        out: output folder.
+        tta: flip test-time augmentation in both models.
+        batch_size: crops per classifier batch.
+        progress: tqdm bars.
+
+    Returns:
+        The predictions as a ``pandas.DataFrame``; ``df.attrs["errors"]`` lists the failed files
+        (``{"file", "error"}``), ``df.attrs["report"]`` is the "N used, M skipped" line.
+
+    Raises:
+        ValueError: no images under ``images``.
+        RuntimeError: every image failed (the first errors are named).
+    """
+    import pandas as pd
+
+    out = ensure_writable(out)
+    passed_over: list[tuple[str, str]] = []
+    items, images = _input_images(images, passed_over)
+    seg_model, seg_cfg = load_segmentation(seg)
+    cls_model, cls_cfg = load_classifier(cls)
+    class_names = list(cls_cfg["class_names"])
+    crops, errors = _segment_crops(seg_model, seg_cfg, items, out, class_names[0], tta, progress)
+    if errors:
+        _report_errors(errors, len(items), bool(crops), out)
+    ds = ClassificationDataset([c.record for c in crops], class_names, cls_cfg["image_size"], cls_cfg["in_chans"],
+                               None, train=False, cache=False)
+    # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
+    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
+                               progress=progress)
+    probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
+    rows = []
+    for crop, p in zip(crops, probs):
+        k = int(p.argmax())
+        rows.append({"file": crop.rel, "predicted_class": class_names[k], "confidence": float(p[k]),
+                     **{f"prob_{c}": float(p[j]) for j, c in enumerate(class_names)}, **crop.morphometrics})
+        _overlay_png(load_image(crop.path), crop.cytoplasm, crop.nucleus, f"{class_names[k]} {p[k]:.2f}",
+                     out / "overlays" / f"{crop.rel}.png")
+    df = pd.DataFrame(rows)
+    atomic_write_text(out / "predictions.csv", df.to_csv(index=False))
+    df.attrs["errors"] = errors
+    df.attrs["report"] = write_data_report(out, len(df), passed_over,
+                                           [(str(Path(images) / e["file"]), e["error"]) for e in errors])
+    return df
+
+
+@dataclass
+class _Crop:
+    """One segmented crop of :func:`predict_crops`."""
+
+    path: Path  # the image file
+    rel: str  # its path relative to the images folder
+    record: Record  # the crop with its written masks, for the classifier
+    cytoplasm: np.ndarray  # (H, W) uint8 {0, 255} centre cell
+    nucleus: np.ndarray  # (H, W) uint8 {0, 255} its nucleus
+    morphometrics: dict[str, float]  # cell/nucleus/cytoplasm areas and N/C ratio
+
+
+def _segment_crops(model: Any, cfg: dict[str, Any], items: list[tuple[Path, str]], out: Path, label: str,
+                   tta: bool, progress: bool) -> tuple[list[_Crop], list[dict[str, str]]]:
+    """Masks of every crop (written to ``out/masks``) and its morphometrics; failures listed."""
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    crops, errors = [], []
+    for path, rel in tqdm(items, desc="segment", disable=not progress):
+        try:
+            # each image is one cell crop, of unknown magnification
+            image = load_image(path)
+            cyt, nuc = single_cell_masks(model, image, thr, **inference_kwargs(cfg, tta=tta))
+            mpaths = [write_png(out / "masks" / head / f"{rel}.png", m) for head, m in zip(HEADS, (cyt, nuc))]
+        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
+            errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        # the label is a placeholder: ClassificationDataset needs one, the targets are unused
+        record = Record(str(path), label, rel, str(mpaths[0]), str(mpaths[1]))
+        m = cell_morphometrics(cyt, nuc)
+        crops.append(_Crop(path, rel, record, cyt, nuc,
+                           {k: m[k] for k in ("cell_area", "nucleus_area", "cytoplasm_area", "nc_ratio")}))
+    return crops, errors
+
+
+def _report_errors(errors: list[dict[str, str]], n_items: int, any_done: bool, out: Path) -> None:
+    """``errors.csv``; a warning naming the first failures, or RuntimeError when all failed."""
+    import pandas as pd
+
+    atomic_write_text(out / "errors.csv", pd.DataFrame(errors).to_csv(index=False))
+    listed = "; ".join(f"{e['file']}: {e['error']}" for e in errors[:3])
+    if not any_done:
+        raise RuntimeError(f"all {n_items} images failed: {listed} (see {out / 'errors.csv'})")
+    warnings.warn(f"{len(errors)} of {n_items} images failed and are listed in {out / 'errors.csv'}: "
+                  f"{listed}", stacklevel=3)
+
+
+def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str, path: Path) -> None:
+    """Masks blended on the crop (upscaled to >= 192 px) under a banner with ``text``."""
+    from cervix.viz.style import overlay
+
+    ov = (overlay(image, cyt, nuc, alpha=0.4) * 255).round().astype(np.uint8)  # (H, W, 3)
+    h, w = ov.shape[:2]
+    f = max(1.0, 192.0 / min(h, w))
+    if f > 1:
+        ov = cv2.resize(ov, (round(w * f), round(h * f)), interpolation=cv2.INTER_NEAREST)
+    banner = np.full((24, ov.shape[1], 3), 255, np.uint8)
+    cv2.putText(banner, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    write_png(path, np.vstack([banner, ov]), rgb=True)
+
+
+# ------------------------------------------------------------------------- whole fields: analyze
+@dataclass
+class _CellCrop:
+    """A cell cut from a field, shaped like a :class:`cervix.data.records.Record` for the classifier."""
+
+    sample: Sample  # the crop with its own masks
+    label: str  # placeholder label (the targets are unused)
+    path: str  # "<field>#<cell id>"
+    has_masks: bool = True
+
+    def load(self) -> Sample:
+        return self.sample
+
+
+def _classify_cells(model: Any, cfg: dict[str, Any], crops: list[_CellCrop], batch_size: int, tta: bool
+                    ) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of the cells' crops (float32 like :func:`predict_crops`)."""
+    names = list(cfg["class_names"])
+    if not crops:
+        return np.zeros((0, len(names)))
+    ds = ClassificationDataset(crops, names, cfg["image_size"], cfg["in_chans"], None, train=False, cache=False)
+    logits, _ = predict_logits(model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta)
+    return softmax(logits.astype(np.float64), axis=1)
+
+
+def _is_abnormal(name: str) -> bool:
+    """A class counts as abnormal when its 2-class group is (SIPaKMeD and Herlev names), or is named so."""
+    try:
+        return group_label(name, "2") == "abnormal"
+    except ValueError:
+        return name == "abnormal"
+
+
+def analyze_field(seg_model: Any, seg_cfg: dict[str, Any], cls_model: Any, cls_cfg: dict[str, Any],
+                  image: np.ndarray, instance_cfg: InstanceConfig | None = None, tta: bool = False,
+                  batch_size: int = 32) -> tuple[Instances, list[dict[str, Any]]]:
+    """Instances and one row per cell (morphometrics, flags, class probabilities) of one field.
+
+    The field is segmented tiled at the segmentation run's scale (:func:`cervix.inference.tiling.predict_tiled`),
+    separated into cells (:func:`cervix.cells.instances.separate`, the run's thresholds unless
+    ``instance_cfg`` says otherwise), and every cell is cut with its own masks
+    (:func:`cervix.cells.instances.cut_cell`) and classified.
+    """
+    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
+    icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
+    probs = predict_tiled(seg_model, image, **inference_kwargs(seg_cfg, tta=tta))  # (2, H, W)
+    inst = separate(probs[:2], icfg)
+    rows = cell_table(inst)
+    names = list(cls_cfg["class_names"])
+    crops = []
+    for r in rows:
+        c = cut_cell(image, inst, r["cell_id"])
+        crops.append(_CellCrop(Sample(c["image"], c["cytoplasm"], c["nucleus"], names[0], "", ""), names[0],
+                               f"cell {r['cell_id']}"))
+    probs_cls = _classify_cells(cls_model, cls_cfg, crops, batch_size, tta)
+    for r, p in zip(rows, probs_cls):
+        k = int(p.argmax())
+        r.update(predicted_class=names[k], confidence=float(p[k]),
+                 **{f"prob_{c}": float(p[j]) for j, c in enumerate(names)})
+    return inst, rows
+
+
+def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]) -> dict[str, Any]:
+    """One ``summary.csv`` row: cells per class, abnormal fraction, mean N/C per class."""
+    out: dict[str, Any] = {"image": image, "n_cells": len(rows)}
+    for c in class_names:
+        mine = [r for r in rows if r.get("predicted_class") == c]
+        out[f"n_{c}"] = len(mine)
+        ncs = [r["nc_ratio"] for r in mine if np.isfinite(r["nc_ratio"])]
+        out[f"mean_nc_{c}"] = float(np.mean(ncs)) if ncs else float("nan")
+    out["abnormal_fraction"] = (sum(_is_abnormal(r["predicted_class"]) for r in rows) / len(rows)
+                                if rows else float("nan"))
+    return out
+
+
+def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
+            tta: bool = False, min_area: int | None = None, batch_size: int = 32, progress: bool = True
+            ) -> dict[str, Any]:
+    """From whole fields to a per-cell report (``python -m cervix analyze``).
+
+    For every image under ``images`` (any size; tiled like ``masks``) writes
+    ``out/instances/<rel>.png`` (uint16 cell ids, 0 = background), ``out/nuclei/<rel>.png`` (uint16,
+    a nucleus carries its cell's id) and ``out/overlays/<rel>.png`` (cell contours in their class
+    colour, with a legend); then ``out/cells.csv`` (one row per cell: image, cell id, bounding box,
+    centroid, cell and nucleus area, N/C ratio, number of nuclei, flags, predicted class,
+    confidence, probabilities) and ``out/summary.csv`` (one row per image: cells per class,
+    abnormal fraction, mean N/C per class). ``<rel>`` keeps the input's extension
+    (``x.jpg`` -> ``x.jpg.png``). A file that fails is listed in ``out/errors.csv`` and the run goes
+    on; every file not analysed is listed in ``out/skipped.csv``.
+
+    Args:
+        seg: segmentation run folder or checkpoint.
+        cls: classification run folder or checkpoint.
+        images: folder of fields (searched recursively), or a list of image files.
+        out: output folder (checked for writing before any work).
+        tta: flip test-time augmentation in both models.
+        min_area: smallest cell kept, in pixels (default :class:`cervix.cells.instances.InstanceConfig`).
+        batch_size: cells per classifier batch.
+        progress: tqdm bar over the fields.
+
+    Returns:
+        ``{"cells": DataFrame, "summary": DataFrame, "errors": [...], "report": "N used, M skipped"}``.
+
+    Raises:
+        ValueError: no images under ``images``.
+        RuntimeError: every image failed.
+    """
+    import pandas as pd
+
+    out = ensure_writable(out)
+    passed_over: list[tuple[str, str]] = []
+    items, images = _input_images(images, passed_over)
+    seg_model, seg_cfg = load_segmentation(seg)
+    cls_model, cls_cfg = load_classifier(cls)
+    names = list(cls_cfg["class_names"])
+    thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
+    icfg = InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
+    if min_area is not None:
+        icfg.min_cell_area = int(min_area)
+    cells, summary, errors = [], [], []
+    for path, rel in tqdm(items, desc="analyze", disable=not progress):
+        try:
+            image = load_image(path)
+            inst, rows = analyze_field(seg_model, seg_cfg, cls_model, cls_cfg, image, icfg, tta, batch_size)
+            write_png(out / "instances" / f"{rel}.png", inst.cells)
+            write_png(out / "nuclei" / f"{rel}.png", inst.nuclei)
+            write_png(out / "overlays" / f"{rel}.png", overlay_instances(image, inst, rows, names), rgb=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
+            errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        cells += [{"image": rel, **r} for r in rows]
+        summary.append(field_summary(rel, rows, names))
+    if errors:
+        _report_errors(errors, len(items), bool(summary), out)
+    front = ["image", "cell_id", "predicted_class", "confidence"]
+    columns = front + [c for c in (*CELL_COLUMNS, *(f"prob_{n}" for n in names)) if c not in front]
+    cells_df = pd.DataFrame(cells, columns=columns)  # the header even when no field has a cell
+    summary_df = pd.DataFrame(summary)
+    atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
+    atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
+    report = write_data_report(out, len(summary), passed_over,
+                               [(str(Path(images) / e["file"]), e["error"]) for e in errors])
+    return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
+
+
+def load_field_analysis(out: str | os.PathLike, images: str | os.PathLike, rel: str
+                        ) -> tuple[np.ndarray, Instances, list[dict[str, Any]]]:
+    """One field of an :func:`analyze` run read back: ``(image, instances, cell rows)``.
+
+    Args:
+        out: the analyze output folder.
+        images: the images folder it analysed.
+        rel: the field's path relative to ``images`` (the ``image`` column of ``cells.csv``).
+    """
+    import pandas as pd
+
+    out = Path(out)
+    cells = load_mask_labels(out / "instances" / f"{rel}.png")
+    nuclei = load_mask_labels(out / "nuclei" / f"{rel}.png")
+    df = pd.read_csv(out / "cells.csv", keep_default_na=False)
+    rows = df[df["image"] == rel].drop(columns="image").to_dict("records")
+    no_nucleus = {int(r["cell_id"]) for r in rows if "no_nucleus" in str(r["flags"]).split(";")}
+    return load_image(Path(images) / rel), Instances(cells, nuclei, no_nucleus), rows
+
+
+def load_mask_labels(path: str | os.PathLike) -> np.ndarray:
+    """A uint16 label PNG (``instances/``, ``nuclei/``) as an (H, W) uint16 array.
+
+    Raises:
+        FileNotFoundError: no such file.
+    """
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise FileNotFoundError(f"cannot read the label image {path}")
+    return arr.astype(np.uint16)

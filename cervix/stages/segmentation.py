@@ -1,0 +1,503 @@
+"""Stage 1: train the dual-head segmentation U-Net, write masks, evaluate.
+
+Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|evaluate``:
+
+- :func:`train_segmentation` — reader -> grouped split -> random patches at native resolution
+  (after ``scale``) -> :func:`cervix.training.loop.fit` with Dice + BCE per head.
+- :func:`load_segmentation` — model and run config from ``best.pt`` (``weights_only=True``).
+- :func:`predict_probabilities` — tiled, blended inference on records (optional flip TTA).
+- :func:`generate_masks` — masks for a folder of images in the layout the classifier reads.
+- :func:`evaluate_segmentation` — Dice / IoU / pixel accuracy per head with bootstrap 95% CIs
+  into ``metrics.json``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cervix.core.config import Profile, SegConfig, stage_config, to_dict
+from cervix.core.device import autocast_context, device_and_amp
+from cervix.core.files import atomic_write_text, ensure_writable
+from cervix.core.labels import HEADS, class_order
+from cervix.core.masks import binarise
+from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
+from cervix.data.formats import read_dataset
+from cervix.data import preflight, write_data_report
+from cervix.data.records import Record
+from cervix.data.splits import load_split, save_split, split_records
+from cervix.inference.tiling import predict_tiled
+from cervix.inference.writing import list_images, write_masks
+from cervix.losses.dice import DualHeadLoss
+from cervix.metrics.scores import bootstrap_ci, seg_metrics
+from cervix.models.networks import DualHeadAttConvNeXtUNet, resolve_pretrained
+from cervix.training.checkpoints import load_checkpoint, load_run_model
+from cervix.training.distributed import cleanup_distributed, is_main_process
+from cervix.training.loop import History, TrainConfig, fit
+from cervix.training.rundir import TrainResult, prepare_run_dir, resolve_checkpoint, run_split_path, write_metrics
+from cervix.training.sampling import make_loader, seed_everything
+
+__all__ = [
+    "seg_config",
+    "build_seg_model",
+    "validate_segmentation",
+    "train_segmentation",
+    "load_segmentation",
+    "inference_kwargs",
+    "predict_probabilities",
+    "dice_at_thresholds",
+    "threshold_table",
+    "run_records",
+    "tiled_vs_whole",
+    "compare_mask_folders",
+    "qc_table",
+    "generate_masks",
+    "evaluate_segmentation",
+    "instance_scores",
+]
+
+#: Output channels of the segmentation model, in order.
+_SEG_KEYS = ("dice", "iou", "pixel_accuracy")
+
+
+def seg_config(profile: str | Profile | SegConfig | None = None,
+               overrides: Mapping[str, Any] | None = None) -> SegConfig:
+    """The profile's :class:`SegConfig` with ``overrides`` applied.
+
+    Args:
+        profile: a profile name (``smoke``/``cpu``/``paper``; None = ``$CERVIX_PROFILE`` or
+            ``cpu``), a :class:`Profile`, or a :class:`SegConfig` used as is.
+        overrides: :class:`SegConfig` fields to change; ``None`` is applied too
+            (``{"early_stopping_patience": None}`` switches it off).
+
+    Raises:
+        TypeError: an override names no :class:`SegConfig` field, or sets None where none is allowed.
+    """
+    return stage_config(profile, SegConfig, overrides)
+
+
+def build_seg_model(cfg: SegConfig) -> DualHeadAttConvNeXtUNet:
+    """The dual-head U-Net of a config (``pretrained`` False / True / local file)."""
+    return DualHeadAttConvNeXtUNet(encoder=cfg.encoder, pretrained=cfg.pretrained,
+                                   decoder_channels=tuple(cfg.decoder_channels))
+
+
+@torch.no_grad()
+def validate_segmentation(model: torch.nn.Module, loader: Any, loss_fn: DualHeadLoss,
+                          thresholds: Sequence[float] = (0.5, 0.5), amp: str = "none") -> dict[str, float]:
+    """Validation loss and Dice per head on whole (padded) images; ``val_dice`` is their mean."""
+    dev = next(model.parameters()).device
+    _, dtype, _ = device_and_amp(amp, dev)
+    losses, dices = [], {h: [] for h in HEADS}
+    for x, y in loader:
+        x, y = x.to(dev), y.to(dev)
+        with autocast_context(dev, dtype):
+            logits = model(x)
+        logits = logits.float()
+        losses.append(float(loss_fn(logits, y)[0]))
+        m = seg_metrics(torch.sigmoid(logits).cpu().numpy(), y.cpu().numpy() > 0.5, thresholds)
+        for h in HEADS:
+            dices[h].extend(m["per_image"][f"dice_{h}"].tolist())
+    out = {"val_loss": float(np.mean(losses))}
+    for h in HEADS:
+        out[f"val_dice_{h}"] = float(np.mean(dices[h]))
+    out["val_dice"] = float(np.mean([out[f"val_dice_{h}"] for h in HEADS]))
+    return out
+
+
+def _records(data: str | os.PathLike | None, fmt: str, **kw: Any) -> list[Record]:
+    if fmt == "synthetic":
+        return read_dataset(data, "synthetic", part="fields", **kw)
+    return read_dataset(data, fmt, require_masks=True, **kw)
+
+
+def _prepare_run(data: Any, fmt: str, out: Path, cfg: SegConfig, split: Any, resume: bool, overwrite: bool,
+                 skip_bad: bool, progress: bool) -> tuple[list[Record], dict[str, list[int]]]:
+    """Read and check the data, split it (or reuse a split), prepare the run folder."""
+    read = _records(data, fmt)
+    records, bad = preflight(read, data, need_masks=True, skip_bad=skip_bad, progress=progress)
+    split_path = Path(split) if split else out / "split.json"
+    if split_path.is_file() and (split or resume):
+        parts = load_split(split_path, records)
+    else:
+        parts = split_records(records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    if not parts["train"]:
+        raise ValueError(f"{data}: the split left no training images ({len(records)} records)")
+    if is_main_process():
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        summary = write_data_report(out, len(records), getattr(read, "skipped", []), bad)
+        if progress:
+            tqdm.write(summary)
+        save_split(out / "split.json", parts, records)
+    return records, parts
+
+
+def train_segmentation(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "masks",
+    profile: str | Profile | SegConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    split: str | os.PathLike | None = None,
+    augment: AugmentConfig | None = None,
+    on_epoch_end: Callable[[History], Any] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+) -> TrainResult:
+    """Train :class:`DualHeadAttConvNeXtUNet` on any dataset with cytoplasm and nucleus masks.
+
+    Args:
+        data: dataset root (see :func:`cervix.data.formats.read_dataset`).
+        out: run folder: ``best.pt``, ``last.pt``, ``config.json``, ``split.json``,
+            ``history.csv``, TensorBoard events.
+        fmt: reader format (``masks``, ``sipakmed``, ``isbi2014``, ``labelmap``, ``synthetic``).
+        profile: ``smoke`` / ``cpu`` / ``paper`` (default ``$CERVIX_PROFILE`` or ``cpu``).
+        overrides: :class:`SegConfig` fields to change (``epochs``, ``lr``, ``image_size``, ...).
+        resume: continue from ``out/last.pt``.
+        overwrite: ``out`` may hold an earlier run: remove the files cervix wrote there first
+            (without it, or ``resume``, an existing run is an error: :mod:`cervix.training.rundir`).
+        skip_bad: every file is decoded before training (:func:`cervix.data.preflight.preflight`);
+            bad files stop the run, or with ``skip_bad`` are left out and listed in
+            ``out/skipped.csv`` (with the files the reader passed over).
+        split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
+        augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
+        on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
+        progress: tqdm progress bars.
+
+    Returns:
+        A :class:`cervix.training.rundir.TrainResult` (run folder, ``best.pt``, history, config, split sizes).
+    """
+    cfg = seg_config(profile, overrides)
+    resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
+    out = Path(out)
+    records, parts = _prepare_run(data, fmt, out, cfg, split, resume, overwrite, skip_bad, progress)
+    aug = augment if augment is not None else AugmentConfig()
+    take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
+    train_ds = SegmentationDataset(take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True,
+                                   patches_per_image=cfg.patches_per_image)
+    val_recs = take("val") or take("test") or take("train")[:1]
+    val_ds = SegmentationDataset(val_recs, cfg.image_size, scale=cfg.scale, train=False)
+    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
+    val_loader = make_loader(val_ds, 1, shuffle=False, num_workers=cfg.num_workers)
+
+    seed_everything(cfg.seed)
+    model = build_seg_model(cfg)
+    loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight, head_weights=tuple(cfg.head_weights))
+    run_config = {
+        "task": "segmentation",
+        "heads": list(HEADS),
+        "data": str(Path(data).resolve()) if data is not None else None,
+        "format": fmt,
+        "split_path": str((out / "split.json").resolve()),
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "in_chans": 3,
+        "augment": to_dict(aug),
+        "n_train_images": len(parts["train"]),
+        **to_dict(cfg),
+        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
+    }
+    tcfg = TrainConfig.from_config(cfg, progress=progress)
+    history = fit(
+        model, train_loader, val_loader, loss_fn,
+        lambda m, loader: validate_segmentation(m, loader, loss_fn, cfg.thresholds, cfg.amp),
+        tcfg, out, config=run_config, resume=resume, on_epoch_end=on_epoch_end,
+    )
+    cleanup_distributed()
+    return TrainResult(run=str(out), best=str(out / "best.pt"), history=history, config=cfg,
+                       split={k: len(v) for k, v in parts.items()}, monitor=tcfg.monitor,
+                       best_metric=history.best_metric, best_epoch=history.best_epoch,
+                       epochs_run=len(history), stop_reason=history.stop_reason)
+
+
+def load_segmentation(path: str | os.PathLike, device: str | torch.device | None = None
+                      ) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]]:
+    """Model (eval mode) and run config from a segmentation checkpoint or run folder.
+
+    Args:
+        path: ``best.pt`` (or another checkpoint) or the run folder.
+        device: where to put the model; None = CUDA when available, else the CPU.
+
+    Returns:
+        ``(model, config)``; the config gets ``checkpoint`` (the file) and ``epoch`` added.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: the checkpoint is not a segmentation checkpoint.
+    """
+    return load_run_model(path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
+        encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])), device)
+
+
+def inference_kwargs(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
+    """:func:`cervix.inference.tiling.predict_tiled` arguments of a run config (tile, overlap, TTA, amp,
+    scale, normalisation); arguments that are not None override the run's values."""
+    return dict(
+        tile=int(tile or cfg.get("tile", 256)),
+        overlap=float(overlap if overlap is not None else cfg.get("overlap", 0.25)),
+        tta=bool(cfg.get("tta", False) if tta is None else tta),
+        amp=amp or cfg.get("amp", "none"),
+        scale=float(cfg.get("scale", 1.0)),
+        mean=tuple(cfg.get("normalisation", {}).get("mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("normalisation", {}).get("std", IMAGENET_STD)),
+    )
+
+
+def predict_probabilities(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record],
+                          tta: bool | None = None, progress: bool = True) -> list[dict[str, np.ndarray]]:
+    """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None}``."""
+    kw = inference_kwargs(cfg, tta=tta)
+    out = []
+    for rec in tqdm(records, desc="predict", disable=not progress):
+        s = rec.load()
+        probs = predict_tiled(model, s.image, **kw)
+        target = None
+        if s.cytoplasm is not None and s.nucleus is not None:
+            target = np.stack([s.cytoplasm > 127, s.nucleus > 127])
+        out.append({"probs": probs, "target": target, "path": rec.path, "truth": _instance_truth(s)})
+    return out
+
+
+def _instance_truth(s: Any) -> dict[str, np.ndarray] | None:
+    """Per-cell truth of a sample, when it has any: ``cells`` ((N, H, W) bool, may overlap, or an
+    (H, W) label map) and ``nuclei`` ((H, W) label map: the cells' ids on the nucleus mask, else
+    the nucleus mask's connected components)."""
+    from scipy import ndimage as ndi
+
+    cells = getattr(s, "cells", None)
+    labels = getattr(s, "instances", None)
+    if cells is None and labels is None:
+        return None
+    nuc = (s.nucleus > 127) if s.nucleus is not None else np.zeros(s.image.shape[:2], bool)
+    nuclei = np.where(nuc, labels, 0) if labels is not None else ndi.label(nuc, structure=np.ones((3, 3)))[0]
+    return {"cells": cells if cells is not None else labels, "nuclei": nuclei}
+
+
+def instance_scores(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5),
+                    n_boot: int = 1000, seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
+
+    Each prediction's probabilities are separated into cells (:func:`cervix.cells.instances.separate`
+    at ``thresholds``) and scored against the truth (:func:`cervix.metrics.instances.instance_metrics`,
+    keys prefixed ``cell_`` and ``nucleus_``); images without per-cell truth are left out.
+
+    Returns:
+        ``(summary with bootstrap 95% CIs over images, per-image rows)``.
+
+    Raises:
+        ValueError: no prediction has per-cell truth.
+    """
+    from cervix.cells.instances import InstanceConfig, separate
+    from cervix.metrics.instances import aggregate_instance_metrics, instance_metrics
+
+    cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1])
+    rows = []
+    for p in predictions:
+        if p.get("truth") is None:
+            continue
+        inst = separate(p["probs"][:2], cfg)
+        rows.append({"path": p["path"], **instance_metrics(p["truth"]["cells"], inst.cells, prefix="cell_"),
+                     **instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_")})
+    if not rows:
+        raise ValueError("no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png "
+                         "or SIPaKMeD contours): instance metrics need it")
+    summary = aggregate_instance_metrics([{k: v for k, v in r.items() if k != "path"} for r in rows],
+                                         n_boot=n_boot, seed=seed)
+    return summary, rows
+
+
+def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> dict[str, float]:
+    """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds."""
+    dice = {h: [] for h in HEADS}
+    for p in predictions:
+        m = seg_metrics(p["probs"][None], p["target"][None], tuple(thresholds))
+        for h in HEADS:
+            dice[h].append(m[f"dice_{h}"])
+    return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
+
+
+def threshold_table(predictions: Sequence[Mapping[str, Any]],
+                    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)):
+    """Mean Dice per head for each threshold (same threshold on both heads) as a DataFrame."""
+    import pandas as pd
+
+    rows = [{"threshold": t, **dice_at_thresholds(predictions, (t, t))} for t in thresholds]
+    return pd.DataFrame(rows).set_index("threshold")
+
+
+def run_records(run: str | os.PathLike, part: str = "val") -> list[Record]:
+    """Records of one part (``train``/``val``/``test``) of a segmentation run's saved split."""
+    ck_path = resolve_checkpoint(run)
+    cfg = load_checkpoint(ck_path).get("config", {})
+    records = _records(cfg["data"], cfg.get("format", "masks"))
+    return [records[i] for i in load_split(run_split_path(ck_path, cfg), records)[part]]
+
+
+@torch.no_grad()
+def tiled_vs_whole(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record]):
+    """Dice between masks from tiled inference and from one whole-image forward pass, per image.
+
+    The model's CBAM pools over its input, so tiles see different channel statistics than the
+    whole image; this measures how much that changes the masks (1.0 = identical).
+    """
+    import pandas as pd
+
+    kw = inference_kwargs(cfg)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    rows = []
+    for rec in records:
+        image = rec.load().image
+        tiled = predict_tiled(model, image, **kw)
+        h, w = image.shape[:2]
+        whole = predict_tiled(model, image, **{**kw, "tile": 32 * int(np.ceil(max(h, w) * kw["scale"] / 32)) + 64})
+        m = seg_metrics(tiled[None], np.stack(binarise(whole, thr))[None] > 127, thr)
+        rows.append({"path": rec.path, "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
+    return pd.DataFrame(rows)
+
+
+def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathLike):
+    """Per-image Dice of predicted masks against true masks in the same masks-root layout.
+
+    Both roots hold ``cytoplasm/<rel>.png`` and ``nucleus/<rel>.png``; returns a DataFrame with
+    ``rel``, ``class`` (first folder of ``rel``), ``dice_cytoplasm``, ``dice_nucleus``, sorted worst first.
+    """
+    import pandas as pd
+
+    from cervix.data.decode import load_mask
+
+    pred_root, true_root = Path(pred_root), Path(true_root)
+    rows = []
+    for p in sorted((pred_root / HEADS[0]).rglob("*.png")):
+        rel = p.relative_to(pred_root / HEADS[0])
+        pred = np.stack([load_mask(pred_root / h / rel) > 127 for h in HEADS])
+        true = np.stack([load_mask(true_root / h / rel, shape=pred.shape[1:]) > 127 for h in HEADS])
+        m = seg_metrics(pred[None], true[None])
+        rows.append({"rel": str(rel), "class": rel.parts[0] if len(rel.parts) > 1 else "",
+                     "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
+    if not rows:
+        raise FileNotFoundError(f"no masks under {pred_root / HEADS[0]}")
+    df = pd.DataFrame(rows)
+    df["class"] = pd.Categorical(df["class"], categories=class_order(df["class"].unique()), ordered=True)
+    df["dice_mean"] = (df["dice_cytoplasm"] + df["dice_nucleus"]) / 2
+    return df.sort_values("dice_mean").reset_index(drop=True)
+
+
+def qc_table(qc: Mapping[str, Any]):
+    """The per-image rows of a mask QC summary as a DataFrame with a ``class`` column (first folder)."""
+    import pandas as pd
+
+    df = pd.DataFrame(qc["images"])
+    names = [Path(r).parts[0] if len(Path(r).parts) > 1 else "" for r in df["rel"]]
+    df["class"] = pd.Categorical(names, categories=class_order(set(names)), ordered=True)  # tables in class order
+    df["flags"] = [";".join(f) for f in df["flags"]]
+    return df
+
+
+def _image_list(images: Path, walk: str) -> list[tuple[Path, str]]:
+    if walk in ("auto", "masks") and (images / "images").is_dir():
+        images = images / "images"  # a masks-format folder: predict its images/
+    if not images.is_dir():
+        raise FileNotFoundError(f"--images: no such folder: {images}")
+    return list_images(images)
+
+
+def generate_masks(
+    checkpoint: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    walk: str = "auto",
+    tile: int | None = None,
+    overlap: float | None = None,
+    tta: bool = False,
+    thresholds: Sequence[float] | None = None,
+    amp: str | None = None,
+    single_cell: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write cytoplasm and nucleus masks for every image under ``images`` (``cervix masks``).
+
+    Writes ``<out>/cytoplasm/<relative path>.png`` and ``<out>/nucleus/...`` (uint8 {0, 255}), so a
+    classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.
+    Tile, overlap, scale, normalisation and thresholds come from the run's config unless given.
+    ``single_cell=True`` (for single-cell crops) keeps only the centre cell of each image
+    (:func:`cervix.cells.instances.centre_instance`): a model trained on fields segments every cell in view.
+
+    Returns:
+        The QC dict of :func:`cervix.inference.writing.write_masks` (``summary``, ``rows``, ``flagged``,
+        ``errors``).
+    """
+    model, cfg = load_segmentation(checkpoint)
+    kw = inference_kwargs(cfg, tile, overlap, tta, amp)
+    thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
+    items = _image_list(Path(images), walk)
+    return write_masks(model, items, out, thr, progress=progress, single_cell=single_cell, **kw)
+
+
+def evaluate_segmentation(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    fmt: str | None = None,
+    split: str = "test",
+    out: str | os.PathLike | None = None,
+    n_boot: int = 1000,
+    tta: bool | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    instances: bool = False,
+) -> dict[str, Any]:
+    """Dice, IoU and pixel accuracy per head, with bootstrap 95% CIs over images -> ``metrics.json``.
+
+    Inference is the real pipeline (tiled, blended, the run's scale and thresholds). ``split="test"``
+    evaluates the run's test split (``split.json``); ``"all"`` every image of ``data``.
+    Per-image scores go to ``per_image.csv``. ``tta`` None uses the run's setting; ``seed`` seeds
+    the bootstrap (as in :func:`cervix.stages.evaluation.evaluate_checkpoint`). ``instances=True`` adds
+    the cell and nucleus instance metrics (:func:`instance_scores`) under ``instances`` and their
+    per-image values in ``instances_per_image.csv``.
+    """
+    import pandas as pd
+
+    from cervix.data.preflight import skipped_info
+
+    model, cfg = load_segmentation(checkpoint)
+    out_dir = ensure_writable(Path(out) if out is not None else Path(cfg["checkpoint"]).parent)  # before inference
+    data = data if data is not None else cfg.get("data")
+    fmt = fmt or cfg.get("format", "masks")
+    records = _records(data, fmt)
+    if split == "all":
+        chosen = list(records)
+    elif split in ("test", "val", "train"):
+        own = cfg.get("data") is not None and Path(data).resolve() == Path(cfg["data"]).resolve()
+        if not own:
+            raise ValueError(f"--split {split} needs the run's own data ({cfg.get('data')}); "
+                             "use --split all for other data")
+        parts = load_split(run_split_path(cfg["checkpoint"], cfg), records)
+        chosen = [records[i] for i in parts[split]]
+    else:
+        raise ValueError(f"split must be test, val, train or all, got {split!r}")
+    if not chosen:
+        raise ValueError(f"no images in split {split!r} of {data}")
+    preds = predict_probabilities(model, cfg, chosen, tta=tta, progress=progress)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    per: dict[str, list[float]] = {}
+    for p in preds:
+        m = seg_metrics(p["probs"][None], p["target"][None], thr)
+        for k, v in m["per_image"].items():
+            per.setdefault(k, []).append(float(v[0]))
+    metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
+    metrics["n_images"] = len(preds)
+    metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot, seed=seed)) for k, v in per.items()}
+    metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
+                   **skipped_info(getattr(records, "skipped", [])))
+    if instances:
+        metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed)
+        atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
+    write_metrics(out_dir, metrics)
+    atomic_write_text(out_dir / "per_image.csv",
+                      pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))
+    return metrics

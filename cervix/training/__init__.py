@@ -1,0 +1,77 @@
+"""The training loop and what it needs: optimiser, sampling and seeds, DDP, checkpoints, run folders."""
+
+from cervix.training.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    check_plain,
+    save_checkpoint,
+    load_checkpoint,
+    model_from_checkpoint,
+    load_run_model,
+    load_weights,
+    library_versions,
+)
+from cervix.training.distributed import setup_distributed, cleanup_distributed, ddp_active, is_main_process, broadcast
+from cervix.training.loop import TrainConfig, History, NonFiniteLossError, fit, stopping_signal
+from cervix.training.optim import param_groups, warmup_cosine_lambda, adamw_warmup_cosine
+from cervix.training.rundir import (
+    RUN_FILES,
+    RUN_PATTERNS,
+    run_files,
+    prepare_run_dir,
+    run_split_path,
+    RunExistsError,
+    TrainResult,
+    resolve_checkpoint,
+    fold_dirs,
+    write_metrics,
+)
+from cervix.training.sampling import (
+    seed_everything,
+    rng_state,
+    set_rng_state,
+    EpochSampler,
+    make_loader,
+    set_loader_epoch,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "check_plain",
+    "save_checkpoint",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "load_run_model",
+    "load_weights",
+    "library_versions",
+    "setup_distributed",
+    "cleanup_distributed",
+    "ddp_active",
+    "is_main_process",
+    "broadcast",
+    "TrainConfig",
+    "History",
+    "NonFiniteLossError",
+    "fit",
+    "stopping_signal",
+    "param_groups",
+    "warmup_cosine_lambda",
+    "adamw_warmup_cosine",
+    "RUN_FILES",
+    "RUN_PATTERNS",
+    "run_files",
+    "prepare_run_dir",
+    "run_split_path",
+    "RunExistsError",
+    "TrainResult",
+    "resolve_checkpoint",
+    "fold_dirs",
+    "write_metrics",
+    "seed_everything",
+    "rng_state",
+    "set_rng_state",
+    "EpochSampler",
+    "make_loader",
+    "set_loader_epoch",
+]

@@ -1,0 +1,26 @@
+"""The notebooks' ipywidgets, one style: every picture is a PNG in an ipywidgets.Image."""
+
+from cervix.widgets.cells import CellPicker, cell_picker
+from cervix.widgets.data import SampleBrowser, AugmentationTuner, sample_browser, augmentation_tuner, ALL_CLASSES
+from cervix.widgets.evaluation import ConfusionWidget, GradCamWidget, confusion_widget, gradcam_widget
+from cervix.widgets.segmentation import ThresholdSlider, OverlayBrowser, threshold_slider, overlay_browser
+from cervix.widgets.training import live_plot_callback
+
+__all__ = [
+    "CellPicker",
+    "cell_picker",
+    "SampleBrowser",
+    "AugmentationTuner",
+    "sample_browser",
+    "augmentation_tuner",
+    "ALL_CLASSES",
+    "ConfusionWidget",
+    "GradCamWidget",
+    "confusion_widget",
+    "gradcam_widget",
+    "ThresholdSlider",
+    "OverlayBrowser",
+    "threshold_slider",
+    "overlay_browser",
+    "live_plot_callback",
+]

@@ -1,0 +1,132 @@
+"""TODO docstring (from cervix.widgets.data)"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cervix.core.labels import HEADS
+from cervix.viz import explore
+from cervix.viz.style import overlay
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "ThresholdSlider",
+    "OverlayBrowser",
+    "threshold_slider",
+    "overlay_browser",
+]
+
+
+# ------------------------------------------------------------------ segmentation (notebooks 02, 03)
+class ThresholdSlider(W.VBox):
+    """Sliders for the (cytoplasm, nucleus) thresholds that recompute validation Dice per head as they move.
+
+    Attributes:
+        predictions: the stored predictions (``probs`` and ``target``) of
+            :func:`cervix.stages.segmentation.predict_probabilities`.
+        sliders: one ``ipywidgets.FloatSlider`` per head (cytoplasm, nucleus).
+        readout: ``ipywidgets.HTML`` with the Dice per head.
+        dice: ``{dice_cytoplasm, dice_nucleus}`` at the current thresholds.
+    """
+
+    def __init__(self, predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)) -> None:
+        self.predictions = predictions
+        self.sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
+                                      continuous_update=False) for t, name in zip(thresholds, HEADS)]
+        self.readout = W.HTML()
+        super().__init__([W.HBox(self.sliders), self.readout])
+        for s in self.sliders:
+            s.observe(self._update, "value")
+        self._update()
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The (cytoplasm, nucleus) thresholds of the sliders."""
+        return tuple(s.value for s in self.sliders)
+
+    def _update(self, change: dict | None = None) -> None:
+        from cervix.stages.segmentation import dice_at_thresholds
+
+        self.dice = dice_at_thresholds(self.predictions, self.thresholds)
+        self.readout.value = ("<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; "
+                              "nucleus {dice_nucleus:.4f}").format(**self.dice)
+
+
+class OverlayBrowser(W.VBox):
+    """Browse crops: stored masks beside the model's masks at adjustable thresholds and overlay alpha.
+
+    Probabilities are computed once per crop (tiled, as ``cervix masks`` does) and cached.
+
+    Attributes:
+        records: the crops browsed.
+        index_slider: ``ipywidgets.IntSlider`` over the crops.
+        alpha_slider: ``ipywidgets.FloatSlider`` overlay opacity 0..1.
+        threshold_sliders: (cytoplasm, nucleus) ``ipywidgets.FloatSlider`` thresholds.
+        image: ``ipywidgets.Image`` (PNG) of both overlays.
+    """
+
+    def __init__(self, model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45,
+                 dpi: int = 90) -> None:
+        if not records:
+            raise ValueError("overlay_browser: no records to browse")
+        self.model, self.run_config, self.records, self.dpi = model, run_config, records, int(dpi)
+        self._cache: dict[int, tuple[Any, np.ndarray]] = {}
+        thr = run_config.get("thresholds", (0.5, 0.5))
+        self.index_slider = W.IntSlider(value=0, min=0, max=len(records) - 1, description="crop",
+                                        continuous_update=False)
+        self.alpha_slider = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
+        self.threshold_sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr",
+                                                continuous_update=False) for t, n in zip(thr, ("cyt", "nuc"))]
+        self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        super().__init__([W.HBox([self.index_slider, self.alpha_slider]), W.HBox(self.threshold_sliders),
+                          self.image])
+        for w in (self.index_slider, self.alpha_slider, *self.threshold_sliders):
+            w.observe(self.draw, "value")
+        self.draw()
+
+    def _probabilities(self, i: int) -> tuple[Any, np.ndarray]:
+        from cervix.stages.segmentation import predict_probabilities
+
+        if i not in self._cache:
+            sample = self.records[i].load()
+            probs = predict_probabilities(self.model, self.run_config, [self.records[i]], progress=False)[0]["probs"]
+            self._cache[i] = (sample, probs)
+        return self._cache[i]
+
+    def draw(self, change: dict | None = None) -> None:
+        """Redraw the crop of the slider (called on every change)."""
+        sample, probs = self._probabilities(self.index_slider.value)
+        alpha = self.alpha_slider.value
+        pred = [(probs[c] > self.threshold_sliders[c].value).astype(np.uint8) * 255 for c in range(2)]
+        fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+        axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha))
+        axes[0].set_title(f"{sample.label or ''}: stored masks", fontsize="small")
+        axes[1].imshow(overlay(sample.image, pred[0], pred[1], alpha))
+        axes[1].set_title("model at thresholds", fontsize="small")
+        for ax in axes:
+            ax.set_axis_off()
+        self.image.value = explore.figure_to_png(fig, dpi=self.dpi)  # closes the figure
+
+
+def threshold_slider(predictions: Sequence[Mapping[str, Any]],
+                     thresholds: Sequence[float] = (0.5, 0.5)) -> ThresholdSlider:
+    """Build a :class:`ThresholdSlider` (its ``dice`` holds the Dice per head at the current thresholds).
+
+    Args:
+        predictions: stored predictions (``probs`` and ``target``) from
+            :func:`cervix.stages.segmentation.predict_probabilities`.
+        thresholds: starting thresholds (the run's).
+    """
+    return ThresholdSlider(predictions, thresholds)
+
+
+def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence[Any],
+                    alpha: float = 0.45) -> OverlayBrowser:
+    """Build an :class:`OverlayBrowser` over ``records`` with the model's thresholds as the start."""
+    return OverlayBrowser(model, run_config, records, alpha=alpha)
