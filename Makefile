@@ -1,4 +1,4 @@
-# cervix: two commands. `make run` executes the notebooks on synthetic data; `make test` runs the tests.
+# cervix: two commands. `make run` executes the notebooks on synthetic data; `make test` lints and runs the tests.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 CERVIX_PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test unit nbtest uitest lab install clean-venv bench-real check-quality
+.PHONY: run test lint unit nbtest uitest lab install clean-venv bench-real check-quality
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,20 +32,25 @@ run: install
 	done
 	@echo "Executed notebooks in runs/notebooks/, figures in figures/"
 
+# ruff, pinned in the dev extra and configured in pyproject.toml: lint and formatting.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 unit: install
 	$(PY) -m pytest -q tests
 
 nbtest: install
 	CERVIX_PROFILE=smoke $(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks/
 
-test: unit nbtest
+test: lint unit nbtest
 
 # Notebooks 01-03 in JupyterLab in a real headless Chromium (Debian's, installed with apt when
 # absent): Run All, no error output, widgets render as controls and react to a slider.
 # Screenshots in runs/uitest/. Skips without a browser, except under CI.
 uitest: install
 	$(PY) -m pip install --quiet -e ".[dev,ui]"
-	$(PY) tests/ui/lab_uitest.py
+	$(PY) tests/integration/ui/lab_uitest.py
 
 # The cpu profile's quality floors (Profile.floors) on a complete `make run` (~25 min; not in CI).
 check-quality: install

@@ -9,6 +9,7 @@ each part (segmentation, instance separation, cutting and classifying the cells,
 the process' peak resident memory; writes ``benchmarks/results/bench_analyze.json``.
 ``--tiny --out DIR``: a check that it runs (a 256 x 256 field, untrained tiny models).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,15 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tinyargs import parse_args_tiny  # beside this script
 
-from cervix.stages import pipeline
-from cervix.training.checkpoints import save_checkpoint
-from cervix.inference.tiling import predict_tiled
 from cervix.cells.instances import InstanceConfig, separate
+from cervix.inference.tiling import predict_tiled
 from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
+from cervix.stages import pipeline
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
 from cervix.synthetic.fields import item_rng, make_field
-from tinyargs import parse_args_tiny  # beside this script
+from cervix.training.checkpoints import save_checkpoint
 
 TINY = dict(width=256, height=256, decoder=[32, 16, 8])
 
@@ -52,16 +53,37 @@ def stand_in_runs(folder: Path, decoder: list[int]) -> tuple[Path, Path]:
     """Untrained segmentation and classification checkpoints of the ``cpu`` profile's models."""
     torch.manual_seed(0)
     seg, cls = folder / "seg", folder / "cls"
-    save_checkpoint(seg / "best.pt", {"model": DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=tuple(decoder)
-                                                                       ).state_dict(),
-                                      "config": {"task": "segmentation", "encoder": "convnext_atto",
-                                                 "decoder_channels": decoder, "tile": 256, "overlap": 0.25,
-                                                 "scale": 1.0, "thresholds": [0.5, 0.5], "amp": "none"}})
+    save_checkpoint(
+        seg / "best.pt",
+        {
+            "model": DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=tuple(decoder)).state_dict(),
+            "config": {
+                "task": "segmentation",
+                "encoder": "convnext_atto",
+                "decoder_channels": decoder,
+                "tile": 256,
+                "overlap": 0.25,
+                "scale": 1.0,
+                "thresholds": [0.5, 0.5],
+                "amp": "none",
+            },
+        },
+    )
     names = ["superficial-intermediate", "parabasal", "metaplastic", "koilocytotic", "dyskeratotic"]
     model = {"encoder": "convnext_atto", "num_classes": 5, "in_chans": 5}
-    save_checkpoint(cls / "best.pt", {"model": ConvNeXtAttentionClassifier(**model).state_dict(),
-                                      "config": {"task": "classification", "class_names": names, "model": model,
-                                                 "image_size": 128, "in_chans": 5}})
+    save_checkpoint(
+        cls / "best.pt",
+        {
+            "model": ConvNeXtAttentionClassifier(**model).state_dict(),
+            "config": {
+                "task": "classification",
+                "class_names": names,
+                "model": model,
+                "image_size": 128,
+                "in_chans": 5,
+            },
+        },
+    )
     return seg, cls
 
 
@@ -89,11 +111,21 @@ def main(argv: list[str] | None = None) -> dict:
     res = pipeline.analyze(seg, cls, [work / "field.png"], work / "analysis", progress=False)
     t_all = time.perf_counter() - t1
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
-    out = {"width": args.width, "height": args.height, "cells": int(len(res["cells"])), "cells_separated": inst.n,
-           "segment_s": round(t_seg, 2), "separate_s": round(t_sep, 2), "analyze_total_s": round(t_all, 2),
-           "cells_and_writing_s": round(t_all - t_seg - t_sep, 2), "peak_rss_mb": round(peak_mb, 1),
-           "trained_runs": bool(args.seg and args.cls), "threads": torch.get_num_threads(),
-           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
+    out = {
+        "width": args.width,
+        "height": args.height,
+        "cells": int(len(res["cells"])),
+        "cells_separated": inst.n,
+        "segment_s": round(t_seg, 2),
+        "separate_s": round(t_sep, 2),
+        "analyze_total_s": round(t_all, 2),
+        "cells_and_writing_s": round(t_all - t_seg - t_sep, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "trained_runs": bool(args.seg and args.cls),
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
     (args.out / "bench_analyze.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
     return out

@@ -8,6 +8,7 @@ augmentation, decoded images cached in memory after the first pass. Prints a tab
 Usage: ``python benchmarks/bench_data.py [--patch 256] [--image-size 224] [--seconds 5]``;
 ``--tiny --out DIR``: a check that it runs (tiny sizes, 0.2 s per measurement), JSON in ``DIR``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,12 @@ import time
 from pathlib import Path
 
 import torch
+from tinyargs import parse_args_tiny  # beside this script
 from torch.utils.data import DataLoader
 
-from cervix.data.records import class_names_of
-from cervix.data.formats import read_dataset
 from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset
-from tinyargs import parse_args_tiny  # beside this script
+from cervix.data.formats import read_dataset
+from cervix.data.records import class_names_of
 
 # --tiny: defaults for a check that the script runs (a few seconds); flags given explicitly win
 TINY = dict(patch=64, image_size=32, n_fields=2, n_crops=10, crop_size=64, field_size=256, batch=4, seconds=0.2)
@@ -51,8 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--field-size", type=int, default=512, help="side of the synthetic fields")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
-    ap.add_argument("--out", type=Path, help="JSON file, or a folder to write bench_data.json into "
-                    "(default: benchmarks/results/bench_data.json)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="JSON file, or a folder to write bench_data.json into (default: benchmarks/results/bench_data.json)",
+    )
     args = parse_args_tiny(ap, argv, TINY, "tiny sizes, 0.2 s per measurement")
     if args.out is None:
         args.out = Path(__file__).resolve().parent / "results" / "bench_data.json"
@@ -65,11 +69,19 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    results: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "platform": platform.platform(),
-                     "torch": torch.__version__, "rows": []}
+    results: dict = {
+        "config": {k: str(v) for k, v in vars(args).items()},
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "rows": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        synth = {"n_fields": args.n_fields, "n_crops": args.n_crops, "size": args.crop_size,
-                 "field_size": args.field_size}
+        synth = {
+            "n_fields": args.n_fields,
+            "n_crops": args.n_crops,
+            "size": args.crop_size,
+            "field_size": args.field_size,
+        }
         fields = read_dataset(tmp, "synthetic", synth=synth)
         crops = read_dataset(tmp, "synthetic", part="crops", synth=synth)
         names = class_names_of(crops)

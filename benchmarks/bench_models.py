@@ -26,6 +26,7 @@ Usage::
 Results: a table on stdout (ratios ours / peer; > 1 means ours is faster) and JSON under
 ``benchmarks/results/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,14 +49,16 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
+
 from cervix.losses.dice import DualHeadLoss  # noqa: E402
 from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet, count_parameters  # noqa: E402
-from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 MiB = 2**20
 # --tiny: defaults for a check that the script runs (seconds); flags given explicitly win
-TINY = dict(encoder="convnext_atto", sizes=[32], cls_size=32, precisions=["bf16"], repeats=1, warmup=0, threads=1,
-            device="cpu")
+TINY = dict(
+    encoder="convnext_atto", sizes=[32], cls_size=32, precisions=["bf16"], repeats=1, warmup=0, threads=1, device="cpu"
+)
 
 
 # ---------------------------------------------------------------------------------- memory
@@ -104,7 +107,7 @@ class PeakMemory:
         self.device = device
         self.peak = 0
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -258,23 +261,46 @@ def run_pair(task, size, mode, precision, args, device) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("task", "size", "prec", "mode", "ours img/s", "peer img/s", "speed ours/peer",
-            "cpu-time peer/ours", "ours MiB", "peer MiB", "mem ours/peer")
+    head = (
+        "task",
+        "size",
+        "prec",
+        "mode",
+        "ours img/s",
+        "peer img/s",
+        "speed ours/peer",
+        "cpu-time peer/ours",
+        "ours MiB",
+        "peer MiB",
+        "mem ours/peer",
+    )
     lines = [head]
     for r in rows:
-        lines.append((
-            {"seg": "segmentation", "cls": "classification"}[r["task"]], str(r["size"]), r["precision"], r["mode"],
-            f"{r['ours']['images_per_s']:.2f}", f"{r['peer']['images_per_s']:.2f}", f"{r['speed_ratio']:.2f}",
-            f"{r['cpu_time_ratio']:.2f}", f"{r['ours']['peak_step_mib']:.0f}", f"{r['peer']['peak_step_mib']:.0f}", f"{r['memory_ratio']:.2f}",
-        ))
-    widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(l, widths)) + " |" for l in lines]
+        lines.append(
+            (
+                {"seg": "segmentation", "cls": "classification"}[r["task"]],
+                str(r["size"]),
+                r["precision"],
+                r["mode"],
+                f"{r['ours']['images_per_s']:.2f}",
+                f"{r['peer']['images_per_s']:.2f}",
+                f"{r['speed_ratio']:.2f}",
+                f"{r['cpu_time_ratio']:.2f}",
+                f"{r['ours']['peak_step_mib']:.0f}",
+                f"{r['peer']['peak_step_mib']:.0f}",
+                f"{r['memory_ratio']:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in lines]
     out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(out)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--encoder", default="convnext_tiny", help="timm backbone for all four models")
     p.add_argument("--batch", type=int, default=2, help="images per step")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per model (median reported)")
@@ -311,7 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     plan = []
     for task in args.tasks:
-        for size in (args.sizes if task == "seg" else [args.cls_size]):
+        for size in args.sizes if task == "seg" else [args.cls_size]:
             for precision in args.precisions:
                 for mode in args.modes:
                     plan.append((task, size, mode, precision))
@@ -320,20 +346,28 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         rows.append(run_pair(task, size, mode, precision, args, device))
         r = rows[-1]
-        print(f"[{i}/{len(plan)}] {task} {size}px {precision} {mode}: ours {r['ours']['images_per_s']:.2f} img/s, "
-              f"peer {r['peer']['images_per_s']:.2f} img/s (x{r['speed_ratio']:.2f}) "
-              f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+        print(
+            f"[{i}/{len(plan)}] {task} {size}px {precision} {mode}: ours {r['ours']['images_per_s']:.2f} img/s, "
+            f"peer {r['peer']['images_per_s']:.2f} img/s (x{r['speed_ratio']:.2f}) "
+            f"[{time.perf_counter() - t0:.0f} s]",
+            flush=True,
+        )
 
     import timm
 
     meta = dict(
         date=_dt.datetime.now().isoformat(timespec="seconds"),
         device=torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), torch=torch.__version__,
-        timm=timm.__version__, python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        timm=timm.__version__,
+        python=platform.python_version(),
         args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        peers={"seg": f"smp.Unet('tu-{args.encoder}', decoder_attention_type='scse', classes=2)",
-               "cls": f"timm.create_model('{args.encoder}', num_classes=5, in_chans=5)"},
+        peers={
+            "seg": f"smp.Unet('tu-{args.encoder}', decoder_attention_type='scse', classes=2)",
+            "cls": f"timm.create_model('{args.encoder}', num_classes=5, in_chans=5)",
+        },
         memory="peak above resting state during one step (activations, grads, workspaces), MiB",
     )
     try:
@@ -343,8 +377,10 @@ def main(argv: list[str] | None = None) -> dict:
     except ImportError:
         pass
     table = format_table(rows)
-    print(f"\n{args.encoder}, batch {args.batch}, {device.type} ({meta['device']}), {meta['torch_threads']} threads, "
-          f"median of {args.repeats}\n{table}")
+    print(
+        f"\n{args.encoder}, batch {args.batch}, {device.type} ({meta['device']}), {meta['torch_threads']} threads, "
+        f"median of {args.repeats}\n{table}"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out / f"bench_models_{device.type}_{args.encoder}_{stamp}.json"

@@ -6,6 +6,7 @@ writes ``benchmarks/results/bench_synth.json``. Two measures: in memory (render 
 rate per CPU-second of this process (robust when other jobs share the cores).
 ``--tiny --out DIR``: a check that it runs (2 small fields), JSON in ``DIR``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,11 @@ import time
 from pathlib import Path
 
 import cv2
+from tinyargs import parse_args_tiny  # beside this script
 
 from cervix.core.labels import SIPAKMED_CLASSES
-from cervix.synthetic.fields import cut_crop, generate, item_rng, make_field
-from tinyargs import parse_args_tiny  # beside this script
+from cervix.synthetic.dataset import generate
+from cervix.synthetic.fields import cut_crop, item_rng, make_field
 
 # --tiny: defaults for a check that the script runs (a second or two); flags given explicitly win
 TINY = dict(fields=2, size=64, field_size=256)
@@ -44,8 +46,10 @@ def main(argv: list[str] | None = None) -> dict:
     make_field(item_rng(99, 0), args.field_size, args.difficulty)  # warm-up
 
     t0, c0 = time.perf_counter(), time.process_time()
-    fields = [make_field(item_rng(0, k), args.field_size, args.difficulty, classes=list(SIPAKMED_CLASSES))
-              for k in range(args.fields)]
+    fields = [
+        make_field(item_rng(0, k), args.field_size, args.difficulty, classes=list(SIPAKMED_CLASSES))
+        for k in range(args.fields)
+    ]
     t_fields, c_fields = time.perf_counter() - t0, time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
     n = 0
@@ -58,8 +62,16 @@ def main(argv: list[str] | None = None) -> dict:
     n_crops = 5 * args.fields
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        generate(tmp, seed=0, n_fields=args.fields, n_crops=n_crops, size=args.size,
-                 field_size=args.field_size, difficulty=args.difficulty, progress=False)
+        generate(
+            tmp,
+            seed=0,
+            n_fields=args.fields,
+            n_crops=n_crops,
+            size=args.size,
+            field_size=args.field_size,
+            difficulty=args.difficulty,
+            progress=False,
+        )
         t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
 
     res = {

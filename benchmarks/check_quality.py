@@ -6,6 +6,7 @@ them with the profile's floors (:attr:`cervix.core.config.Profile.floors`) and e
 missed. The floors depend on the training length, so they are checked here, not asserted in the
 notebooks (which only print a warning). Not part of ``.ci/run``: a complete run takes ~25 min.
 """
+
 from __future__ import annotations
 
 import json

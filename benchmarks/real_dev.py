@@ -55,6 +55,7 @@ The data live outside the repository (``$CERVIX_REAL_DEV``, default
 ``../shared/data/real-dev`` beside the checkout); part of both datasets is held back for an
 independent test, so these are development numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,11 @@ import os
 import platform
 import sys
 import time
-from types import SimpleNamespace
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,25 +77,26 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cervix.stages import classification as C  # noqa: E402
-from cervix.stages import segmentation as S  # noqa: E402
-from cervix.training.checkpoints import load_checkpoint  # noqa: E402
-from cervix.data.records import RecordList, class_names_of  # noqa: E402
-from cervix.data.formats import read_dataset  # noqa: E402
-from cervix.core.config import Profile, get_profile  # noqa: E402
-from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
+from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
+
+from cervix.core.config import Profile, TrainConfig, get_profile  # noqa: E402
 from cervix.core.device import autocast_context, device_and_amp  # noqa: E402
-from cervix.training.loop import TrainConfig, fit  # noqa: E402
-from cervix.inference.tiling import predict_tiled, single_cell_masks  # noqa: E402
-from cervix.core.masks import binarise  # noqa: E402
 from cervix.core.labels import HEADS  # noqa: E402
+from cervix.core.masks import binarise  # noqa: E402
+from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
+from cervix.data.formats import read_dataset  # noqa: E402
+from cervix.data.records import RecordList, class_names_of  # noqa: E402
+from cervix.data.splits import load_split, save_split  # noqa: E402
+from cervix.inference.tiling import predict_tiled, single_cell_masks  # noqa: E402
 from cervix.losses.dice import DualHeadLoss  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
+from cervix.stages import classification as C  # noqa: E402
+from cervix.stages import segmentation as S  # noqa: E402
 from cervix.stages.pretrain import PretrainConfig  # noqa: E402
+from cervix.training.checkpoints import load_checkpoint  # noqa: E402
+from cervix.training.loop import fit  # noqa: E402
 from cervix.training.rundir import prepare_run_dir  # noqa: E402
 from cervix.training.sampling import make_loader, seed_everything  # noqa: E402
-from cervix.data.splits import load_split, save_split  # noqa: E402
-from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
 SEG_ARMS = ("cervix", "smp")
 CLS_ARMS = ("cervix", "cervix-rgb", "timm")
@@ -120,14 +123,22 @@ FULL = Sizes()
 def tiny_sizes(out: Path) -> Sizes:
     """A check that every part runs, in seconds: the smoke profile at 32 px, one epoch, fp32, a
     small decoder; its numbers say nothing about the models."""
-    seg = dict(image_size=32, patches_per_image=1, batch_size=4, tile=32, epochs=1, amp="none",
-               decoder_channels=(32, 16, 8))
+    seg = dict(
+        image_size=32, patches_per_image=1, batch_size=4, tile=32, epochs=1, amp="none", decoder_channels=(32, 16, 8)
+    )
     synth = dict(n_fields=4, n_crops=10, field_size=256)
     smoke = get_profile("smoke")
     cls = C.cls_config(smoke, dict(image_size=32, epochs=1, amp="none"))
     tiny = Profile("tiny", S.seg_config(smoke, seg), cls, {**smoke.synth, **synth})
-    pre = PretrainConfig(profile=tiny, n_fields=4, n_crops=40, field_size=256,  # type: ignore[arg-type]
-                         seg_epochs=1, cls_epochs=1, image_size=32)
+    pre = PretrainConfig(
+        profile=tiny,
+        n_fields=4,
+        n_crops=40,
+        field_size=256,  # type: ignore[arg-type]
+        seg_epochs=1,
+        cls_epochs=1,
+        image_size=32,
+    )
     return Sizes(tiny, seg, synth, pre, n_boot=10, figures=out / "figures", figure_n=1)
 
 
@@ -152,8 +163,11 @@ def isbi_records() -> RecordList:
 def isbi_split(records: Sequence[Any], out: Path) -> Path:
     """ISBI images 1-21 train, 22-24 validation, 25-30 test, saved as a split.json."""
     ids = {int(r.group): i for i, r in enumerate(records)}
-    parts = {"train": [ids[k] for k in range(1, 22)], "val": [ids[k] for k in range(22, 25)],
-             "test": [ids[k] for k in range(25, 31)]}
+    parts = {
+        "train": [ids[k] for k in range(1, 22)],
+        "val": [ids[k] for k in range(22, 25)],
+        "test": [ids[k] for k in range(25, 31)],
+    }
     path = out / "splits" / "isbi_split.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_split(path, parts, records)
@@ -170,14 +184,16 @@ def herlev_split(records: Sequence[Any], out: Path, task: int) -> Path:
     train, val = train_test_split(rest, test_size=0.15, stratify=[y7[i] for i in rest], random_state=0)
     path = out / "splits" / f"herlev_split_{task}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_split(path, {"train": sorted(train.tolist()), "val": sorted(val.tolist()),
-                      "test": sorted(test.tolist())}, records)
+    save_split(
+        path, {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(test.tolist())}, records
+    )
     return path
 
 
 # ------------------------------------------------------------------------------------ budgets
-def epochs_for_budget(model: torch.nn.Module, loader: Any, loss_fn: Callable, evaluate: Callable,
-                      budget_s: float, amp: str) -> tuple[int, float]:
+def epochs_for_budget(
+    model: torch.nn.Module, loader: Any, loss_fn: Callable, evaluate: Callable, budget_s: float, amp: str
+) -> tuple[int, float]:
     """Epochs that fit ``budget_s``: a few timed training steps of ``model`` (on a copy of its
     weights, restored afterwards) and one timed validation give the epoch time."""
     import copy
@@ -219,8 +235,9 @@ def smp_unet(encoder: str = "convnext_atto") -> torch.nn.Module:
     return smp.Unet(f"tu-{encoder}", encoder_weights=None, decoder_attention_type="scse", classes=2)
 
 
-def seg_scores(model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[Any],
-               single_cell: bool = False) -> dict[str, list[float]]:
+def seg_scores(
+    model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[Any], single_cell: bool = False
+) -> dict[str, list[float]]:
     """Dice per image and head with the run's tiled inference and thresholds (single-cell crops:
     the centre cell at the crop scale chosen as `masks --single-cell` chooses it)."""
     kw = S.inference_kwargs(cfg)
@@ -245,8 +262,9 @@ def run_seg_arm(arm: str, out: Path, budget_min: float, sizes: Sizes = FULL) -> 
     idx = load_split(split, records)
     take = lambda k: [records[i] for i in idx[k]]  # noqa: E731
     loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight)
-    train_ds = SegmentationDataset(take("train"), cfg.image_size, augment=AugmentConfig(), train=True,
-                                   patches_per_image=cfg.patches_per_image)
+    train_ds = SegmentationDataset(
+        take("train"), cfg.image_size, augment=AugmentConfig(), train=True, patches_per_image=cfg.patches_per_image
+    )
     loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_ds = SegmentationDataset(take("val"), cfg.image_size, train=False)
     val_loader = make_loader(val_ds, 1, shuffle=False)
@@ -256,32 +274,48 @@ def run_seg_arm(arm: str, out: Path, budget_min: float, sizes: Sizes = FULL) -> 
     epochs, epoch_s = epochs_for_budget(model, loader, loss_fn, evaluate, budget_min * 60, cfg.amp)
     t0 = time.perf_counter()
     if arm == "cervix":
-        res = S.train_segmentation(records.root, run, fmt="isbi2014", profile=cfg,
-                                   overrides={"epochs": epochs}, split=split, overwrite=True)
+        res = S.train_segmentation(
+            records.root, run, fmt="isbi2014", profile=cfg, overrides={"epochs": epochs}, split=split, overwrite=True
+        )
         history = res.history
         model, run_cfg = S.load_segmentation(run)
     else:
         seed_everything(cfg.seed)
         model = smp_unet(cfg.encoder)
         tcfg = TrainConfig.from_config(cfg, epochs=epochs)
-        run_cfg = {"task": "smp", **{k: getattr(cfg, k) for k in ("tile", "overlap", "scale", "amp")},
-                   "thresholds": list(cfg.thresholds)}
-        history = fit(model, loader, val_loader, loss_fn, evaluate, tcfg, prepare_run_dir(run, overwrite=True),
-                      config=run_cfg)
+        run_cfg = {
+            "task": "smp",
+            **{k: getattr(cfg, k) for k in ("tile", "overlap", "scale", "amp")},
+            "thresholds": list(cfg.thresholds),
+        }
+        history = fit(
+            model, loader, val_loader, loss_fn, evaluate, tcfg, prepare_run_dir(run, overwrite=True), config=run_cfg
+        )
         model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
         model.eval()
     train_s = time.perf_counter() - t0
     scores = seg_scores(model, run_cfg, take("test"))
-    return {"part": "seg", "arm": arm, "n_test": len(idx["test"]), "budget_min": budget_min,
-            "epochs_planned": epochs, "epoch_s_estimate": epoch_s, "epochs_run": len(history),
-            "stop_reason": history.stop_reason, "train_s": train_s, "best_epoch": history.best_epoch,
-            "per_image": scores, "test_images": [Path(r.path).name for r in take("test")],
-            **{f"dice_{h}": float(np.mean(v)) for h, v in scores.items()}}
+    return {
+        "part": "seg",
+        "arm": arm,
+        "n_test": len(idx["test"]),
+        "budget_min": budget_min,
+        "epochs_planned": epochs,
+        "epoch_s_estimate": epoch_s,
+        "epochs_run": len(history),
+        "stop_reason": history.stop_reason,
+        "train_s": train_s,
+        "best_epoch": history.best_epoch,
+        "per_image": scores,
+        "test_images": [Path(r.path).name for r in take("test")],
+        **{f"dice_{h}": float(np.mean(v)) for h, v in scores.items()},
+    }
 
 
 # ------------------------------------------------------------------------------ default path
-def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, label: str = "",
-                  sizes: Sizes = FULL) -> dict[str, Any]:
+def run_synth_arm(
+    out: Path, profile_name: str = "cpu", reuse: bool = False, label: str = "", sizes: Sizes = FULL
+) -> dict[str, Any]:
     """Stage 1 on the notebooks' default path: synthetic fields only, then real images
     (``reuse``: measure the model already trained in ``<out>/runs/seg_synth`` again)."""
     from cervix.data.readers.synthetic import ensure_synthetic
@@ -292,14 +326,24 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
     t0 = time.perf_counter()
     if reuse and (run / "best.pt").is_file():
         hist = load_checkpoint(run / "last.pt")
-        res = SimpleNamespace(history=hist["history"], stop_reason=hist.get("stop_reason") or "completed",
-                              best_metric=hist["best_metric"])
+        res = SimpleNamespace(
+            history=hist["history"], stop_reason=hist.get("stop_reason") or "completed", best_metric=hist["best_metric"]
+        )
     else:
         # the profile's own epochs; no wall-clock cap, so the model does not depend on machine speed
-        res = S.train_segmentation(data, run, fmt="masks", profile=profile.seg,
-                                   overrides={**sizes.seg, "max_train_minutes": None}, overwrite=True)
-    train_s = float(json.loads(prev.read_text())["train_s"]) if reuse and (prev := out / "synth.json").is_file() \
+        res = S.train_segmentation(
+            data,
+            run,
+            fmt="masks",
+            profile=profile.seg,
+            overrides={**sizes.seg, "max_train_minutes": None},
+            overwrite=True,
+        )
+    train_s = (
+        float(json.loads(prev.read_text())["train_s"])
+        if reuse and (prev := out / "synth.json").is_file()
         else time.perf_counter() - t0
+    )
     model, cfg = S.load_segmentation(run)
     isbi = isbi_records()
     isbi_scores = seg_scores(model, cfg, isbi)
@@ -311,16 +355,31 @@ def run_synth_arm(out: Path, profile_name: str = "cpu", reuse: bool = False, lab
     n = max(1, int(qc["n_written"]))
     flags = {k: len(v) for k, v in qc["flagged"].items()}
     test_ids = {str(k) for k in range(25, 31)}
-    return {"part": "synth", "arm": "cervix-synth", "profile": profile.name, "label": label, "train_s": train_s, "epochs_run": len(res.history),
-            "stop_reason": res.stop_reason, "val_dice_synthetic": res.best_metric,
-            "isbi_all": {f"dice_{h}": float(np.mean(v)) for h, v in isbi_scores.items()},
-            "isbi_test": {f"dice_{h}": float(np.mean([d for r, d in zip(isbi, v) if r.group in test_ids]))
-                          for h, v in isbi_scores.items()},
-            "isbi_per_image": isbi_scores, "isbi_images": [r.group for r in isbi],
-            "sipakmed_crops": {f"dice_{h}": float(np.mean(v)) if v else None for h, v in sip_scores.items()},
-            "sipakmed_per_image": sip_scores, "sipakmed_images": [r.path for r in sip],
-            "herlev_masks": str(masks), "herlev_n": n, "herlev_errors": len(qc["errors"]), "herlev_flags": flags,
-            "herlev_flag_rates": {k: v / n for k, v in flags.items()}}
+    return {
+        "part": "synth",
+        "arm": "cervix-synth",
+        "profile": profile.name,
+        "label": label,
+        "train_s": train_s,
+        "epochs_run": len(res.history),
+        "stop_reason": res.stop_reason,
+        "val_dice_synthetic": res.best_metric,
+        "isbi_all": {f"dice_{h}": float(np.mean(v)) for h, v in isbi_scores.items()},
+        "isbi_test": {
+            f"dice_{h}": float(np.mean([d for r, d in zip(isbi, v) if r.group in test_ids]))
+            for h, v in isbi_scores.items()
+        },
+        "isbi_per_image": isbi_scores,
+        "isbi_images": [r.group for r in isbi],
+        "sipakmed_crops": {f"dice_{h}": float(np.mean(v)) if v else None for h, v in sip_scores.items()},
+        "sipakmed_per_image": sip_scores,
+        "sipakmed_images": [r.path for r in sip],
+        "herlev_masks": str(masks),
+        "herlev_n": n,
+        "herlev_errors": len(qc["errors"]),
+        "herlev_flags": flags,
+        "herlev_flag_rates": {k: v / n for k, v in flags.items()},
+    }
 
 
 # ------------------------------------------------------------------------------ classification
@@ -364,11 +423,20 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
         if arm == "cervix-es":  # the former default: patience 8 on the raw monitor
             cfg = C.cls_config(cfg, {"early_stopping_patience": 8, "early_stopping_window": 1})
     train_recs = [records[i] for i in idx["train"]]
-    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, in_chans, AugmentConfig(),
-                                     train=True, mask_dropout=cfg.mask_dropout, mask_jitter=cfg.mask_jitter)
+    train_ds = ClassificationDataset(
+        train_recs,
+        class_names,
+        cfg.image_size,
+        in_chans,
+        AugmentConfig(),
+        train=True,
+        mask_dropout=cfg.mask_dropout,
+        mask_jitter=cfg.mask_jitter,
+    )
     loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed)
-    val_ds = ClassificationDataset([records[i] for i in idx["val"]], class_names, cfg.image_size, in_chans,
-                                   None, train=False)
+    val_ds = ClassificationDataset(
+        [records[i] for i in idx["val"]], class_names, cfg.image_size, in_chans, None, train=False
+    )
     val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False)
     cw = C.class_weights(train_ds.targets, len(class_names))
     loss_fn = lambda z, y: F.cross_entropy(z, y, weight=cw.to(z.device))  # noqa: E731
@@ -381,21 +449,41 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
 
     if arm != "cervix-profile":
         seed_everything(cfg.seed)
-        probe = timm_model() if arm == "timm" else C.build_classifier(
-            C._run_config(cfg, class_names, None, None, "classes", split, AugmentConfig(), None))
+        probe = (
+            timm_model()
+            if arm == "timm"
+            else C.build_classifier(
+                C._run_config(cfg, class_names, None, None, "classes", split, AugmentConfig(), None)
+            )
+        )
         epochs, epoch_s = epochs_for_budget(probe, loader, loss_fn, evaluate, budget_min * 60, cfg.amp)
         cfg = C.cls_config(cfg, {"epochs": epochs})
     t0 = time.perf_counter()
     if arm == "timm":
         seed_everything(cfg.seed)
         model = timm_model()
-        history = fit(model, loader, val_loader, loss_fn, evaluate, TrainConfig.from_config(cfg),
-                      prepare_run_dir(run, overwrite=True), config={"task": "timm", "class_names": class_names})
+        history = fit(
+            model,
+            loader,
+            val_loader,
+            loss_fn,
+            evaluate,
+            TrainConfig.from_config(cfg),
+            prepare_run_dir(run, overwrite=True),
+            config={"task": "timm", "class_names": class_names},
+        )
         model.load_state_dict(load_checkpoint(run / "best.pt")["model"])
     else:
-        res = C.train_classifier(real_dev_dir() / "herlev", masks=masks if use_masks else None, out=run,
-                                 fmt="classes", profile=cfg, overrides={"grouping": "2" if task == 2 else None},
-                                 split=split, overwrite=True)
+        res = C.train_classifier(
+            real_dev_dir() / "herlev",
+            masks=masks if use_masks else None,
+            out=run,
+            fmt="classes",
+            profile=cfg,
+            overrides={"grouping": "2" if task == 2 else None},
+            split=split,
+            overwrite=True,
+        )
         history = res.history
         model, _ = C.load_classifier(run, device="cpu")
     train_s = time.perf_counter() - t0
@@ -405,14 +493,28 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
     pred = logits.argmax(1)
     from sklearn.metrics import f1_score
 
-    return {"part": "cls", "arm": arm, "task": task, "class_names": class_names, "in_chans": in_chans,
-            "budget_min": None if arm == "cervix-profile" else budget_min,
-            "epochs_planned": cfg.epochs, "epoch_s_estimate": epoch_s, "epochs_run": len(history),
-            "stop_reason": history.stop_reason, "best_epoch": history.best_epoch, "train_s": train_s,
-            "n_train": len(idx["train"]), "n_val": len(idx["val"]), "n_test": len(test),
-            "accuracy": float(np.mean(pred == y)),
-            "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
-            "y_true": y.tolist(), "y_pred": pred.tolist(), "test_files": [r.path for r in test]}
+    return {
+        "part": "cls",
+        "arm": arm,
+        "task": task,
+        "class_names": class_names,
+        "in_chans": in_chans,
+        "budget_min": None if arm == "cervix-profile" else budget_min,
+        "epochs_planned": cfg.epochs,
+        "epoch_s_estimate": epoch_s,
+        "epochs_run": len(history),
+        "stop_reason": history.stop_reason,
+        "best_epoch": history.best_epoch,
+        "train_s": train_s,
+        "n_train": len(idx["train"]),
+        "n_val": len(idx["val"]),
+        "n_test": len(test),
+        "accuracy": float(np.mean(pred == y)),
+        "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
+        "y_true": y.tolist(),
+        "y_pred": pred.tolist(),
+        "test_files": [r.path for r in test],
+    }
 
 
 # ------------------------------------------------------------------------------------ the figure
@@ -464,8 +566,10 @@ def _fmt(v: float, ci: Sequence[float]) -> str:
 
 def table(out: Path, n_boot: int = 2000) -> str:
     res = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
-    lines = ["| task | arm | metric | value [95% CI] | minus peer [paired 95% CI] | ratio to peer | epochs | train s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | arm | metric | value [95% CI] | minus peer [paired 95% CI] | ratio to peer | epochs | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     seg = {r["arm"]: r for r in res.values() if r["part"] == "seg"}
     for arm in [a for a in SEG_ARMS if a in seg]:
         r, peer = seg[arm], seg.get(PEER["seg"])
@@ -478,8 +582,10 @@ def table(out: Path, n_boot: int = 2000) -> str:
                 d = bootstrap_ci(lambda a, b: float(np.mean(a - b)), v, pv, n_boot=n_boot)
                 diff = f"{np.mean(v - pv):+.4f} [{d[0]:+.4f}, {d[1]:+.4f}]"
                 ratio = f"{np.mean(v) / np.mean(pv):.3f}"
-            lines.append(f"| ISBI seg, {r['n_test']} test images | {arm} | Dice {h} | {_fmt(np.mean(v), ci)} | "
-                         f"{diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |")
+            lines.append(
+                f"| ISBI seg, {r['n_test']} test images | {arm} | Dice {h} | {_fmt(np.mean(v), ci)} | "
+                f"{diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |"
+            )
     for task in (2, 7):
         cls = {r["arm"]: r for r in res.values() if r["part"] == "cls" and r["task"] == task}
         peer = cls.get(PEER["cls"])
@@ -491,29 +597,43 @@ def table(out: Path, n_boot: int = 2000) -> str:
                 diff, ratio = "", ""
                 if peer is not None and arm != PEER["cls"] and peer["test_files"] == r["test_files"]:
                     q = np.asarray(peer["y_pred"])
-                    d = bootstrap_ci(lambda yy, a, b: fn(yy, a) - fn(yy, b), y, p, q, n_boot=n_boot)
+                    d = bootstrap_ci(lambda yy, a, b, fn=fn: fn(yy, a) - fn(yy, b), y, p, q, n_boot=n_boot)
                     diff = f"{fn(y, p) - fn(y, q):+.3f} [{d[0]:+.3f}, {d[1]:+.3f}]"
                     ratio = f"{fn(y, p) / max(fn(y, q), 1e-9):.3f}"
-                lines.append(f"| Herlev {task}-class, {r['n_test']} test cells | {arm} | {name} | "
-                             f"{_fmt(fn(y, p), ci)} | {diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |")
+                lines.append(
+                    f"| Herlev {task}-class, {r['n_test']} test cells | {arm} | {name} | "
+                    f"{_fmt(fn(y, p), ci)} | {diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |"
+                )
     for pre in [r for r in res.values() if r["part"] == "pretrain"]:
         sec = pre["seconds"]
-        lines += ["", f"`cervix-pre`: backbone pretrained offline (`python -m cervix pretrain`, {pre['encoder']}) in "
-                  f"{sum(sec.values()) / 60:.1f} min (synthetic set {sec['synthetic']:.0f} s, segmentation "
-                  f"{pre['segmentation']['epochs']} epochs {sec['segmentation']:.0f} s, classification "
-                  f"{pre['classification']['epochs']} epochs {sec['classification']:.0f} s), not counted in its budget."]
+        lines += [
+            "",
+            f"`cervix-pre`: backbone pretrained offline (`python -m cervix pretrain`, {pre['encoder']}) in "
+            f"{sum(sec.values()) / 60:.1f} min (synthetic set {sec['synthetic']:.0f} s, segmentation "
+            f"{pre['segmentation']['epochs']} epochs {sec['segmentation']:.0f} s, classification "
+            f"{pre['classification']['epochs']} epochs {sec['classification']:.0f} s), not counted in its budget.",
+        ]
     for syn in [r for r in res.values() if r["part"] == "synth"]:
-        lines += ["", f"Default path (segmentation trained on synthetic fields only, `{syn.get('profile', 'cpu')}` "
-                  f"profile, {syn['epochs_run']} epochs, {syn['train_s']:.0f} s)"
-                  + (f", {syn['label']}" if syn.get("label") else "") + ":", "",
-                  "| real data | Dice cytoplasm [95% CI] | Dice nucleus [95% CI] |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Default path (segmentation trained on synthetic fields only, `{syn.get('profile', 'cpu')}` "
+            f"profile, {syn['epochs_run']} epochs, {syn['train_s']:.0f} s)"
+            + (f", {syn['label']}" if syn.get("label") else "")
+            + ":",
+            "",
+            "| real data | Dice cytoplasm [95% CI] | Dice nucleus [95% CI] |",
+            "|---|---|---|",
+        ]
         test_ids = {str(k) for k in range(25, 31)}
         for name, per, keep in (
-                ("ISBI 2014, 30 images", syn["isbi_per_image"], None),
-                ("ISBI 2014, test images 25-30", syn["isbi_per_image"],
-                 [g in test_ids for g in syn["isbi_images"]]),
-                (f"SIPaKMeD crops with label maps, {len(syn['sipakmed_images'])} (single cell)",
-                 syn["sipakmed_per_image"], None)):
+            ("ISBI 2014, 30 images", syn["isbi_per_image"], None),
+            ("ISBI 2014, test images 25-30", syn["isbi_per_image"], [g in test_ids for g in syn["isbi_images"]]),
+            (
+                f"SIPaKMeD crops with label maps, {len(syn['sipakmed_images'])} (single cell)",
+                syn["sipakmed_per_image"],
+                None,
+            ),
+        ):
             cells = []
             for h in HEADS:
                 v = np.asarray(per[h], float)
@@ -537,17 +657,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--seg-minutes", type=float, default=15.0, help="wall-clock budget per seg arm")
     ap.add_argument("--cls-minutes", type=float, default=10.0, help="wall-clock budget per cls arm")
     ap.add_argument("--synth-profile", default="cpu", help="profile of the synth arm (smoke: a quick check)")
-    ap.add_argument("--synth-reuse", metavar="LABEL",
-                    help="measure the synth arm's trained model again (after an inference change) into "
-                         "synth_LABEL.json, with fresh Herlev masks")
+    ap.add_argument(
+        "--synth-reuse",
+        metavar="LABEL",
+        help="measure the synth arm's trained model again (after an inference change) into "
+        "synth_LABEL.json, with fresh Herlev masks",
+    )
     ap.add_argument("--out", type=Path, help="folder of the JSONs (default: benchmarks/results/real_dev)")
     ap.add_argument("--force", action="store_true", help="rerun arms whose JSON exists")
     ap.add_argument("--table", action="store_true", help="only print/write the table of the JSONs in --out")
-    ap.add_argument("--figure", action="store_true",
-                    help="only draw real crops with the synth arm's masks -> figures/real_crops_masks_synthetic_model")
+    ap.add_argument(
+        "--figure",
+        action="store_true",
+        help="only draw real crops with the synth arm's masks -> figures/real_crops_masks_synthetic_model",
+    )
     # --tiny: budgets of 0.3 s give one epoch per arm
-    args = parse_args_tiny(ap, argv, dict(seg_minutes=0.005, cls_minutes=0.005, synth_profile="smoke"),
-                           "every part, seconds each, everything under --out")
+    args = parse_args_tiny(
+        ap,
+        argv,
+        dict(seg_minutes=0.005, cls_minutes=0.005, synth_profile="smoke"),
+        "every part, seconds each, everything under --out",
+    )
     args.out = (args.out or ROOT / "benchmarks" / "results" / "real_dev").resolve()
     return args
 
@@ -557,8 +687,12 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes) -> list[tuple[str, Callabl
     out = args.out
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
     if args.synth_reuse:  # only that measurement
-        return [(f"synth_{args.synth_reuse}", lambda: run_synth_arm(out, args.synth_profile, reuse=True,
-                                                                    label=args.synth_reuse, sizes=sizes))]
+        return [
+            (
+                f"synth_{args.synth_reuse}",
+                lambda: run_synth_arm(out, args.synth_profile, reuse=True, label=args.synth_reuse, sizes=sizes),
+            )
+        ]
     if args.only in (None, "synth"):
         jobs.append(("synth", lambda: run_synth_arm(out, args.synth_profile, sizes=sizes)))
     if args.only in (None, "pretrain"):
@@ -571,8 +705,9 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes) -> list[tuple[str, Callabl
         for task in args.task:
             for arm in args.arm or CLS_ARMS:
                 if arm in CLS_ARMS + CLS_EXTRA:
-                    jobs.append((f"cls{task}_{arm}",
-                                 lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes, sizes)))
+                    jobs.append(
+                        (f"cls{task}_{arm}", lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes, sizes))
+                    )
     return jobs
 
 
@@ -600,9 +735,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
         result = job()
-        result.update(wall_s=time.perf_counter() - t0, machine=platform.processor() or platform.machine(),
-                      threads=torch.get_num_threads(), torch=torch.__version__,
-                      date=time.strftime("%Y-%m-%d %H:%M"))
+        result.update(
+            wall_s=time.perf_counter() - t0,
+            machine=platform.processor() or platform.machine(),
+            threads=torch.get_num_threads(),
+            torch=torch.__version__,
+            date=time.strftime("%Y-%m-%d %H:%M"),
+        )
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=1, default=str))
         os.replace(tmp, path)

@@ -2,14 +2,17 @@
 
 Not a benchmark: the argument handling the scripts share (they import it from their own folder).
 """
+
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
-def parse_args_tiny(ap: argparse.ArgumentParser, argv: Sequence[str] | None, tiny: dict[str, Any],
-                    what: str) -> argparse.Namespace:
+def parse_args_tiny(
+    ap: argparse.ArgumentParser, argv: Sequence[str] | None, tiny: dict[str, Any], what: str
+) -> argparse.Namespace:
     """Add ``--tiny`` to ``ap`` (which has ``--out``, default None) and parse ``argv``.
 
     Under ``--tiny`` the defaults become ``tiny`` (flags given explicitly still win) and ``--out``

@@ -4,8 +4,10 @@ The same steps as the notebooks, headless: ``synth``, ``segment``, ``masks``, ``
 ``evaluate``, ``predict`` (single-cell crops), ``analyze`` (whole fields: cell instances, classes,
 a per-cell table) and ``pretrain`` (offline encoder weights, :mod:`cervix.stages.pretrain`). Each
 command is a thin wrapper around a function in :mod:`cervix.stages.segmentation`,
-:mod:`cervix.stages.classification`, :mod:`cervix.stages.evaluation`, :mod:`cervix.stages.pipeline` or :mod:`cervix.synthetic.fields`.
+:mod:`cervix.stages.classification`, :mod:`cervix.stages.evaluation`, :mod:`cervix.stages.pipeline` or
+:mod:`cervix.synthetic.dataset`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,18 +45,28 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate (AdamW, warm-up + cosine)")
     p.add_argument("--image-size", type=int, help="patch size (segment) or crop size (classify)")
     p.add_argument("--encoder", help="any timm backbone name, e.g. convnext_tiny, convnext_atto, resnet18")
-    p.add_argument("--pretrained", type=parse_pretrained, default=None,
-                   help="none (default, offline) | synthetic (the weights of `cervix pretrain`) | hub (timm ImageNet "
-                        "download) | PATH to a backbone state dict")
+    p.add_argument(
+        "--pretrained",
+        type=parse_pretrained,
+        default=None,
+        help="none (default, offline) | synthetic (the weights of `cervix pretrain`) | hub (timm ImageNet "
+        "download) | PATH to a backbone state dict",
+    )
     p.add_argument("--profile", help="smoke | cpu | paper (default: $CERVIX_PROFILE or cpu)")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision (bf16 autocast on CPU)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--num-workers", type=int, help="DataLoader workers")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--overwrite", action="store_true",
-                   help="OUT holds an earlier run: remove the files cervix wrote there, then start afresh")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="go on without files that fail the pre-flight decode (listed in OUT/bad_files.csv)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="OUT holds an earlier run: remove the files cervix wrote there, then start afresh",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="go on without files that fail the pre-flight decode (listed in OUT/bad_files.csv)",
+    )
 
 
 def _add_use_commands(sub: Any) -> None:
@@ -67,9 +79,12 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--split", default="test", help="test (the run's test split) | all")
     p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
-    p.add_argument("--instances", action="store_true",
-                   help="segmentation: also cell/nucleus instance metrics (ISBI 2014 measures, AJI, PQ, "
-                        "detection F1) on data with per-cell truth")
+    p.add_argument(
+        "--instances",
+        action="store_true",
+        help="segmentation: also cell/nucleus instance metrics (ISBI 2014 measures, AJI, PQ, "
+        "detection F1) on data with per-cell truth",
+    )
 
     p = sub.add_parser("predict", help="masks + class probabilities for cell crops")
     p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
@@ -96,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-fields", type=int, default=20)
     p.add_argument("--n-crops", type=int, default=200)
-    p.add_argument("--size", type=int, default=None,
-                   help="resize every crop to SIZE x SIZE (default: keep the fields' pixel scale, like SIPaKMeD CROPPED)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="resize every crop to SIZE x SIZE (default: keep the fields' pixel scale, like SIPaKMeD CROPPED)",
+    )
     p.add_argument("--field-size", type=int, default=512, help="field size in pixels")
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard)")
 
@@ -117,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, help="window size (multiple of 32)")
     p.add_argument("--overlap", type=float, help="window overlap fraction")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
-    p.add_argument("--single-cell", action="store_true",
-                   help="images are single-cell crops: keep only the centre cell's masks")
+    p.add_argument(
+        "--single-cell", action="store_true", help="images are single-cell crops: keep only the centre cell's masks"
+    )
     p.add_argument("--threshold", type=float, nargs="+", help="one value or cytoplasm nucleus")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"])
 
@@ -130,14 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, help="k-fold cross-validation (one model per fold)")
     p.add_argument("--split", type=Path, help="reuse a split.json")
     p.add_argument("--in-chans", type=int, choices=[3, 5])
-    p.add_argument("--grouping", choices=["5", "3", "2"], help="label grouping: 3 (SIPaKMeD normal/benign/abnormal) or 2 (normal/abnormal, SIPaKMeD or Herlev)")
+    p.add_argument(
+        "--grouping",
+        choices=["5", "3", "2"],
+        help="label grouping: 3 (SIPaKMeD normal/benign/abnormal) or 2 (normal/abnormal, SIPaKMeD or Herlev)",
+    )
     _common_train(p)
 
     _add_use_commands(sub)
 
     p = sub.add_parser("pretrain", help="pretrain an encoder offline on synthetic cells (for --pretrained synthetic)")
-    p.add_argument("--out", type=Path, help="weights file (default: data/pretrained/synthetic_<encoder>.pt, "
-                                            "where --pretrained synthetic looks)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="weights file (default: data/pretrained/synthetic_<encoder>.pt, where --pretrained synthetic looks)",
+    )
     p.add_argument("--encoder", default="convnext_atto", help="timm backbone (the one later runs use)")
     p.add_argument("--seg-epochs", type=int, help="phase 1 (segmentation of synthetic fields) epochs")
     p.add_argument("--cls-epochs", type=int, help="phase 2 (synthetic crop classes) epochs")
@@ -157,8 +184,11 @@ def _print_summary(res: Any) -> None:
     history.csv, fields that do not apply (None) are left out."""
     from cervix.core.config import to_dict
 
-    plain = {f.name: to_dict(getattr(res, f.name)) for f in dataclasses.fields(res)
-             if f.name != "history" and getattr(res, f.name) is not None}
+    plain = {
+        f.name: to_dict(getattr(res, f.name))
+        for f in dataclasses.fields(res)
+        if f.name != "history" and getattr(res, f.name) is not None
+    }
     print(json.dumps(plain, indent=2, default=str))
 
 
@@ -194,78 +224,152 @@ def _interrupted(args: argparse.Namespace) -> str:
         epoch = int(load_checkpoint(last)["epoch"])
     except (OSError, ValueError, KeyError):
         return f"interrupted before the first epoch finished; nothing to resume in {args.out}"
-    return (f"interrupted after epoch {epoch}; checkpoints intact ({last}); continue with --resume "
-            "(the same command plus --resume)")
+    return (
+        f"interrupted after epoch {epoch}; checkpoints intact ({last}); continue with --resume "
+        "(the same command plus --resume)"
+    )
+
+
+#: Settings of `segment` and `classify` that override the profile when given.
+TRAIN_KEYS = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from cervix.synthetic.dataset import generate
+
+    summary = generate(
+        args.out,
+        seed=args.seed,
+        n_fields=args.n_fields,
+        n_crops=args.n_crops,
+        size=args.size,
+        field_size=args.field_size,
+        difficulty=args.difficulty,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+
+
+def _segment(args: argparse.Namespace) -> None:
+    from cervix.stages.segmentation import train_segmentation
+
+    ov = _overrides(args, TRAIN_KEYS + ["scale"])
+    res = train_segmentation(
+        args.data,
+        fmt=args.format,
+        out=args.out,
+        profile=args.profile,
+        overrides=ov,
+        resume=args.resume,
+        split=args.split,
+        overwrite=args.overwrite,
+        skip_bad=args.skip_bad,
+    )
+    _print_summary(res)
+
+
+def _masks(args: argparse.Namespace) -> None:
+    from cervix.stages.segmentation import generate_masks
+
+    thr = args.threshold
+    if thr is not None and len(thr) == 1:
+        thr = [thr[0], thr[0]]
+    qc = generate_masks(
+        args.checkpoint,
+        args.images,
+        args.out,
+        walk=args.format,
+        tile=args.tile,
+        overlap=args.overlap,
+        tta=args.tta,
+        thresholds=thr,
+        amp=args.amp,
+        single_cell=args.single_cell,
+    )
+    print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
+    print(qc["report"])
+
+
+def _classify(args: argparse.Namespace) -> None:
+    from cervix.stages.classification import train_classifier
+
+    ov = _overrides(args, TRAIN_KEYS + ["in_chans", "grouping", "folds"])
+    res = train_classifier(
+        args.data,
+        masks=args.masks,
+        out=args.out,
+        fmt=args.format,
+        profile=args.profile,
+        overrides=ov,
+        resume=args.resume,
+        split=args.split,
+        overwrite=args.overwrite,
+        skip_bad=args.skip_bad,
+    )
+    _print_summary(res)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from cervix.stages.evaluation import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        data=args.data,
+        masks=args.masks,
+        fmt=args.format,
+        split=args.split,
+        out=args.out,
+        n_boot=args.n_boot,
+        instances=args.instances,
+    )
+    keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]
+    print(json.dumps({k: metrics[k] for k in keys}, indent=2, default=str))
+    if "n_skipped" in metrics:
+        n = metrics.get("n_images", metrics.get("n_samples"))
+        print(
+            f"{n} file(s) used, {metrics['n_skipped']} skipped by the reader"
+            + (": listed under 'skipped' in metrics.json" if metrics["n_skipped"] else "")
+        )
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from cervix.stages.pretrain import PretrainConfig, pretrain
+
+    keys = ["encoder", "seg_epochs", "cls_epochs", "n_crops", "n_fields", "seed"]
+    meta = pretrain(args.out, dataclasses.replace(PretrainConfig(), **_overrides(args, keys)), overwrite=args.overwrite)
+    print(json.dumps({k: v for k, v in meta.items() if k != "config"}, indent=2, default=str))
+    print(
+        f"weights -> {meta['file']}; use them with --pretrained synthetic"
+        if args.out is None
+        else f"weights -> {meta['file']}; use them with --pretrained {meta['file']}"
+    )
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from cervix.stages.pipeline import predict_crops
+
+    df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
+    failed = len(df.attrs.get("errors", []))
+    print(
+        f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
+        + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else "")
+    )
+    print(df.attrs["report"])
 
 
 def _run(args: argparse.Namespace) -> int:
-    train_keys = ["epochs", "batch_size", "lr", "image_size", "encoder", "pretrained", "amp", "seed", "num_workers"]
-    if args.command == "synth":
-        from cervix.synthetic.fields import generate
-
-        summary = generate(args.out, seed=args.seed, n_fields=args.n_fields, n_crops=args.n_crops,
-                           size=args.size, field_size=args.field_size, difficulty=args.difficulty)
-        print(json.dumps(summary, indent=2, default=str))
-    elif args.command == "segment":
-        from cervix.stages.segmentation import train_segmentation
-
-        ov = _overrides(args, train_keys + ["scale"])
-        res = train_segmentation(args.data, fmt=args.format, out=args.out, profile=args.profile,
-                                 overrides=ov, resume=args.resume, split=args.split, overwrite=args.overwrite,
-                                 skip_bad=args.skip_bad)
-        _print_summary(res)
-    elif args.command == "masks":
-        from cervix.stages.segmentation import generate_masks
-
-        thr = args.threshold
-        if thr is not None and len(thr) == 1:
-            thr = [thr[0], thr[0]]
-        qc = generate_masks(args.checkpoint, args.images, args.out, walk=args.format, tile=args.tile,
-                            overlap=args.overlap, tta=args.tta, thresholds=thr, amp=args.amp,
-                            single_cell=args.single_cell)
-        print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
-        print(qc["report"])
-    elif args.command == "classify":
-        from cervix.stages.classification import train_classifier
-
-        ov = _overrides(args, train_keys + ["in_chans", "grouping", "folds"])
-        res = train_classifier(args.data, masks=args.masks, out=args.out, fmt=args.format,
-                               profile=args.profile, overrides=ov, resume=args.resume, split=args.split,
-                               overwrite=args.overwrite, skip_bad=args.skip_bad)
-        _print_summary(res)
-    elif args.command == "evaluate":
-        from cervix.stages.evaluation import evaluate_checkpoint
-
-        metrics = evaluate_checkpoint(args.checkpoint, data=args.data, masks=args.masks, fmt=args.format,
-                                      split=args.split, out=args.out, n_boot=args.n_boot,
-                                      instances=args.instances)
-        keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]
-        print(json.dumps({k: metrics[k] for k in keys}, indent=2, default=str))
-        if "n_skipped" in metrics:
-            n = metrics.get("n_images", metrics.get("n_samples"))
-            print(f"{n} file(s) used, {metrics['n_skipped']} skipped by the reader"
-                  + (": listed under 'skipped' in metrics.json" if metrics["n_skipped"] else ""))
-    elif args.command == "pretrain":
-        import dataclasses
-
-        from cervix.stages.pretrain import PretrainConfig, pretrain
-
-        keys = ["encoder", "seg_epochs", "cls_epochs", "n_crops", "n_fields", "seed"]
-        meta = pretrain(args.out, dataclasses.replace(PretrainConfig(), **_overrides(args, keys)),
-                        overwrite=args.overwrite)
-        print(json.dumps({k: v for k, v in meta.items() if k != "config"}, indent=2, default=str))
-        print(f"weights -> {meta['file']}; use them with --pretrained synthetic"
-              if args.out is None else f"weights -> {meta['file']}; use them with --pretrained {meta['file']}")
-    elif args.command == "predict":
-        from cervix.stages.pipeline import predict_crops
-
-        df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
-        failed = len(df.attrs.get("errors", []))
-        print(f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
-              + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else ""))
-        print(df.attrs["report"])
-    elif args.command == "analyze":
-        _analyze(args)
+    commands = {
+        "synth": _synth,
+        "segment": _segment,
+        "masks": _masks,
+        "classify": _classify,
+        "evaluate": _evaluate,
+        "pretrain": _pretrain,
+        "predict": _predict,
+        "analyze": _analyze,
+    }
+    commands[args.command](args)
     return 0
 
 
@@ -274,9 +378,11 @@ def _analyze(args: argparse.Namespace) -> None:
 
     res = analyze(args.seg, args.cls, args.images, args.out, tta=args.tta, min_area=args.min_area)
     failed = len(res["errors"])
-    print(f"{len(res['summary'])} field(s), {len(res['cells'])} cells -> {Path(args.out) / 'cells.csv'}, "
-          f"{Path(args.out) / 'summary.csv'}" + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}"
-                                                  if failed else ""))
+    print(
+        f"{len(res['summary'])} field(s), {len(res['cells'])} cells -> {Path(args.out) / 'cells.csv'}, "
+        f"{Path(args.out) / 'summary.csv'}"
+        + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else "")
+    )
     print(res["report"])
 
 

@@ -1,13 +1,14 @@
 """Shared pytest fixtures: the real-format samples and small generated datasets."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-import cv2
 import numpy as np
 import pytest
+from helpers import cell_sample, write_image
 
 from cervix.core.paths import real_samples_dir
 
@@ -22,33 +23,6 @@ def real_samples() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return p
-
-
-def write_image(path: Path, arr: np.ndarray) -> Path:
-    """Write an RGB (or grey / 16-bit / RGBA as given) array with OpenCV, creating folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    a = arr
-    if a.ndim == 3 and a.shape[2] == 3:
-        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
-    elif a.ndim == 3 and a.shape[2] == 4:
-        a = cv2.cvtColor(a, cv2.COLOR_RGBA2BGRA)
-    assert cv2.imwrite(str(path), a), path
-    return path
-
-
-def cell_sample(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A toy field: random ellipse cells with a nucleus inside; (image RGB, cytoplasm, nucleus)."""
-    img = np.full((h, w, 3), 230, np.uint8)
-    cyt = np.zeros((h, w), np.uint8)
-    nuc = np.zeros((h, w), np.uint8)
-    for _ in range(3):
-        cx, cy = int(rng.integers(w // 4, 3 * w // 4)), int(rng.integers(h // 4, 3 * h // 4))
-        r = int(rng.integers(max(3, min(h, w) // 8), max(4, min(h, w) // 4)))
-        cv2.ellipse(cyt, (cx, cy), (r, int(r * 0.8)), 0, 0, 360, 255, -1)
-        cv2.circle(nuc, (cx, cy), max(1, r // 3), 255, -1)
-    img[cyt > 0] = (120, 170, 190)
-    img[nuc > 0] = (60, 40, 120)
-    return img, cyt, nuc
 
 
 @pytest.fixture
@@ -76,8 +50,9 @@ def make_classes_folder() -> Callable[..., Path]:
     """
     from cervix.core.labels import SIPAKMED_CLASSES
 
-    def make(root: Path, per_class: int = 6, per_group: int = 2, size: int = 40, seed: int = 0,
-             groups_csv: bool = True) -> Path:
+    def make(
+        root: Path, per_class: int = 6, per_group: int = 2, size: int = 40, seed: int = 0, groups_csv: bool = True
+    ) -> Path:
         rng = np.random.default_rng(seed)
         rows = ["path,group"]
         for c in SIPAKMED_CLASSES:
@@ -93,3 +68,13 @@ def make_classes_folder() -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    """A tiny synthetic data set (4 fields of 256 px, 30 crops of 64 px), shared by the stage tests."""
+    from cervix.synthetic.dataset import generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, seed=0, n_fields=4, n_crops=30, size=64, field_size=256, progress=False)
+    return root

@@ -1,19 +1,19 @@
 """From probability maps to cells: instance separation, crops, morphometrics."""
 
 from cervix.cells.instances import (
-    InstanceConfig,
-    Instances,
-    separate,
-    cell_table,
-    cell_box,
-    padded_crop,
-    cut_cell,
-    centre_instance,
+    CELL_COLUMNS,
     CROP_MARGIN,
     CROP_MAX_STRETCH,
-    CELL_COLUMNS,
+    InstanceConfig,
+    Instances,
+    cell_box,
+    cell_table,
+    centre_instance,
+    cut_cell,
+    padded_crop,
+    separate,
 )
-from cervix.cells.morphometrics import nc_ratio, cell_morphometrics, colour_stats
+from cervix.cells.morphometrics import cell_morphometrics, colour_stats, nc_ratio
 
 __all__ = [
     "InstanceConfig",

@@ -24,6 +24,7 @@ stays a nucleus-less fragment.
 the mask channels) the way :func:`cervix.synthetic.fields.cut_crop` cuts the synthetic training crops, at
 the field's pixel scale. :func:`centre_instance` keeps the cell a single-cell crop is centred on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -157,8 +158,20 @@ def separate(probs: np.ndarray, cfg: InstanceConfig | None = None) -> Instances:
 
 
 #: The columns of :func:`cell_table`, in order.
-CELL_COLUMNS: tuple[str, ...] = ("cell_id", "x0", "y0", "width", "height", "centroid_x", "centroid_y", "cell_area",
-                                 "nucleus_area", "nc_ratio", "n_nuclei", "flags")
+CELL_COLUMNS: tuple[str, ...] = (
+    "cell_id",
+    "x0",
+    "y0",
+    "width",
+    "height",
+    "centroid_x",
+    "centroid_y",
+    "cell_area",
+    "nucleus_area",
+    "nc_ratio",
+    "n_nuclei",
+    "flags",
+)
 
 
 def cell_table(inst: Instances, tiny_area: int | None = None) -> list[dict]:
@@ -180,16 +193,31 @@ def cell_table(inst: Instances, tiny_area: int | None = None) -> list[dict]:
         nucleus = inst.nuclei[sl] == k
         ys, xs = np.nonzero(cell)
         area, nuc_area = int(cell.sum()), int(nucleus.sum())
-        flags = [f for f, on in (("touches_border", sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == H
-                                  or sl[1].stop == W), ("no_nucleus", k in inst.no_nucleus or nuc_area == 0),
-                                 ("tiny", area < tiny_area)) if on]
-        rows.append({
-            "cell_id": k, "x0": sl[1].start, "y0": sl[0].start, "width": sl[1].stop - sl[1].start,
-            "height": sl[0].stop - sl[0].start, "centroid_x": float(xs.mean() + sl[1].start),
-            "centroid_y": float(ys.mean() + sl[0].start), "cell_area": area, "nucleus_area": nuc_area,
-            "nc_ratio": nc_ratio(nuc_area, area - nuc_area),
-            "n_nuclei": int(ndi.label(nucleus, structure=np.ones((3, 3)))[1]), "flags": ";".join(flags),
-        })
+        flags = [
+            f
+            for f, on in (
+                ("touches_border", sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == H or sl[1].stop == W),
+                ("no_nucleus", k in inst.no_nucleus or nuc_area == 0),
+                ("tiny", area < tiny_area),
+            )
+            if on
+        ]
+        rows.append(
+            {
+                "cell_id": k,
+                "x0": sl[1].start,
+                "y0": sl[0].start,
+                "width": sl[1].stop - sl[1].start,
+                "height": sl[0].stop - sl[0].start,
+                "centroid_x": float(xs.mean() + sl[1].start),
+                "centroid_y": float(ys.mean() + sl[0].start),
+                "cell_area": area,
+                "nucleus_area": nuc_area,
+                "nc_ratio": nc_ratio(nuc_area, area - nuc_area),
+                "n_nuclei": int(ndi.label(nucleus, structure=np.ones((3, 3)))[1]),
+                "flags": ";".join(flags),
+            }
+        )
     return rows
 
 
@@ -202,9 +230,15 @@ CROP_MARGIN = 0.06
 CROP_MAX_STRETCH = 1.3
 
 
-def cell_box(x0: int, y0: int, x1: int, y1: int, margin: tuple[float, float] = (CROP_MARGIN, CROP_MARGIN),
-             jitter: tuple[float, float] = (0.0, 0.0), max_stretch: float = CROP_MAX_STRETCH
-             ) -> tuple[int, int, int, int]:
+def cell_box(
+    x0: int,
+    y0: int,
+    x1: int,
+    y1: int,
+    margin: tuple[float, float] = (CROP_MARGIN, CROP_MARGIN),
+    jitter: tuple[float, float] = (0.0, 0.0),
+    max_stretch: float = CROP_MAX_STRETCH,
+) -> tuple[int, int, int, int]:
     """The crop box ``(x0, y0, width, height)`` around a cell's bounding box ``[x0, x1) x [y0, y1)``.
 
     The box grows by ``margin`` (fraction of the side, per side), its aspect is kept within
@@ -225,7 +259,7 @@ def padded_crop(image: np.ndarray, x0: int, y0: int, sw: int, sh: int) -> np.nda
     H, W = image.shape[:2]
     px0, py0 = max(0, -x0), max(0, -y0)
     px1, py1 = max(0, x0 + sw - W), max(0, y0 + sh - H)
-    sub = image[max(y0, 0):min(y0 + sh, H), max(x0, 0):min(x0 + sw, W)]
+    sub = image[max(y0, 0) : min(y0 + sh, H), max(x0, 0) : min(x0 + sw, W)]
     if px0 or py0 or px1 or py1:
         sub = cv2.copyMakeBorder(sub, py0, py1, px0, px1, cv2.BORDER_REFLECT_101)
     return np.ascontiguousarray(sub)
@@ -247,11 +281,14 @@ def cut_cell(image: np.ndarray, inst: Instances, cell_id: int) -> dict:
     nuclei = np.zeros((sh, sw), np.uint16)
     H, W = inst.cells.shape
     fy0, fx0, fy1, fx1 = max(y0, 0), max(x0, 0), min(y0 + sh, H), min(x0 + sw, W)
-    cells[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0] = inst.cells[fy0:fy1, fx0:fx1]
-    nuclei[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0] = inst.nuclei[fy0:fy1, fx0:fx1]
-    return {"image": padded_crop(image, x0, y0, sw, sh),
-            "cytoplasm": np.where(cells == cell_id, 255, 0).astype(np.uint8),
-            "nucleus": np.where(nuclei == cell_id, 255, 0).astype(np.uint8), "box": (x0, y0, sw, sh)}
+    cells[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = inst.cells[fy0:fy1, fx0:fx1]
+    nuclei[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = inst.nuclei[fy0:fy1, fx0:fx1]
+    return {
+        "image": padded_crop(image, x0, y0, sw, sh),
+        "cytoplasm": np.where(cells == cell_id, 255, 0).astype(np.uint8),
+        "nucleus": np.where(nuclei == cell_id, 255, 0).astype(np.uint8),
+        "box": (x0, y0, sw, sh),
+    }
 
 
 def centre_instance(inst: Instances) -> tuple[np.ndarray, np.ndarray]:

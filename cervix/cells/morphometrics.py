@@ -14,6 +14,7 @@ undefined N/C ratio: ``nan`` is returned, never a division error.
 Colour statistics are means of RGB (0-255) and HSV (hue in degrees 0-360 as a circular mean,
 saturation and value in 0-1) inside the cytoplasm proper and inside the nucleus.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,8 +114,11 @@ def _region_colour(rgb: np.ndarray, hsv: np.ndarray, m: np.ndarray, prefix: str)
     h = math.degrees(math.atan2(np.sin(ang).mean(), np.cos(ang).mean())) % 360.0
     r, g, b = px.mean(0)
     return {
-        f"{prefix}_R": float(r), f"{prefix}_G": float(g), f"{prefix}_B": float(b),
-        f"{prefix}_H": float(h), f"{prefix}_S": float(hv[:, 1].mean() / 255.0),
+        f"{prefix}_R": float(r),
+        f"{prefix}_G": float(g),
+        f"{prefix}_B": float(b),
+        f"{prefix}_H": float(h),
+        f"{prefix}_S": float(hv[:, 1].mean() / 255.0),
         f"{prefix}_V": float(hv[:, 2].mean() / 255.0),
     }
 

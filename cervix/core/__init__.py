@@ -1,55 +1,57 @@
 """Foundations every other folder uses: class names, safe file writes, configs and profiles, folders, masks, device."""
 
 from cervix.core.config import (
-    LoopConfig,
-    SegConfig,
-    ClsConfig,
-    Profile,
     PROFILES,
+    ClsConfig,
+    LoopConfig,
+    Profile,
+    SegConfig,
+    TrainConfig,
+    apply_overrides,
+    floor_shortfalls,
+    from_dict,
     get_profile,
+    profile_banner,
     profile_name,
     profile_names,
-    profile_banner,
-    floor_shortfalls,
-    to_dict,
-    from_dict,
-    apply_overrides,
     stage_config,
+    to_dict,
 )
-from cervix.core.device import AMP_CHOICES, device_and_amp, autocast_context, unwrap, to_device
+from cervix.core.device import AMP_CHOICES, autocast_context, device_and_amp, to_device, unwrap
 from cervix.core.files import (
-    ensure_writable,
     atomic_write,
     atomic_write_bytes,
-    atomic_write_text,
     atomic_write_csv,
-    write_png,
+    atomic_write_text,
+    ensure_writable,
     json_ready,
+    write_png,
 )
 from cervix.core.labels import (
-    HEADS,
-    SIPAKMED_CLASSES,
-    HERLEV_CLASSES,
     GROUPINGS,
-    group_label,
-    grouping_or_none,
-    grouping_classes,
-    class_order,
+    HEADS,
+    HERLEV_CLASSES,
+    SIPAKMED_CLASSES,
     canonical_class,
     class_names_of_predictions,
+    class_order,
+    group_label,
+    grouping_classes,
+    grouping_or_none,
 )
-from cervix.core.masks import binarise, mask_from_values, foreground, as_bool
+from cervix.core.masks import as_bool, binarise, foreground, mask_from_values
 from cervix.core.paths import (
-    project_root,
     data_dir,
-    runs_dir,
     figures_dir,
-    real_samples_dir,
     pipeline_paths,
     pretrained_path,
+    project_root,
+    real_samples_dir,
+    runs_dir,
 )
 
 __all__ = [
+    "TrainConfig",
     "LoopConfig",
     "SegConfig",
     "ClsConfig",

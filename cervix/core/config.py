@@ -16,19 +16,24 @@ environment variable. Configs round-trip through JSON with :func:`to_dict` / :fu
 override single fields with :func:`dataclasses.replace`.
 
 The loop knobs shared by both stages are declared once, in :class:`LoopConfig`, which both stage
-configs and :class:`cervix.training.loop.TrainConfig` inherit, so ``TrainConfig.from_config(seg_cfg)``
+configs and :class:`cervix.core.config.TrainConfig` inherit, so ``TrainConfig.from_config(seg_cfg)``
 picks them up.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
+
+from cervix.core.device import AMP_CHOICES
 
 __all__ = [
+    "TrainConfig",
     "LoopConfig",
     "SegConfig",
     "ClsConfig",
@@ -53,7 +58,7 @@ class LoopConfig:
     """The training-loop knobs both stages share, declared once.
 
     :class:`SegConfig` and :class:`ClsConfig` inherit them (changing the defaults that differ per
-    stage) and :class:`cervix.training.loop.TrainConfig` adds the loop's own switches, so
+    stage) and :class:`cervix.core.config.TrainConfig` adds the loop's own switches, so
     ``TrainConfig.from_config(stage_cfg)`` picks them up by name. Optimiser AdamW (Loshchilov &
     Hutter, ICLR 2019) with linear warm-up and cosine decay.
     """
@@ -79,7 +84,7 @@ class SegConfig(LoopConfig):
     """Segmentation stage: model, patch sampling, optimisation and tiled inference."""
 
     # --- model
-    encoder: str = "convnext_atto"  # timm backbone; CPU-sized here, the original (and the models' default) is convnext_tiny
+    encoder: str = "convnext_atto"  # timm backbone, CPU-sized; the original (and the models' default): convnext_tiny
     pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
     decoder_channels: tuple[int, ...] = (256, 128, 64)  # the original description's decoder widths
     # --- data
@@ -113,7 +118,7 @@ class ClsConfig(LoopConfig):
     """Classification stage: 5-channel (RGB + cytoplasm + nucleus) crops."""
 
     # --- model
-    encoder: str = "convnext_atto"  # timm backbone; CPU-sized here, the original (and the models' default) is convnext_tiny
+    encoder: str = "convnext_atto"  # timm backbone, CPU-sized; the original (and the models' default): convnext_tiny
     pretrained: bool | str = False  # False offline; True downloads ImageNet weights; or a local file path
     in_chans: int = 5  # 5 = RGB + cytoplasm + nucleus masks; 3 = RGB-only ablation
     # --- data
@@ -142,7 +147,7 @@ class ClsConfig(LoopConfig):
 class Profile:
     """A named bundle of stage configs and synthetic-data settings.
 
-    ``synth`` holds keyword arguments of ``cervix.synthetic.fields.generate`` (``seed``, ``n_fields``,
+    ``synth`` holds keyword arguments of ``cervix.synthetic.dataset.generate`` (``seed``, ``n_fields``,
     ``n_crops``, ``size`` = crop side or None for the fields' pixel scale, ``field_size``, ``difficulty``), so
     ``generate(out, **profile.synth)`` works.
     """
@@ -150,7 +155,7 @@ class Profile:
     name: str  # profile name: "smoke", "cpu" or "paper"
     seg: SegConfig = field(default_factory=SegConfig)  # segmentation stage
     cls: ClsConfig = field(default_factory=ClsConfig)  # classification stage
-    synth: dict[str, Any] = field(default_factory=dict)  # cervix.synthetic.fields.generate keyword arguments
+    synth: dict[str, Any] = field(default_factory=dict)  # cervix.synthetic.dataset.generate keyword arguments
     floors: dict[str, float] = field(default_factory=dict)  # test-metric floors of a full run; empty = none
 
 
@@ -161,11 +166,17 @@ def _smoke() -> Profile:
     return Profile(
         name="smoke",
         seg=SegConfig(
-            image_size=128, patches_per_image=8, epochs=8, batch_size=8, lr=2e-3,
-            warmup_epochs=0.5, early_stopping_patience=None, tile=128, overlap=0.25,
+            image_size=128,
+            patches_per_image=8,
+            epochs=8,
+            batch_size=8,
+            lr=2e-3,
+            warmup_epochs=0.5,
+            early_stopping_patience=None,
+            tile=128,
+            overlap=0.25,
         ),
-        cls=ClsConfig(image_size=64, epochs=10, batch_size=8, lr=2e-3, warmup_epochs=0.5,
-                      early_stopping_patience=None),
+        cls=ClsConfig(image_size=64, epochs=10, batch_size=8, lr=2e-3, warmup_epochs=0.5, early_stopping_patience=None),
         synth=dict(seed=0, n_fields=8, n_crops=40, size=None, field_size=256, difficulty=0.5),
     )
 
@@ -179,17 +190,31 @@ def _cpu() -> Profile:
     return Profile(
         name="cpu",
         seg=SegConfig(
-            image_size=256, patches_per_image=16, epochs=10, batch_size=8, lr=1e-3,
+            image_size=256,
+            patches_per_image=16,
+            epochs=10,
+            batch_size=8,
+            lr=1e-3,
             # max_train_minutes: a safety net ~3x above the ~8 minutes 10 epochs take on 2 cores
-            warmup_epochs=1.0, early_stopping_patience=5, max_train_minutes=30.0, tile=256,
+            warmup_epochs=1.0,
+            early_stopping_patience=5,
+            max_train_minutes=30.0,
+            tile=256,
         ),
         # early stopping off: on a validation set of ~100 cells the macro F1 moves by more from
         # epoch to epoch than the model improves, and stopping cuts off the low-lr end of the
         # cosine schedule (on real Herlev cells patience 8 would have stopped at epoch 19 of 101,
         # val F1 0.80 vs 0.84 at epoch 72; 7 classes: epoch 12, 0.36 vs 0.57); best.pt still
         # picks the best epoch
-        cls=ClsConfig(image_size=128, epochs=30, batch_size=32, lr=1e-3, warmup_epochs=1.0,
-                      early_stopping_patience=None, max_train_minutes=15.0),
+        cls=ClsConfig(
+            image_size=128,
+            epochs=30,
+            batch_size=32,
+            lr=1e-3,
+            warmup_epochs=1.0,
+            early_stopping_patience=None,
+            max_train_minutes=15.0,
+        ),
         synth=dict(seed=0, n_fields=40, n_crops=1000, size=None, field_size=512, difficulty=0.5),
         # below what the 2026-11-27 `make run` reached (Dice 0.992 / 0.885, accuracy 0.828, F1 0.823)
         floors=dict(dice_cytoplasm=0.95, dice_nucleus=0.80, accuracy=0.75, f1_macro=0.70),
@@ -200,12 +225,28 @@ def _paper() -> Profile:
     return Profile(
         name="paper",
         seg=SegConfig(
-            encoder="convnext_tiny", image_size=1024, patches_per_image=1, epochs=100,
-            batch_size=8, lr=1e-4, warmup_epochs=5.0, early_stopping_patience=15,
-            num_workers=8, tile=1024, overlap=0.25,
+            encoder="convnext_tiny",
+            image_size=1024,
+            patches_per_image=1,
+            epochs=100,
+            batch_size=8,
+            lr=1e-4,
+            warmup_epochs=5.0,
+            early_stopping_patience=15,
+            num_workers=8,
+            tile=1024,
+            overlap=0.25,
         ),
-        cls=ClsConfig(encoder="convnext_tiny", image_size=256, epochs=50, batch_size=16,
-                      lr=1e-4, warmup_epochs=3.0, early_stopping_patience=10, num_workers=8),
+        cls=ClsConfig(
+            encoder="convnext_tiny",
+            image_size=256,
+            epochs=50,
+            batch_size=16,
+            lr=1e-4,
+            warmup_epochs=3.0,
+            early_stopping_patience=10,
+            num_workers=8,
+        ),
         synth=dict(seed=0, n_fields=200, n_crops=3000, size=None, field_size=1024, difficulty=0.5),
     )
 
@@ -245,7 +286,9 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 _MEANING = {
-    "smoke": "a check that every step runs (tiny data, about a minute of training); its numbers say nothing about the models",
+    "smoke": (
+        "a check that every step runs (tiny data, about a minute of training); its numbers say nothing about the models"
+    ),
     "cpu": "sized for a laptop CPU on the synthetic data; its numbers describe the synthetic data, not real cells",
     "paper": "the original settings (convnext_tiny, large images, long training), meant for a GPU",
 }
@@ -254,8 +297,10 @@ _MEANING = {
 def profile_banner(profile: Profile | str | None = None) -> str:
     """One line for the top of a notebook: which profile runs and what its numbers mean."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    how = (f"segmentation {p.seg.encoder} {p.seg.image_size} px x {p.seg.epochs} epochs, "
-           f"classifier {p.cls.image_size} px x {p.cls.epochs} epochs")
+    how = (
+        f"segmentation {p.seg.encoder} {p.seg.image_size} px x {p.seg.epochs} epochs, "
+        f"classifier {p.cls.image_size} px x {p.cls.epochs} epochs"
+    )
     return f"== profile {p.name}: {_MEANING.get(p.name, 'a custom profile')} ({how}) =="
 
 
@@ -334,8 +379,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], strict: bool = True) -> T:
 
 
 def _allows_none(tp: Any) -> bool:
-    return tp is type(None) or (typing.get_origin(tp) in (typing.Union, types.UnionType)
-                                and type(None) in typing.get_args(tp))
+    return tp is type(None) or (
+        typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+    )
 
 
 def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None) -> T:
@@ -353,20 +399,19 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None) -> T:
     ov = dict(overrides or {})
     unknown = sorted(set(ov) - names)
     if unknown:
-        stage = {"SegConfig": "segmentation", "ClsConfig": "classifier"}.get(type(cfg).__name__,
-                                                                             type(cfg).__name__)
+        stage = {"SegConfig": "segmentation", "ClsConfig": "classifier"}.get(type(cfg).__name__, type(cfg).__name__)
         raise TypeError(f"unknown {stage} setting(s) {unknown}; valid: {sorted(names)}")
     for key, value in list(ov.items()):
         if value is None and not _allows_none(hints[key]):
-            raise TypeError(f"{type(cfg).__name__}.{key} cannot be None (leave it out to keep the "
-                            "profile's value)")
+            raise TypeError(f"{type(cfg).__name__}.{key} cannot be None (leave it out to keep the profile's value)")
         if isinstance(value, list) and _is_tuple_type(hints[key]):
             ov[key] = tuple(value)
     return dataclasses.replace(cfg, **ov)
 
 
-def stage_config(profile: str | Profile | SegConfig | ClsConfig | None, kind: type[T],
-                 overrides: Mapping[str, Any] | None = None) -> T:
+def stage_config(
+    profile: str | Profile | SegConfig | ClsConfig | None, kind: type[T], overrides: Mapping[str, Any] | None = None
+) -> T:
     """The :class:`SegConfig` or :class:`ClsConfig` (``kind``) of a profile, with ``overrides``.
 
     Args:
@@ -381,3 +426,37 @@ def stage_config(profile: str | Profile | SegConfig | ClsConfig | None, kind: ty
         prof = profile if isinstance(profile, Profile) else get_profile(profile)  # type: ignore[arg-type]
         cfg = prof.seg if kind is SegConfig else prof.cls
     return apply_overrides(cfg, overrides)
+
+
+@dataclass
+class TrainConfig(LoopConfig):
+    """Knobs of the generic loop: the shared :class:`cervix.core.config.LoopConfig` plus the loop's own
+    switches below."""
+
+    progress: bool = True  # tqdm progress bars (rank 0 only)
+    tensorboard: bool = True  # write TensorBoard events to out_dir
+    log_every: int = 10  # TensorBoard train-loss logging interval in steps
+
+    @classmethod
+    def from_config(cls, cfg: Any = None, **overrides: Any) -> TrainConfig:
+        """Pick the fields of this class from a stage config (dataclass or dict), then overrides."""
+        src = to_dict(cfg) if cfg is not None else {}
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in src.items() if k in names}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown TrainConfig field(s) {unknown}")
+        kw.update(overrides)
+        return cls(**kw)
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.early_stopping_window < 1:
+            raise ValueError(f"early_stopping_window must be >= 1, got {self.early_stopping_window}")
+        if self.early_stopping_min_delta < 0:
+            raise ValueError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta}")

@@ -7,12 +7,14 @@ lists/dicts) and :func:`unwrap` returns the bare module under DDP / DataParallel
 ``torch.compile`` wrappers. Prediction (:mod:`cervix.inference.tiling`) needs only this module, not the
 training loop of :mod:`cervix.training.loop`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,8 +31,9 @@ __all__ = [
 AMP_CHOICES = ("none", "bf16", "fp16")
 
 
-def device_and_amp(amp: str = "none", device: str | torch.device | None = None
-                   ) -> tuple[torch.device, torch.dtype | None, bool]:
+def device_and_amp(
+    amp: str = "none", device: str | torch.device | None = None
+) -> tuple[torch.device, torch.dtype | None, bool]:
     """Resolve the device and the autocast settings.
 
     Args:
@@ -85,6 +88,8 @@ def to_device(obj: Any, device: torch.device) -> Any:
         return obj.to(device, non_blocking=True)
     if isinstance(obj, Mapping):
         return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple takes its fields one by one
+        return type(obj)(*(to_device(v, device) for v in obj))
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_device(v, device) for v in obj)
     return obj

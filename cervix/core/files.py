@@ -1,6 +1,7 @@
 """Writing outputs safely: fail before the work when a folder cannot be written, and write
 every file atomically (a temporary file in the same folder, then ``os.replace``), so an
 interrupted or failed write never leaves a truncated file under the final name."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,9 @@ import math
 import os
 import secrets
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 

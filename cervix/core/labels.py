@@ -6,6 +6,7 @@ parabasal are normal, metaplastic is benign, koilocytotic and dyskeratotic are a
 three normal ones and four abnormal ones (dysplasia and carcinoma in situ); Herlev has no benign
 class, so only its 2-class grouping exists.
 """
+
 from __future__ import annotations
 
 __all__ = [

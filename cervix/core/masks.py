@@ -11,9 +11,10 @@ array. Three conversions lead there:
 * :func:`as_bool` — a prediction or target of the metrics (bool, integer labels, float
   probabilities; numpy or torch) to bool: integers > 0, floats > a threshold.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

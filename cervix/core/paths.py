@@ -6,6 +6,7 @@ read and write the same ``data/``, ``runs/`` and ``figures/``. The root is, in o
 a ``cervix/`` package beside it; the checkout this package was imported from; the working
 directory.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,7 @@ def project_root() -> Path:
     for p in (cwd, *cwd.parents):
         if _is_root(p):
             return p
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # the checkout holding cervix/core/paths.py
     if _is_root(here):
         return here
     return cwd

@@ -1,38 +1,38 @@
 """Datasets: decoding, records, annotations, one reader per format, torch datasets, splits, pre-flight."""
 
+from cervix.data.annotations import decode_masks, rasterize_sipakmed_contours, read_sipakmed_contour
+from cervix.data.datasets import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AugmentConfig,
+    ClassificationDataset,
+    MaskPerturb,
+    SegmentationDataset,
+    StainJitter,
+    augment_config_path,
+    check_augment_config,
+    cls_transforms,
+    load_augment_config,
+    preview_augmentations,
+    save_augment_config,
+    seg_transforms,
+    to_image,
+    to_model_input,
+)
+from cervix.data.decode import IMAGE_EXTENSIONS, cells_from_instances, load_image, load_instances, load_mask, load_uint8
+from cervix.data.formats import FORMATS, read_dataset
+from cervix.data.preflight import DataCheckError, preflight, skipped_info, write_data_report
 from cervix.data.readers import (
+    ensure_synthetic,
     read_classes_folder,
     read_isbi2014,
     read_labelmap,
     read_masks_folder,
     read_sipakmed,
     synthetic_cache_dir,
-    ensure_synthetic,
 )
-from cervix.data.annotations import read_sipakmed_contour, rasterize_sipakmed_contours, decode_masks
-from cervix.data.datasets import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    AugmentConfig,
-    MaskPerturb,
-    StainJitter,
-    seg_transforms,
-    cls_transforms,
-    SegmentationDataset,
-    ClassificationDataset,
-    to_model_input,
-    to_image,
-    preview_augmentations,
-    augment_config_path,
-    check_augment_config,
-    save_augment_config,
-    load_augment_config,
-)
-from cervix.data.decode import IMAGE_EXTENSIONS, load_uint8, load_image, load_mask, load_instances, cells_from_instances
-from cervix.data.formats import FORMATS, read_dataset
-from cervix.data.preflight import DataCheckError, preflight, write_data_report, skipped_info
-from cervix.data.records import Sample, Record, RecordList, class_names_of
-from cervix.data.splits import split_records, check_disjoint_groups, kfold_records, save_split, load_split
+from cervix.data.records import Record, RecordList, Sample, class_names_of
+from cervix.data.splits import check_disjoint_groups, kfold_records, load_split, save_split, split_records
 
 __all__ = [
     "read_classes_folder",

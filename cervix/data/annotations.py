@@ -1,10 +1,17 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""Annotations that are no mask files, turned into masks: SIPaKMeD ``.dat`` contours
+(:func:`read_sipakmed_contour`, :func:`rasterize_sipakmed_contours`), ISBI 2014 ``.mat`` per-cell
+masks and grey-level label maps. :func:`decode_masks` is what :meth:`cervix.data.records.Record.load`
+calls for a record whose masks come from one of them; it returns the per-cell masks too
+(SIPaKMeD, ISBI 2014), overlaps kept.
+"""
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,8 +79,9 @@ def rasterize_sipakmed_contours(
     return _label_maps(*_sipakmed_polygons(dat_paths, shape), shape)
 
 
-def _sipakmed_polygons(dat_paths: Iterable[str | Path], shape: tuple[int, ...]
-                       ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def _sipakmed_polygons(
+    dat_paths: Iterable[str | Path], shape: tuple[int, ...]
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Cell and nucleus polygons (id MM -> (K, 2) int32 x, y) of one image's contour files."""
     h, w = int(shape[0]), int(shape[1])
     cells: dict[int, np.ndarray] = {}
@@ -96,8 +104,9 @@ def _fill(pts: np.ndarray, out: np.ndarray, value: int = 1) -> np.ndarray:
     return out
 
 
-def _label_maps(cells: dict[int, np.ndarray], nuclei: dict[int, np.ndarray],
-                shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _label_maps(
+    cells: dict[int, np.ndarray], nuclei: dict[int, np.ndarray], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """The label maps of :func:`rasterize_sipakmed_contours` from :func:`_sipakmed_polygons`."""
     h, w = int(shape[0]), int(shape[1])
     cell_ids, nucleus_ids = np.zeros((h, w), np.int32), np.zeros((h, w), np.int32)
@@ -133,7 +142,7 @@ def load_mat(path: str) -> dict[str, Any]:
 
 def mat_prefix(mat: dict[str, Any]) -> str | None:
     for k in mat:
-        if k.endswith("_Cytoplasm") and f"{k[:-len('_Cytoplasm')]}_Nuclei" in mat:
+        if k.endswith("_Cytoplasm") and f"{k[: -len('_Cytoplasm')]}_Nuclei" in mat:
             return k[: -len("_Cytoplasm")]
     return None
 
@@ -151,8 +160,10 @@ def _isbi_masks(mat_path: str, index: int, prefix: str) -> tuple[np.ndarray, np.
             return (arr > 0)[None] if arr.ndim == 2 else np.moveaxis(arr > 0, -1, 0)
         parts = [np.asarray(a) > 0 for a in arr.ravel()]
         if not parts or len({a.shape for a in parts}) > 1:
-            raise ValueError(f"{mat_path}: entry {index + 1} holds no cell masks or masks of several sizes "
-                             f"{sorted({a.shape for a in parts})}")
+            raise ValueError(
+                f"{mat_path}: entry {index + 1} holds no cell masks or masks of several sizes "
+                f"{sorted({a.shape for a in parts})}"
+            )
         return np.stack(parts)
 
     return stack(cyt_all[index]), stack(nuc_all[index]).any(axis=0)
@@ -163,16 +174,18 @@ def _labelmap_masks(path: str, shape: tuple[int, int], cell_t: int, nuc_t: int) 
     if lm.ndim == 3:
         lm = lm[:, :, 0]
     if lm.shape != tuple(shape):
-        raise ValueError(f"{path}: label map size {lm.shape[1]}x{lm.shape[0]} differs from its image size "
-                         f"{shape[1]}x{shape[0]}")
+        raise ValueError(
+            f"{path}: label map size {lm.shape[1]}x{lm.shape[0]} differs from its image size {shape[1]}x{shape[0]}"
+        )
     return (lm > cell_t).astype(np.uint8) * 255, (lm > nuc_t).astype(np.uint8) * 255
 
 
 # --------------------------------------------------------------------------------------------
 # Masks of records without mask files
 # --------------------------------------------------------------------------------------------
-def decode_masks(source: str, meta: dict[str, Any], path: str, shape: tuple[int, ...]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+def decode_masks(
+    source: str, meta: dict[str, Any], path: str, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Cytoplasm and nucleus masks (H, W) uint8 {0, 255} of a record whose masks are no mask files.
 
     Args:
@@ -199,8 +212,10 @@ def decode_masks(source: str, meta: dict[str, Any], path: str, shape: tuple[int,
         cells, nuc = _isbi_masks(meta["mat"], int(meta["index"]), meta["prefix"])
         for m in (cells[0], nuc):
             if m.shape != shape:
-                raise ValueError(f"{meta['mat']}: entry {meta['index'] + 1} has masks of size "
-                                 f"{m.shape[1]}x{m.shape[0]} but image {path} is {shape[1]}x{shape[0]}")
+                raise ValueError(
+                    f"{meta['mat']}: entry {meta['index'] + 1} has masks of size "
+                    f"{m.shape[1]}x{m.shape[0]} but image {path} is {shape[1]}x{shape[0]}"
+                )
         cyt, nuc = cells.any(axis=0).astype(np.uint8) * 255, nuc.astype(np.uint8) * 255
     elif source == "labelmap":
         m = meta

@@ -12,6 +12,7 @@ Random state: each process (the main one or a DataLoader worker) seeds the pipel
 ``torch.initial_seed()``, so runs are reproducible under ``torch.manual_seed`` and workers do
 not repeat one another.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -142,9 +143,15 @@ class MaskPerturb(A.DualTransform):
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
         return img
 
-    def apply_to_mask(self, mask: np.ndarray, blank: bool = False, perturb: bool = False,
-                      radii: Sequence[int] = (0, 0), shift: Sequence[int] = (0, 0),
-                      **params: Any) -> np.ndarray:
+    def apply_to_mask(
+        self,
+        mask: np.ndarray,
+        blank: bool = False,
+        perturb: bool = False,
+        radii: Sequence[int] = (0, 0),
+        shift: Sequence[int] = (0, 0),
+        **params: Any,
+    ) -> np.ndarray:
         if blank:
             return np.zeros_like(mask)
         if not perturb:
@@ -159,9 +166,13 @@ class MaskPerturb(A.DualTransform):
         dy, dx = int(shift[0]), int(shift[1])
         m = np.float32([[1, 0, dx], [0, 1, dy]])
         h, w = out.shape[:2]
-        return np.stack([cv2.warpAffine(np.ascontiguousarray(out[..., c]), m, (w, h),
-                                        flags=cv2.INTER_NEAREST, borderValue=0)
-                         for c in range(out.shape[-1])], axis=-1)
+        return np.stack(
+            [
+                cv2.warpAffine(np.ascontiguousarray(out[..., c]), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+                for c in range(out.shape[-1])
+            ],
+            axis=-1,
+        )
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("dropout", "jitter", "max_px")
@@ -172,9 +183,16 @@ def _geometric(cfg: AugmentConfig) -> list[A.BasicTransform]:
     if cfg.flip:
         t += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
     if cfg.rotate > 0 or cfg.scale > 0:
-        t.append(A.Affine(rotate=(-cfg.rotate, cfg.rotate), scale=(1 - cfg.scale, 1 + cfg.scale),
-                          interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
-                          border_mode=_BORDER, p=0.7))
+        t.append(
+            A.Affine(
+                rotate=(-cfg.rotate, cfg.rotate),
+                scale=(1 - cfg.scale, 1 + cfg.scale),
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=_BORDER,
+                p=0.7,
+            )
+        )
     return t
 
 
@@ -193,8 +211,13 @@ def _photometric(cfg: AugmentConfig) -> list[A.BasicTransform]:
     return t
 
 
-def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | None = None,
-                   eval_crop: bool = False, seed: int | None = None) -> A.Compose:
+def seg_transforms(
+    cfg: AugmentConfig | None,
+    train: bool,
+    patch_size: int | None = None,
+    eval_crop: bool = False,
+    seed: int | None = None,
+) -> A.Compose:
     """Segmentation pipeline on ``image`` (H, W, 3) uint8 and ``mask`` (H, W, 2) {0, 255}.
 
     Train: pad (reflect) to at least ``patch_size``, random ``patch_size`` crop, then the
@@ -206,28 +229,46 @@ def seg_transforms(cfg: AugmentConfig | None, train: bool, patch_size: int | Non
     t: list[A.BasicTransform] = []
     if train:
         if patch_size:
-            t += [A.PadIfNeeded(patch_size, patch_size, border_mode=_BORDER),
-                  A.RandomCrop(patch_size, patch_size)]
+            t += [A.PadIfNeeded(patch_size, patch_size, border_mode=_BORDER), A.RandomCrop(patch_size, patch_size)]
         if cfg is not None:
             t += _geometric(cfg) + _photometric(cfg)
             if cfg.grey > 0:  # cell shapes, not stain colours: grey images segment too
                 t.append(A.ToGray(num_output_channels=3, p=float(np.clip(cfg.grey, 0.0, 1.0))))
     elif eval_crop and patch_size:
-        t += [A.PadIfNeeded(patch_size, patch_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
-              A.CenterCrop(patch_size, patch_size)]
+        t += [
+            A.PadIfNeeded(patch_size, patch_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+            A.CenterCrop(patch_size, patch_size),
+        ]
     else:
-        t.append(A.PadIfNeeded(min_height=None, min_width=None, pad_height_divisor=32, pad_width_divisor=32,
-                               position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0))
+        t.append(
+            A.PadIfNeeded(
+                min_height=None,
+                min_width=None,
+                pad_height_divisor=32,
+                pad_width_divisor=32,
+                position="top_left",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+            )
+        )
     return A.Compose(t, seed=seed)
 
 
-def cls_transforms(cfg: AugmentConfig | None, train: bool, image_size: int, seed: int | None = None,
-                   mask_dropout: float = 0.0, mask_jitter: float = 0.0) -> A.Compose:
+def cls_transforms(
+    cfg: AugmentConfig | None,
+    train: bool,
+    image_size: int,
+    seed: int | None = None,
+    mask_dropout: float = 0.0,
+    mask_jitter: float = 0.0,
+) -> A.Compose:
     """Classification pipeline: resize crop and masks to ``image_size`` (masks nearest), then in
     training the augmentations of ``cfg`` (None = none) and :class:`MaskPerturb` with
     ``mask_dropout`` / ``mask_jitter`` (when either is > 0). Eval: resize only."""
-    t: list[A.BasicTransform] = [A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA,
-                                          mask_interpolation=cv2.INTER_NEAREST)]
+    t: list[A.BasicTransform] = [
+        A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA, mask_interpolation=cv2.INTER_NEAREST)
+    ]
     if train and cfg is not None:
         t += _geometric(cfg) + _photometric(cfg)
     if train and (mask_dropout > 0 or mask_jitter > 0):
@@ -252,15 +293,15 @@ def _mask_stack(s: Sample) -> np.ndarray:
     """(H, W, 2) uint8 {0, 255}: ch0 cytoplasm, ch1 nucleus (zeros where absent)."""
     h, w = s.image.shape[:2]
     z = np.zeros((h, w), np.uint8)
-    return np.stack([s.cytoplasm if s.cytoplasm is not None else z,
-                     s.nucleus if s.nucleus is not None else z], axis=-1)
+    return np.stack([s.cytoplasm if s.cytoplasm is not None else z, s.nucleus if s.nucleus is not None else z], axis=-1)
 
 
 def _resize(image: np.ndarray, mask: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     interp = cv2.INTER_AREA if h * w < image.shape[0] * image.shape[1] else cv2.INTER_LINEAR
     img = cv2.resize(image, (w, h), interpolation=interp)
-    m = np.stack([cv2.resize(mask[..., c], (w, h), interpolation=cv2.INTER_NEAREST)
-                  for c in range(mask.shape[-1])], axis=-1)
+    m = np.stack(
+        [cv2.resize(mask[..., c], (w, h), interpolation=cv2.INTER_NEAREST) for c in range(mask.shape[-1])], axis=-1
+    )
     return img, m
 
 
@@ -338,9 +379,17 @@ class SegmentationDataset(_Base):
         ValueError: naming the first record without masks.
     """
 
-    def __init__(self, records: Sequence[Record], patch_size: int, scale: float = 1.0,
-                 augment: AugmentConfig | None = None, train: bool = True, patches_per_image: int = 1,
-                 cache: bool = True, eval_crop: bool = False):
+    def __init__(
+        self,
+        records: Sequence[Record],
+        patch_size: int,
+        scale: float = 1.0,
+        augment: AugmentConfig | None = None,
+        train: bool = True,
+        patches_per_image: int = 1,
+        cache: bool = True,
+        eval_crop: bool = False,
+    ):
         super().__init__(records, cache)
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
@@ -396,9 +445,18 @@ class ClassificationDataset(_Base):
             ``in_chans=5``.
     """
 
-    def __init__(self, records: Sequence[Record], class_names: Sequence[str], image_size: int,
-                 in_chans: int = 5, augment: AugmentConfig | None = None, train: bool = True,
-                 cache: bool = True, mask_dropout: float = 0.0, mask_jitter: float = 0.0):
+    def __init__(
+        self,
+        records: Sequence[Record],
+        class_names: Sequence[str],
+        image_size: int,
+        in_chans: int = 5,
+        augment: AugmentConfig | None = None,
+        train: bool = True,
+        cache: bool = True,
+        mask_dropout: float = 0.0,
+        mask_jitter: float = 0.0,
+    ):
         super().__init__(records, cache)
         if in_chans not in (3, 5):
             raise ValueError(f"in_chans must be 3 (RGB) or 5 (RGB + cytoplasm + nucleus), got {in_chans}")
@@ -409,15 +467,21 @@ class ClassificationDataset(_Base):
             if r.label not in index:
                 raise ValueError(f"{r.path}: label {r.label!r} is not one of the classes {self.class_names}")
             if in_chans == 5 and not r.has_masks:
-                raise ValueError(f"{r.path}: in_chans=5 needs cytoplasm and nucleus masks; give a masks root "
-                                 "(e.g. from `cervix masks`) or use in_chans=3")
+                raise ValueError(
+                    f"{r.path}: in_chans=5 needs cytoplasm and nucleus masks; give a masks root "
+                    "(e.g. from `cervix masks`) or use in_chans=3"
+                )
             self.targets.append(index[r.label])
         self.image_size = int(image_size)
         self.in_chans = in_chans
         self.train = train
-        self.transform = cls_transforms(augment, train, self.image_size,
-                                        mask_dropout=mask_dropout if in_chans == 5 else 0.0,
-                                        mask_jitter=mask_jitter if in_chans == 5 else 0.0)
+        self.transform = cls_transforms(
+            augment,
+            train,
+            self.image_size,
+            mask_dropout=mask_dropout if in_chans == 5 else 0.0,
+            mask_jitter=mask_jitter if in_chans == 5 else 0.0,
+        )
 
     def _prepare(self, s: Sample) -> tuple[np.ndarray, np.ndarray]:
         return _resize(s.image, _mask_stack(s), self.image_size, self.image_size)
@@ -434,8 +498,9 @@ class ClassificationDataset(_Base):
         return x, torch.tensor(self.targets[i], dtype=torch.int64)
 
 
-def preview_augmentations(sample: Sample, cfg: AugmentConfig, n: int = 6,
-                          seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def preview_augmentations(
+    sample: Sample, cfg: AugmentConfig, n: int = 6, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``n`` augmented views of a whole sample for the notebook-01 slider preview.
 
     Returns:
@@ -464,8 +529,13 @@ def check_augment_config(cfg: AugmentConfig, where: str) -> None:
     problems = []
     if not isinstance(cfg.flip, bool):
         problems.append(f"flip must be true/false, got {cfg.flip!r}")
-    for name, lo, hi in (("rotate", 0.0, 180.0), ("scale", 0.0, 0.9), ("stain", 0.0, 1.0), ("blur", 0.0, 1.0),
-                          ("grey", 0.0, 1.0)):
+    for name, lo, hi in (
+        ("rotate", 0.0, 180.0),
+        ("scale", 0.0, 0.9),
+        ("stain", 0.0, 1.0),
+        ("blur", 0.0, 1.0),
+        ("grey", 0.0, 1.0),
+    ):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
             problems.append(f"{name} must be a number in [{lo:g}, {hi:g}], got {v!r}")
@@ -490,8 +560,9 @@ def save_augment_config(cfg: AugmentConfig, path: str | Path | None = None, prof
     return atomic_write_text(out, json.dumps(data, indent=1) + "\n")  # a reader never sees half a file
 
 
-def load_augment_config(path: str | Path | None = None, profile: str | None = None,
-                        missing_ok: bool = True) -> AugmentConfig:
+def load_augment_config(
+    path: str | Path | None = None, profile: str | None = None, missing_ok: bool = True
+) -> AugmentConfig:
     """Read a config written by :func:`save_augment_config`.
 
     Args:

@@ -3,6 +3,7 @@
 Every decoder names the file in its error (unreadable, truncated, wrong size). These are the
 bottom of :mod:`cervix.data`: records, annotations and readers call them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,7 +59,7 @@ def _decode(path: str | Path) -> np.ndarray:
 
 def _bit_depth(max_value: int) -> int:
     """The smallest common sensor depth (8, 10, 12, 14 or 16 bits) that holds ``max_value``."""
-    return next((b for b in (8, 10, 12, 14) if max_value < 2 ** b), 16)
+    return next((b for b in (8, 10, 12, 14) if max_value < 2**b), 16)
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -142,10 +143,7 @@ def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndar
     if m.ndim == 3:
         m = m[:, :, 0]
     if shape is not None and m.shape != tuple(shape[:2]):
-        raise ValueError(
-            f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from its image size "
-            f"{shape[1]}x{shape[0]}"
-        )
+        raise ValueError(f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from its image size {shape[1]}x{shape[0]}")
     return mask_from_values(m)
 
 
@@ -166,11 +164,14 @@ def load_instances(path: str | Path, shape: tuple[int, ...] | None = None) -> np
         raise FileNotFoundError(f"missing instance map file: {p}")
     m = _decode(p)
     if m.ndim != 2 or not np.issubdtype(m.dtype, np.integer):
-        raise ValueError(f"{p}: an instance map is one channel of integer cell ids (grey 8- or 16-bit PNG), "
-                         f"got shape {m.shape} of {m.dtype}")
+        raise ValueError(
+            f"{p}: an instance map is one channel of integer cell ids (grey 8- or 16-bit PNG), "
+            f"got shape {m.shape} of {m.dtype}"
+        )
     if shape is not None and m.shape != tuple(shape[:2]):
-        raise ValueError(f"{p}: instance map size {m.shape[1]}x{m.shape[0]} differs from its image size "
-                         f"{shape[1]}x{shape[0]}")
+        raise ValueError(
+            f"{p}: instance map size {m.shape[1]}x{m.shape[0]} differs from its image size {shape[1]}x{shape[0]}"
+        )
     return m.astype(np.int32)
 
 

@@ -1,9 +1,27 @@
-"""TODO docstring (from cervix.data.records)"""
+"""The one entry point over the dataset formats: ``read_dataset(root, fmt)``.
+
+Formats (the readers are in :mod:`cervix.data.readers`, one file each):
+
+- ``masks``: ``images/<id>.<ext>``, ``masks/cytoplasm/<id>.png``, ``masks/nucleus/<id>.png``,
+  optional ``masks/instances/<id>.png`` (8/16-bit cell ids, 0 = background).
+- ``classes``: ImageFolder ``<root>/<class>/<id>.<ext>`` with optional masks root
+  ``<masks_root>/{cytoplasm,nucleus}/<class>/<id>.png`` and optional ``<root>/groups.csv``.
+  Herlev (Jantzen et al., 2005) is read with this reader (``*-d.bmp`` mask images are skipped).
+- ``sipakmed``: the official SIPaKMeD layout (Plissiti et al., ICIP 2018) with ``.dat`` contours.
+- ``isbi2014``: ISBI 2014 Overlapping Cervical Cytology challenge (Lu et al., IEEE TMI 2017).
+- ``labelmap``: one grey-level PNG per image coding background / cell / nucleus.
+- ``synthetic``: the built-in generator (:mod:`cervix.synthetic`), cached under ``data/``.
+
+Files a reader passes over are never dropped silently: they are listed in the returned
+list's ``skipped`` attribute (``(path, reason)`` pairs) and in a warning.
+"""
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from cervix.data.readers import (
     ensure_synthetic,
@@ -27,6 +45,30 @@ FORMATS: tuple[str, ...] = ("masks", "classes", "sipakmed", "isbi2014", "labelma
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
+def _read_synthetic(
+    root: str | Path | None,
+    part: str,
+    synth: dict[str, Any] | None,
+    grouping: str | None,
+    require_masks: bool,
+    class_names: Sequence[str] | None,
+) -> RecordList:
+    """The ``synthetic`` format: generate (or reuse) the cache, then read its fields or crops."""
+    if part not in ("fields", "crops"):
+        raise ValueError(f"synthetic part must be 'fields' or 'crops', not {part!r}")
+    out = ensure_synthetic(root, **(synth or {}))
+    if part == "fields":
+        return read_dataset(out / "fields", "masks", require_masks=True)
+    return read_dataset(
+        out / "crops",
+        "classes",
+        masks_root=out / "crops_masks",
+        grouping=grouping,
+        require_masks=require_masks,
+        class_names=class_names,
+    )
+
+
 def read_dataset(
     root: str | Path | None,
     fmt: str,
@@ -68,13 +110,7 @@ def read_dataset(
     if fmt not in FORMATS:
         raise ValueError(f"unknown dataset format {fmt!r}; choose one of {list(FORMATS)}")
     if fmt == "synthetic":
-        if part not in ("fields", "crops"):
-            raise ValueError(f"synthetic part must be 'fields' or 'crops', not {part!r}")
-        out = ensure_synthetic(root, **(synth or {}))
-        if part == "fields":
-            return read_dataset(out / "fields", "masks", require_masks=True)
-        return read_dataset(out / "crops", "classes", masks_root=out / "crops_masks", grouping=grouping,
-                            require_masks=require_masks, class_names=class_names)
+        return _read_synthetic(root, part, synth, grouping, require_masks, class_names)
     if root is None:
         raise ValueError(f"format {fmt!r} needs a root folder")
     root = Path(root).expanduser()
@@ -97,6 +133,8 @@ def read_dataset(
         more = f"; ... +{len(skipped) - 10} more" if len(skipped) > 10 else ""
         warnings.warn(f"{root}: skipped {len(skipped)} file(s) (see .skipped): {shown}{more}", stacklevel=2)
     if not records:
-        raise ValueError(f"{root}: empty dataset, no images found for format {fmt!r}"
-                         + (f" ({len(skipped)} file(s) skipped)" if skipped else ""))
+        raise ValueError(
+            f"{root}: empty dataset, no images found for format {fmt!r}"
+            + (f" ({len(skipped)} file(s) skipped)" if skipped else "")
+        )
     return RecordList(records, skipped, str(root), fmt, grouping)

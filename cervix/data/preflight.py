@@ -6,14 +6,16 @@ MONAI's data checks, :func:`preflight` fully decodes every record (a header chec
 truncated files) with a progress bar, reports every problem at once, and stops; with
 ``skip_bad`` the run goes on without the bad files and lists them in ``skipped.csv``.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -46,8 +48,13 @@ def _problem(rec: Record, need_masks: bool) -> tuple[str | None, str | None]:
     return None, None
 
 
-def preflight(records: Sequence[Record], where: str | os.PathLike, need_masks: bool = False,
-              skip_bad: bool = False, progress: bool = True) -> tuple[list[Record], list[tuple[str, str]]]:
+def preflight(
+    records: Sequence[Record],
+    where: str | os.PathLike,
+    need_masks: bool = False,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> tuple[list[Record], list[tuple[str, str]]]:
     """Decode every record; stop on bad files, or (``skip_bad``) go on without them.
 
     Args:
@@ -77,21 +84,28 @@ def preflight(records: Sequence[Record], where: str | os.PathLike, need_masks: b
                 suspicious.append((rec.path, warn))
     if suspicious:
         listed = "; ".join(f"{p}: {w}" for p, w in suspicious[:3])
-        warnings.warn(f"{where}: {len(suspicious)} file(s) look wrong: {listed}"
-                      + (f" (+{len(suspicious) - 3} more)" if len(suspicious) > 3 else ""), stacklevel=2)
+        warnings.warn(
+            f"{where}: {len(suspicious)} file(s) look wrong: {listed}"
+            + (f" (+{len(suspicious) - 3} more)" if len(suspicious) > 3 else ""),
+            stacklevel=2,
+        )
     if bad and (not skip_bad or not good):
         table = "\n".join(f"  {p}: {why}" for p, why in bad[:50])
         more = f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else ""
-        hint = ("Fix or remove them, or go on without them with --skip-bad (skip_bad=True)." if good
-                else "No file is usable.")
+        hint = (
+            "Fix or remove them, or go on without them with --skip-bad (skip_bad=True)."
+            if good
+            else "No file is usable."
+        )
         raise DataCheckError(f"{where}: {len(bad)} of {len(records)} file(s) cannot be used:\n{table}{more}\n{hint}")
     if bad:
         warnings.warn(f"{where}: {len(bad)} bad file(s) skipped (--skip-bad)", stacklevel=2)
     return good, bad
 
 
-def write_data_report(out: str | os.PathLike, n_used: int, skipped: Sequence[tuple[str, str]] = (),
-                      bad: Sequence[tuple[str, str]] = ()) -> str:
+def write_data_report(
+    out: str | os.PathLike, n_used: int, skipped: Sequence[tuple[str, str]] = (), bad: Sequence[tuple[str, str]] = ()
+) -> str:
     """List every file a run did not use in ``<out>/skipped.csv`` (``path, reason``: what the
     reader passed over, and the bad files ``--skip-bad`` left out) and return the one-line
     summary ``"N used, M skipped: see OUT/skipped.csv"`` (printed by every command that reads a

@@ -1,4 +1,4 @@
-"""Records of a cytology dataset, image and mask decoding, and the one entry point over formats.
+"""Records of a cytology dataset: the cheap index every reader returns, and the decoded sample.
 
 Every reader returns the same cheap index, a list of :class:`Record` (paths, label, group id);
 pixels are decoded on demand by :meth:`Record.load`, which returns a :class:`Sample` with the
@@ -6,29 +6,17 @@ RGB image (H, W, 3) uint8 and the cytoplasm / nucleus masks (H, W) uint8 {0, 255
 cytoplasm mask is the whole cell (nucleus included); the nucleus mask is the nucleus. Per-cell
 truth, where a format has it, is ``Sample.cells`` (N, H, W) bool, one mask per cell.
 
-Formats (``read_dataset(root, fmt)``; the readers are in :mod:`cervix.data.readers.common`):
-
-- ``masks``: ``images/<id>.<ext>``, ``masks/cytoplasm/<id>.png``, ``masks/nucleus/<id>.png``,
-  optional ``masks/instances/<id>.png`` (8/16-bit cell ids, 0 = background).
-- ``classes``: ImageFolder ``<root>/<class>/<id>.<ext>`` with optional masks root
-  ``<masks_root>/{cytoplasm,nucleus}/<class>/<id>.png`` and optional ``<root>/groups.csv``.
-  Herlev (Jantzen et al., 2005) is read with this reader (``*-d.bmp`` mask images are skipped).
-- ``sipakmed``: the official SIPaKMeD layout (Plissiti et al., ICIP 2018) with ``.dat`` contours.
-- ``isbi2014``: ISBI 2014 Overlapping Cervical Cytology challenge (Lu et al., IEEE TMI 2017).
-- ``labelmap``: one grey-level PNG per image coding background / cell / nucleus.
-- ``synthetic``: the built-in generator (:mod:`cervix.synthetic.fields`), cached under ``data/``.
-
-Files a reader passes over are never dropped silently: they are listed in the returned
-list's ``skipped`` attribute (``(path, reason)`` pairs) and in a warning.
-
-:mod:`cervix.data.readers.common` imports :class:`Record` from here, so this module imports the readers
-inside :func:`read_dataset` and :meth:`Record.load` only (no import cycle). Leakage-safe
-train/val/test splits of the records are in :mod:`cervix.data.splits`.
+Records sit at the bottom of :mod:`cervix.data`: they decode files through
+:mod:`cervix.data.decode` and :mod:`cervix.data.annotations`, and the readers
+(:mod:`cervix.data.readers`, called by :func:`cervix.data.formats.read_dataset`) build them.
+Leakage-safe train/val/test splits of the records are in :mod:`cervix.data.splits`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +30,6 @@ __all__ = [
     "RecordList",
     "class_names_of",
 ]
-
-#: File extensions read as images (lower case, with the dot).
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,15 +133,19 @@ class RecordList(list):
         grouping: the label grouping applied (None, "5", "3" or "2").
     """
 
-    def __init__(self, records: Iterable[Record] = (), skipped: Sequence[tuple[str, str]] = (),
-                 root: str = "", fmt: str = "", grouping: str | None = None) -> None:
+    def __init__(
+        self,
+        records: Iterable[Record] = (),
+        skipped: Sequence[tuple[str, str]] = (),
+        root: str = "",
+        fmt: str = "",
+        grouping: str | None = None,
+    ) -> None:
         super().__init__(records)
         self.skipped: list[tuple[str, str]] = list(skipped)
         self.root = root
         self.fmt = fmt
         self.grouping = grouping
-
-
 
 
 def class_names_of(records: Sequence[Record], grouping: str | None = None) -> list[str]:

@@ -5,13 +5,15 @@ and stratified by label with scikit-learn's ``StratifiedGroupKFold``. A split is
 JSON with root-relative paths, so a split made on one machine applies to the same dataset
 under another root.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,21 +54,31 @@ def _carve(idx: np.ndarray, y: np.ndarray, g: np.ndarray, frac: float, seed: int
         try:
             rest, held = next(cv.split(np.zeros(len(idx)), y[idx], g[idx]))
         except ValueError as exc:
-            raise ValueError(_too_few_groups(y[idx], g[idx], f"holding out {frac:.0%} needs {k} folds, so "
-                                             f"at least one class with {k} or more crops/images")) from exc
+            raise ValueError(
+                _too_few_groups(
+                    y[idx],
+                    g[idx],
+                    f"holding out {frac:.0%} needs {k} folds, so at least one class with {k} or more crops/images",
+                )
+            ) from exc
     return idx[rest], idx[held]
 
 
 def _too_few_groups(y: np.ndarray, g: np.ndarray, need: str) -> str:
     """The message for a split the groups cannot make: groups (and items) per class, and the need."""
-    per = {str(c) or "(unlabelled)": f"{len(np.unique(g[y == c]))} group(s) / {int((y == c).sum())} item(s)"
-           for c in np.unique(y)}
-    return (f"too few groups to split: {per}; {need}. Lower the validation/test fractions or the "
-            "number of folds, or add images")
+    per = {
+        str(c) or "(unlabelled)": f"{len(np.unique(g[y == c]))} group(s) / {int((y == c).sum())} item(s)"
+        for c in np.unique(y)
+    }
+    return (
+        f"too few groups to split: {per}; {need}. Lower the validation/test fractions or the "
+        "number of folds, or add images"
+    )
 
 
-def split_records(records: Sequence[Record], val: float = 0.15, test: float = 0.15,
-                  seed: int = 0) -> dict[str, list[int]]:
+def split_records(
+    records: Sequence[Record], val: float = 0.15, test: float = 0.15, seed: int = 0
+) -> dict[str, list[int]]:
     """Grouped, label-stratified train/val/test split (indices into ``records``).
 
     Unlabelled records are split by group only. Tiny datasets: a part that cannot get a group
@@ -110,15 +122,19 @@ def check_disjoint_groups(parts: dict[str, list[int]], records: Sequence[Record]
     for prefix, fold in by_fold.items():
         names = sorted(fold)
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 shared = sorted(fold[a] & fold[b])
                 if shared:
-                    raise ValueError(f"{where}: group(s) {shared[:5]} ({len(shared)} in all) are in both "
-                                     f"{prefix + '_' if prefix else ''}{a} and {b}; cells of one source image "
-                                     "would be trained on and tested on. Make a new split")
+                    raise ValueError(
+                        f"{where}: group(s) {shared[:5]} ({len(shared)} in all) are in both "
+                        f"{prefix + '_' if prefix else ''}{a} and {b}; cells of one source image "
+                        "would be trained on and tested on. Make a new split"
+                    )
 
 
-def kfold_records(records: Sequence[Record], k: int = 5, seed: int = 0, val: float = 0.15) -> list[dict[str, list[int]]]:
+def kfold_records(
+    records: Sequence[Record], k: int = 5, seed: int = 0, val: float = 0.15
+) -> list[dict[str, list[int]]]:
     """Grouped, stratified k-fold: each fold's test is one fold; val is carved from the rest.
 
     Every record is in exactly one fold's test part.
@@ -131,8 +147,10 @@ def kfold_records(records: Sequence[Record], k: int = 5, seed: int = 0, val: flo
     y, g = _labels_groups(records)
     n_groups = len(np.unique(g))
     if k < 2 or n_groups < k:
-        raise ValueError(f"k-fold needs 2 <= k <= number of groups; k={k}, {n_groups} group(s). "
-                         + _too_few_groups(y, g, f"{k} folds need at least {k} groups"))
+        raise ValueError(
+            f"k-fold needs 2 <= k <= number of groups; k={k}, {n_groups} group(s). "
+            + _too_few_groups(y, g, f"{k} folds need at least {k} groups")
+        )
     idx = np.arange(len(records))
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     folds = []
@@ -141,8 +159,9 @@ def kfold_records(records: Sequence[Record], k: int = 5, seed: int = 0, val: flo
         try:
             splits = list(cv.split(idx, y, g))
         except ValueError as exc:
-            raise ValueError(_too_few_groups(y, g, f"{k} folds need at least one class with {k} or more "
-                                             "crops/images")) from exc
+            raise ValueError(
+                _too_few_groups(y, g, f"{k} folds need at least one class with {k} or more crops/images")
+            ) from exc
     for i, (rest, te) in enumerate(splits):
         tr, va = _carve(rest, y, g, val, seed + 1 + i)
         folds.append({"train": sorted(tr.tolist()), "val": sorted(va.tolist()), "test": sorted(te.tolist())})

@@ -17,11 +17,13 @@ with the smooth blending of e.g. nnU-Net (Isensee et al., Nat. Methods 2021).
 areas per image, empty or suspicious masks, and every failed file; a bad file never stops the
 run half-way and never goes unlisted.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,6 +42,7 @@ __all__ = [
     "single_cell_masks",
     "CROP_SCALES",
 ]
+
 
 def blend_window(tile: int, overlap_px: int, margin: int) -> np.ndarray:
     """1-D blending weight of one tile.
@@ -60,7 +63,7 @@ def blend_window(tile: int, overlap_px: int, margin: int) -> np.ndarray:
     w = np.minimum(up, up[::-1])
     if margin > 0:
         w[:margin] = 0.0
-        w[tile - margin:] = 0.0
+        w[tile - margin :] = 0.0
     return w
 
 
@@ -142,7 +145,7 @@ def predict_tiled(
     m = mean if normalise else (0.0, 0.0, 0.0)
     s = std if normalise else (1.0, 1.0, 1.0)
     acc = _blend_tiles(model, padded, grid, batch_size, tta, amp, m, s, progress)  # (C, Hp, Wp)
-    out = acc[:, grid.py0:grid.py0 + h, grid.px0:grid.px0 + w].numpy()
+    out = acc[:, grid.py0 : grid.py0 + h, grid.px0 : grid.px0 + w].numpy()
     out = out / grid.norm()[None]
     if (h, w) != (H, W):
         out = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in out])
@@ -179,7 +182,7 @@ class _TileGrid:
     w: int  # image width before padding
 
     @classmethod
-    def of(cls, h: int, w: int, tile: int, stride: int, margin: int, win: np.ndarray) -> "_TileGrid":
+    def of(cls, h: int, w: int, tile: int, stride: int, margin: int, win: np.ndarray) -> _TileGrid:
         ys, py0, py1 = tile_starts(h, tile, stride, margin)
         xs, px0, px1 = tile_starts(w, tile, stride, margin)
         return cls(tile, ys, xs, py0, py1, px0, px1, win, h, w)
@@ -189,14 +192,23 @@ class _TileGrid:
         wsum_y = np.zeros(self.py0 + self.h + self.py1)
         wsum_x = np.zeros(self.px0 + self.w + self.px1)
         for y in self.ys:
-            wsum_y[y:y + self.tile] += self.win
+            wsum_y[y : y + self.tile] += self.win
         for x in self.xs:
-            wsum_x[x:x + self.tile] += self.win
-        return np.outer(wsum_y[self.py0:self.py0 + self.h], wsum_x[self.px0:self.px0 + self.w]).astype(np.float32)
+            wsum_x[x : x + self.tile] += self.win
+        return np.outer(wsum_y[self.py0 : self.py0 + self.h], wsum_x[self.px0 : self.px0 + self.w]).astype(np.float32)
 
 
-def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_size: int, tta: bool, amp: str,
-                 mean: Sequence[float], std: Sequence[float], progress: bool) -> torch.Tensor:
+def _blend_tiles(
+    model: nn.Module,
+    padded: np.ndarray,
+    grid: _TileGrid,
+    batch_size: int,
+    tta: bool,
+    amp: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    progress: bool,
+) -> torch.Tensor:
     """Weighted sum of the windows' probabilities over the padded image: ``(C, Hp, Wp)`` float32."""
     tile = grid.tile
     Hp, Wp = padded.shape[:2]
@@ -214,8 +226,8 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
     model.eval()
     try:
         for b0 in tqdm(range(0, len(coords), batch_size), desc="tiles", disable=not progress, leave=False):
-            chunk = coords[b0:b0 + batch_size]
-            crops = np.stack([padded[y:y + tile, x:x + tile] for y, x in chunk])  # (B, t, t, 3)
+            chunk = coords[b0 : b0 + batch_size]
+            crops = np.stack([padded[y : y + tile, x : x + tile] for y, x in chunk])  # (B, t, t, 3)
             x_in = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
             x_in = ((x_in - m) / s).to(device=device, dtype=dtype)  # (B, 3, t, t)
             prob = None
@@ -230,7 +242,7 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
             if acc is None:
                 acc = torch.zeros(prob.shape[1], Hp, Wp, dtype=torch.float32)
             for (y, x), p in zip(chunk, prob):
-                acc[:, y:y + tile, x:x + tile] += p * w2d
+                acc[:, y : y + tile, x : x + tile] += p * w2d
     finally:
         model.train(was_training)
     assert acc is not None
@@ -241,9 +253,14 @@ def _blend_tiles(model: nn.Module, padded: np.ndarray, grid: _TileGrid, batch_si
 CROP_SCALES: tuple[float, ...] = (1.0, 0.67, 0.5, 0.33)
 
 
-def single_cell_masks(model: nn.Module, image: np.ndarray, thresholds: Sequence[float] = (0.5, 0.5),
-                      scales: Sequence[float] = CROP_SCALES, min_side: int = 48, **kw: Any
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def single_cell_masks(
+    model: nn.Module,
+    image: np.ndarray,
+    thresholds: Sequence[float] = (0.5, 0.5),
+    scales: Sequence[float] = CROP_SCALES,
+    min_side: int = 48,
+    **kw: Any,
+) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the centre cell of a single-cell crop whose magnification is unknown.
 
     Crops from other labs are often magnified far beyond the fields a model was trained on (a

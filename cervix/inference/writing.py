@@ -1,4 +1,12 @@
-"""TODO docstring (from cervix.inference.tiling)"""
+"""Mask files with quality control: ``write_masks`` and what it needs.
+
+:func:`write_masks` writes ``<out>/cytoplasm/<rel>.png`` and ``<out>/nucleus/<rel>.png``
+(uint8 {0, 255}, the layout the classes reader takes as masks root) and returns a QC summary:
+areas per image, empty or suspicious masks (:func:`mask_qc`), and every failed file; a bad file
+never stops the run half-way and never goes unlisted. :func:`list_images` walks an image folder
+and lists what it passes over.
+"""
+
 from __future__ import annotations
 
 import csv
@@ -6,8 +14,9 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -42,9 +51,15 @@ def list_images(root: str | os.PathLike, skipped: list[tuple[str, str]] | None =
     for p in sorted(root.rglob("*")):
         if not p.is_file():
             continue
-        why = ("hidden file" if any(part.startswith(".") for part in p.relative_to(root).parts)
-               else "not an image" if p.suffix.lower() not in IMAGE_EXTENSIONS
-               else "Herlev mask image (*-d)" if p.stem.endswith("-d") else None)
+        why = (
+            "hidden file"
+            if any(part.startswith(".") for part in p.relative_to(root).parts)
+            else "not an image"
+            if p.suffix.lower() not in IMAGE_EXTENSIONS
+            else "Herlev mask image (*-d)"
+            if p.stem.endswith("-d")
+            else None
+        )
         if why is None:
             out.append((p, p.relative_to(root).as_posix()))
         elif skipped is not None:
@@ -74,10 +89,18 @@ def mask_qc(cyt: np.ndarray, nuc: np.ndarray, max_outside: float = 0.2) -> dict[
     if borders:
         flags.append("touches_all_borders")
     cell = int((c | n).sum())  # the cell: cytoplasm mask (whole cell) plus any nucleus outside it
-    return {"height": c.shape[0], "width": c.shape[1], "cytoplasm_area": ca, "cell_area": cell,
-            "nucleus_area": na, "cytoplasm_fraction": ca / px, "nucleus_fraction": na / px,
-            "nc_ratio": nc_ratio(na, cell - na), "nucleus_outside_fraction": outside,
-            "flags": flags}
+    return {
+        "height": c.shape[0],
+        "width": c.shape[1],
+        "cytoplasm_area": ca,
+        "cell_area": cell,
+        "nucleus_area": na,
+        "cytoplasm_fraction": ca / px,
+        "nucleus_fraction": na / px,
+        "nc_ratio": nc_ratio(na, cell - na),
+        "nucleus_outside_fraction": outside,
+        "flags": flags,
+    }
 
 
 def _flag_area_outliers(rows: list[dict[str, Any]], z: float) -> None:
@@ -107,8 +130,9 @@ def _mask_items(images: Any, passed_over: list[tuple[str, str]]) -> list[tuple[P
     if isinstance(images, (str, os.PathLike)):
         items = list_images(images, passed_over)
     else:
-        items = [(Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name)
-                 for it in images]
+        items = [
+            (Path(it[0]), str(it[1])) if isinstance(it, (tuple, list)) else (Path(it), Path(it).name) for it in images
+        ]
     first: dict[str, str] = {}
     for path, rel in items:
         try:
@@ -116,8 +140,9 @@ def _mask_items(images: Any, passed_over: list[tuple[str, str]]) -> list[tuple[P
         except ValueError:
             continue  # listed as that file's error by write_masks
         if key in first:
-            raise ValueError(f"{first[key]} and {path} would both write the mask {key}; rename one of them "
-                             "(nothing was written)")
+            raise ValueError(
+                f"{first[key]} and {path} would both write the mask {key}; rename one of them (nothing was written)"
+            )
         first[key] = str(path)
     return items
 
@@ -154,9 +179,17 @@ def _raise_or_warn(errors: list[dict[str, str]], n_items: int, any_written: bool
     warnings.warn(f"{len(errors)} of {n_items} images failed: {listed}{more}", stacklevel=3)
 
 
-def _predict_and_write(model: nn.Module, items: list[tuple[Path, str]], out: Path, thresholds: tuple[float, ...],
-                       single_cell: bool, crop_scales: Sequence[float], max_outside: float, kw: dict[str, Any],
-                       progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def _predict_and_write(
+    model: nn.Module,
+    items: list[tuple[Path, str]],
+    out: Path,
+    thresholds: tuple[float, ...],
+    single_cell: bool,
+    crop_scales: Sequence[float],
+    max_outside: float,
+    kw: dict[str, Any],
+    progress: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Masks of every item written under ``out``: (QC rows, errors); a failure never stops the loop."""
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
@@ -181,6 +214,33 @@ def _predict_and_write(model: nn.Module, items: list[tuple[Path, str]], out: Pat
             bar.set_postfix(errors=len(errors))
     bar.close()
     return rows, errors
+
+
+def _summary(
+    out: Path,
+    n_images: int,
+    rows: list[dict[str, Any]],
+    errors: list[dict[str, str]],
+    passed_over: list[tuple[str, str]],
+    report: str,
+    thresholds: tuple[float, ...],
+    single_cell: bool,
+) -> dict[str, Any]:
+    """What :func:`write_masks` returns and writes to ``qc.json``."""
+    return {
+        "out_dir": str(out),
+        "n_images": n_images,
+        "n_written": len(rows),
+        "n_flagged": sum(bool(r["flags"]) for r in rows),
+        "n_errors": len(errors),
+        "n_skipped": len(passed_over),
+        "report": report,
+        "thresholds": list(thresholds),
+        "single_cell": single_cell,
+        "images": rows,
+        "flagged": _flagged(rows),
+        "errors": errors,
+    }
 
 
 def write_masks(
@@ -240,22 +300,26 @@ def write_masks(
     passed_over: list[tuple[str, str]] = []
     items = _mask_items(images, passed_over)
     thresholds = tuple(float(t) for t in thresholds)
-    kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale,
-              normalise=normalise, mean=mean, std=std)
-    rows, errors = _predict_and_write(model, items, out, thresholds, single_cell, crop_scales, max_outside, kw,
-                                      progress)
+    kw = dict(
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        tta=tta,
+        amp=amp,
+        scale=scale,
+        normalise=normalise,
+        mean=mean,
+        std=std,
+    )
+    rows, errors = _predict_and_write(
+        model, items, out, thresholds, single_cell, crop_scales, max_outside, kw, progress
+    )
     _flag_area_outliers(rows, outlier_z)
 
     report = write_data_report(out, len(rows), passed_over, [(e["path"], e["error"]) for e in errors])
     if progress:
         tqdm.write(report)
-    summary = {
-        "out_dir": str(out), "n_images": len(items), "n_written": len(rows),
-        "n_flagged": sum(bool(r["flags"]) for r in rows), "n_errors": len(errors),
-        "n_skipped": len(passed_over), "report": report,
-        "thresholds": list(thresholds), "single_cell": single_cell, "images": rows, "flagged": _flagged(rows),
-        "errors": errors,
-    }
+    summary = _summary(out, len(items), rows, errors, passed_over, report, thresholds, single_cell)
     _write_qc(out, summary)
     _raise_or_warn(errors, len(items), bool(rows), out / "qc.json")
     return summary

@@ -4,6 +4,7 @@ Soft Dice: Milletari, Navab, Ahmadi, "V-Net", 3DV 2016 (with additive smoothing 
 segmentation_models_pytorch). Both losses take logits (the sigmoid is applied inside) and compute in
 float32, so they are safe under bf16/fp16 autocast.
 """
+
 from __future__ import annotations
 
 import torch

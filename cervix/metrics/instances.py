@@ -33,9 +33,11 @@ the error rates FNo, FPp and FDp). Otherwise a ratio whose denominator is zero i
 (scikit-learn's ``zero_division=0``, as in :mod:`cervix.metrics.scores`), except the means over matched
 cells of the ISBI measures, which are NaN when no cell is matched.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -58,8 +60,24 @@ __all__ = [
 
 #: Keys of :func:`instance_metrics` (before any prefix), in order.
 INSTANCE_KEYS: tuple[str, ...] = (
-    "dice_matched", "fno", "tpp", "fpp", "fdp", "aji", "pq", "sq", "rq",
-    "det_precision", "det_recall", "det_f1", "n_true", "n_pred", "n_matched", "n_tp", "n_fp", "n_fn",
+    "dice_matched",
+    "fno",
+    "tpp",
+    "fpp",
+    "fdp",
+    "aji",
+    "pq",
+    "sq",
+    "rq",
+    "det_precision",
+    "det_recall",
+    "det_f1",
+    "n_true",
+    "n_pred",
+    "n_matched",
+    "n_tp",
+    "n_fp",
+    "n_fn",
 )
 
 #: ISBI means over matched cells, pooled over the matched cells of all images when aggregating.
@@ -93,8 +111,10 @@ def _checked(x: Any) -> np.ndarray:
     if arr.ndim not in (2, 3):
         raise ValueError(f"expected a label map (H, W) or a stack of masks (N, H, W); got shape {arr.shape}")
     if arr.ndim == 2 and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"an (H, W) input must be an integer label map; got dtype {arr.dtype} "
-                        "(pass a bool (N, H, W) stack for per-instance masks)")
+        raise TypeError(
+            f"an (H, W) input must be an integer label map; got dtype {arr.dtype} "
+            "(pass a bool (N, H, W) stack for per-instance masks)"
+        )
     if arr.ndim == 3 and arr.dtype != bool and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"an (N, H, W) stack of masks must be bool (or integer, nonzero = in); got {arr.dtype}")
     if arr.ndim == 2 and arr.size and arr.min() < 0:
@@ -187,9 +207,16 @@ def _isbi(ov: Overlaps, dice_match: float) -> dict[str, float]:
     n, m = ov.inter.shape
     nan = float("nan")
     perfect = n == 0 and m == 0
-    out: dict[str, float] = {"dice_matched": 1.0 if perfect else nan, "fno": 0.0 if n == 0 else 1.0,
-                             "tpp": 1.0 if perfect else nan, "fpp": 0.0 if perfect else nan,
-                             "fdp": 0.0 if perfect else nan, "n_true": n, "n_pred": m, "n_matched": 0}
+    out: dict[str, float] = {
+        "dice_matched": 1.0 if perfect else nan,
+        "fno": 0.0 if n == 0 else 1.0,
+        "tpp": 1.0 if perfect else nan,
+        "fpp": 0.0 if perfect else nan,
+        "fdp": 0.0 if perfect else nan,
+        "n_true": n,
+        "n_pred": m,
+        "n_matched": 0,
+    }
     if n == 0 or m == 0:
         return out
     best = ov.inter.argmax(1)  # the prediction sharing the most pixels with each truth cell
@@ -202,8 +229,12 @@ def _isbi(ov: Overlaps, dice_match: float) -> dict[str, float]:
         background = ov.n_pixels - a_g  # |I \ G|
         false_pos = a_s - inter  # |S \ G|
         fpp = np.divide(false_pos, background, out=np.zeros_like(false_pos), where=background > 0)
-        out.update(dice_matched=float(dice[ok].mean()), tpp=float((inter / a_g)[ok].mean()),
-                   fpp=float(fpp[ok].mean()), fdp=float((false_pos / a_s)[ok].mean()))
+        out.update(
+            dice_matched=float(dice[ok].mean()),
+            tpp=float((inter / a_g)[ok].mean()),
+            fpp=float(fpp[ok].mean()),
+            fdp=float((false_pos / a_s)[ok].mean()),
+        )
     return out
 
 
@@ -362,8 +393,7 @@ def _detection(tp: int, n: int, m: int) -> dict[str, float]:
     """Detection precision, recall and F1 of ``tp`` pairs among ``n`` truth and ``m`` predicted instances."""
     if n == 0 and m == 0:
         return {"det_precision": 1.0, "det_recall": 1.0, "det_f1": 1.0}
-    return {"det_precision": tp / m if m else 0.0, "det_recall": tp / n if n else 0.0,
-            "det_f1": 2 * tp / (n + m)}
+    return {"det_precision": tp / m if m else 0.0, "det_recall": tp / n if n else 0.0, "det_f1": 2 * tp / (n + m)}
 
 
 def detection_scores(truth: Any, pred: Any, iou: float = 0.5) -> dict[str, float]:
@@ -386,8 +416,9 @@ def detection_scores(truth: Any, pred: Any, iou: float = 0.5) -> dict[str, float
     return _detection(len(_match(ov, iou)[1]), *ov.inter.shape)
 
 
-def instance_metrics(truth: Any, pred: Any, iou: float = 0.5, dice_match: float = 0.7,
-                     prefix: str = "") -> dict[str, float]:
+def instance_metrics(
+    truth: Any, pred: Any, iou: float = 0.5, dice_match: float = 0.7, prefix: str = ""
+) -> dict[str, float]:
     """Every instance measure of one image, from one overlap matrix.
 
     Args:
@@ -457,8 +488,9 @@ def _aggregate(table: np.ndarray, keys: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def aggregate_instance_metrics(per_image: Sequence[Mapping[str, Any]], n_boot: int = 1000,
-                               seed: int = 0) -> dict[str, Any]:
+def aggregate_instance_metrics(
+    per_image: Sequence[Mapping[str, Any]], n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Summary over images of :func:`instance_metrics` dicts, with bootstrap 95% CIs.
 
     Per key (any prefix, e.g. ``cell_`` and ``nucleus_`` side by side, is recognised):

@@ -13,9 +13,11 @@
 
 Arrays may be numpy arrays or torch tensors; results are numpy arrays or Python floats.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -47,8 +49,17 @@ __all__ = [
 ]
 
 #: Scalar classification metrics that get a bootstrap CI (and a mean/std over folds).
-SCALAR_KEYS: tuple[str, ...] = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc_macro",
-                                "ece", "nll", "ece_calibrated", "nll_calibrated")
+SCALAR_KEYS: tuple[str, ...] = (
+    "accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc_macro",
+    "ece",
+    "nll",
+    "ece_calibrated",
+    "nll_calibrated",
+)
 
 
 def _np(x) -> np.ndarray:
@@ -59,7 +70,6 @@ def _np(x) -> np.ndarray:
             x = x.float()
         x = x.numpy()
     return np.asarray(x)
-
 
 
 def _counts(pred, target) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -225,8 +235,14 @@ def _class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
         prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
         rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
         f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1), 0.0)
-    return {"precision": prec, "recall": rec, "f1": f1, "support": support, "tp": tp,
-            "present": (support > 0) | (predicted > 0)}
+    return {
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+        "support": support,
+        "tp": tp,
+        "present": (support > 0) | (predicted > 0),
+    }
 
 
 def _ovr_aucs(y: np.ndarray, probs: np.ndarray, support: np.ndarray) -> list[float]:
@@ -243,8 +259,9 @@ def _ovr_aucs(y: np.ndarray, probs: np.ndarray, support: np.ndarray) -> list[flo
     return aucs
 
 
-def scalar_metrics(y: np.ndarray, probs: np.ndarray, probs_cal: np.ndarray | None = None,
-                   n_bins: int = 15) -> dict[str, float]:
+def scalar_metrics(
+    y: np.ndarray, probs: np.ndarray, probs_cal: np.ndarray | None = None, n_bins: int = 15
+) -> dict[str, float]:
     """The :data:`SCALAR_KEYS` of integer labels and probabilities (before/after calibration).
 
     Computed from one confusion matrix and one ranking, fast enough for 1000 bootstrap
@@ -302,8 +319,9 @@ def classification_metrics(y_true, probs, class_names: Sequence[str], n_bins: in
     if len(class_names) != k:
         raise ValueError(f"{len(class_names)} class names for {k} probability columns")
     if len(y) == 0:
-        raise ValueError("Found empty input array (e.g., `y_true` or `y_pred`) while a minimum of 1 sample is "
-                         "required.")
+        raise ValueError(
+            "Found empty input array (e.g., `y_true` or `y_pred`) while a minimum of 1 sample is required."
+        )
     cm = _confusion(y, p.argmax(1), k)
     scores = _class_scores(cm)
     ranked = p[:, (scores["support"] > 0) & (scores["support"] < len(y))]
@@ -313,8 +331,12 @@ def classification_metrics(y_true, probs, class_names: Sequence[str], n_bins: in
         raise ValueError("Input contains infinity or a value too large for dtype('float64').")
     out: dict = scalar_metrics(y, p, n_bins=n_bins)
     out["per_class"] = {
-        name: {"precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
-               "f1": float(scores["f1"][i]), "support": int(scores["support"][i])}
+        name: {
+            "precision": float(scores["precision"][i]),
+            "recall": float(scores["recall"][i]),
+            "f1": float(scores["f1"][i]),
+            "support": int(scores["support"][i]),
+        }
         for i, name in enumerate(class_names)
     }
     out["confusion_matrix"] = cm.tolist()
@@ -382,8 +404,14 @@ def bootstrap_ci(
     return percentile_interval(reps, alpha)
 
 
-def bootstrap_cis(metrics_fn: Callable[..., Mapping[str, float]], *arrays, keys: Sequence[str],
-                  n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, tuple[float, float]]:
+def bootstrap_cis(
+    metrics_fn: Callable[..., Mapping[str, float]],
+    *arrays,
+    keys: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap confidence intervals of several metrics from the same resamples.
 
     Like :func:`bootstrap_ci` (same resamples for the same ``seed``) for a ``metrics_fn``

@@ -13,6 +13,7 @@
 The convolutional blocks map ``(B, C, H, W)`` to a tensor of the same shape as the features they
 re-weight.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Networks via Gradient-based Localization", ICCV 2017).
 ``cam = ReLU(sum_k w_k A_k)`` with ``w_k`` the spatial mean of ``d logit_c / d A_k`` over the
 feature map ``A`` of a chosen layer, upsampled to the input size and scaled to [0, 1] per image.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -22,33 +22,37 @@ Checkpoint config (a plain dict, stored in every checkpoint and in ``config.json
 ``model`` (constructor arguments), ``grouping``, ``data``, ``masks``, ``format``, ``split_path``,
 ``fold`` (k-fold runs), ``augment`` and every :class:`cervix.core.config.ClsConfig` field.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from cervix.core.config import ClsConfig, Profile, stage_config, to_dict
-from cervix.core.device import autocast_context, device_and_amp
+from cervix.core.config import ClsConfig, Profile, TrainConfig, stage_config, to_dict
 from cervix.core.files import atomic_write_text
 from cervix.core.labels import grouping_or_none
+from cervix.data import preflight, write_data_report
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
 from cervix.data.formats import read_dataset
-from cervix.data import preflight, write_data_report
 from cervix.data.records import Record, RecordList, class_names_of
 from cervix.data.splits import kfold_records, load_split, save_split, split_records
-from cervix.models.networks import ClsModelConfig, ConvNeXtAttentionClassifier, resolve_pretrained
+from cervix.inference.classify import predict_logits, predictions_frame
+from cervix.models.backbone import resolve_pretrained
+from cervix.models.networks import ClsModelConfig, ConvNeXtAttentionClassifier
 from cervix.training.checkpoints import load_run_model
 from cervix.training.distributed import cleanup_distributed, is_main_process
-from cervix.training.loop import History, TrainConfig, fit
+from cervix.training.history import History
+from cervix.training.loop import fit
 from cervix.training.rundir import TrainResult, prepare_run_dir
 from cervix.training.sampling import make_loader, seed_everything
 
@@ -58,11 +62,8 @@ __all__ = [
     "class_weights",
     "build_classifier",
     "train_classifier",
-    "train_ablation",
     "load_classifier",
-    "predict_logits",
     "validate_classifier",
-    "predictions_frame",
 ]
 
 _MODEL_KEYS = ("se_reduction", "hidden_dim", "attn_heads", "mlp_dim", "dropout1", "dropout2")
@@ -71,8 +72,9 @@ _MODEL_KEYS = ("se_reduction", "hidden_dim", "attn_heads", "mlp_dim", "dropout1"
 # --------------------------------------------------------------------------------------------
 # Configuration and data
 # --------------------------------------------------------------------------------------------
-def cls_config(profile: str | Profile | ClsConfig | None = None,
-               overrides: Mapping[str, Any] | None = None) -> ClsConfig:
+def cls_config(
+    profile: str | Profile | ClsConfig | None = None, overrides: Mapping[str, Any] | None = None
+) -> ClsConfig:
     """The profile's :class:`ClsConfig` with ``overrides`` applied.
 
     Args:
@@ -95,8 +97,12 @@ def cls_config(profile: str | Profile | ClsConfig | None = None,
     return cfg
 
 
-def read_cls_records(data: str | os.PathLike | None, fmt: str = "classes",
-                     masks: str | os.PathLike | None = None, grouping: str | None = None) -> RecordList:
+def read_cls_records(
+    data: str | os.PathLike | None,
+    fmt: str = "classes",
+    masks: str | os.PathLike | None = None,
+    grouping: str | None = None,
+) -> RecordList:
     """Labelled cell crops of a dataset, with masks where the format or ``masks`` gives them.
 
     Args:
@@ -143,48 +149,6 @@ def build_classifier(config: Mapping[str, Any], pretrained: bool | str = False) 
     return ConvNeXtAttentionClassifier(**kw)
 
 
-# --------------------------------------------------------------------------------------------
-# Inference helpers
-# --------------------------------------------------------------------------------------------
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, loader: Any, amp: str = "none", tta: bool = False,
-                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of every batch of ``loader`` in eval mode (mode restored afterwards).
-
-    Args:
-        model: the classifier, on its device.
-        loader: yields ``(x (B, C, S, S), y (B,))``.
-        amp: autocast (``none``/``bf16``/``fp16``); logits are returned as float32.
-        tta: average the logits of identity, horizontal and vertical flips.
-        progress: tqdm bar over batches.
-
-    Returns:
-        ``(logits (N, K) float32, targets (N,) int64)``.
-    """
-    dev = next(model.parameters()).device
-    _, dtype, _ = device_and_amp(amp, dev)
-    flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if tta else [()]
-    was_training = model.training
-    model.eval()
-    logits, targets = [], []
-    try:
-        for x, y in tqdm(loader, desc="predict", disable=not progress, leave=False):
-            x = x.to(dev)
-            acc = None
-            for dims in flips:
-                with autocast_context(dev, dtype):
-                    z = model(x.flip(dims) if dims else x).float()  # (B, K)
-                acc = z if acc is None else acc + z
-            logits.append((acc / len(flips)).cpu().numpy())
-            targets.append(y.numpy())
-    finally:
-        model.train(was_training)
-    k = getattr(getattr(model, "classifier", None), "out_features", 0)
-    if not logits:
-        return np.zeros((0, k), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(logits).astype(np.float32), np.concatenate(targets).astype(np.int64)
-
-
 def validate_classifier(model: torch.nn.Module, loader: Any, amp: str = "none") -> dict[str, float]:
     """Validation metrics for :func:`cervix.training.loop.fit`: ``val_loss`` (unweighted cross-entropy),
     ``val_accuracy`` and ``val_f1_macro`` (macro over the classes present in truth or prediction)."""
@@ -199,46 +163,26 @@ def validate_classifier(model: torch.nn.Module, loader: Any, amp: str = "none") 
     }
 
 
-def predictions_frame(records: Sequence[Record], logits: np.ndarray, class_names: Sequence[str],
-                      temperature: float | None = None, extra: Mapping[str, Sequence[Any]] | None = None):
-    """Per-sample predictions as a DataFrame.
-
-    Columns: ``path, group, true, pred, confidence, correct``, then ``prob_<class>`` (softmax of
-    the logits), ``prob_cal_<class>`` (softmax of ``logits / temperature``, when given) and
-    ``logit_<class>``; ``extra`` columns are inserted after ``group``.
-    """
-    import pandas as pd
-
-    from cervix.metrics.scores import softmax
-
-    logits = np.asarray(logits, np.float64)
-    probs = softmax(logits, axis=1)
-    pred = probs.argmax(1)
-    cols: dict[str, Any] = {"path": [r.path for r in records], "group": [r.group for r in records]}
-    cols.update({k: list(v) for k, v in (extra or {}).items()})
-    cols["true"] = [r.label for r in records]
-    cols["pred"] = [class_names[i] for i in pred]
-    cols["confidence"] = probs.max(1)
-    cols["correct"] = [t == p for t, p in zip(cols["true"], cols["pred"])]
-    for k, c in enumerate(class_names):
-        cols[f"prob_{c}"] = probs[:, k]
-    if temperature is not None:
-        cal = softmax(logits / float(temperature), axis=1)
-        for k, c in enumerate(class_names):
-            cols[f"prob_cal_{c}"] = cal[:, k]
-    for k, c in enumerate(class_names):
-        cols[f"logit_{c}"] = logits[:, k]
-    return pd.DataFrame(cols)
-
-
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
-def _run_config(cfg: ClsConfig, class_names: list[str], data: Any, masks: Any, fmt: str,
-                split_path: Path, aug: AugmentConfig, fold: int | None) -> dict[str, Any]:
+def _run_config(
+    cfg: ClsConfig,
+    class_names: list[str],
+    data: Any,
+    masks: Any,
+    fmt: str,
+    split_path: Path,
+    aug: AugmentConfig,
+    fold: int | None,
+) -> dict[str, Any]:
     defaults = ClsModelConfig()
-    model = {"encoder": cfg.encoder, "num_classes": len(class_names), "in_chans": cfg.in_chans,
-             **{k: getattr(defaults, k) for k in _MODEL_KEYS}}
+    model = {
+        "encoder": cfg.encoder,
+        "num_classes": len(class_names),
+        "in_chans": cfg.in_chans,
+        **{k: getattr(defaults, k) for k in _MODEL_KEYS},
+    }
     return {
         "task": "classification",
         **to_dict(cfg),
@@ -256,23 +200,28 @@ def _run_config(cfg: ClsConfig, class_names: list[str], data: Any, masks: Any, f
     }
 
 
-def _train_one(records: Sequence[Record], parts: Mapping[str, list[int]], class_names: list[str],
-               cfg: ClsConfig, out: Path, run_config: dict[str, Any], aug: AugmentConfig, resume: bool,
-               on_epoch_end: Callable[[History], Any] | None, progress: bool) -> dict[str, Any]:
-    """Train one model on ``parts["train"]``, select on ``parts["val"]``; return its summary."""
-    take = lambda key: [records[i] for i in parts.get(key, [])]  # noqa: E731
-    train_recs, val_recs = take("train"), take("val")
-    if len(train_recs) < 2:
-        raise ValueError(f"{out}: the split left {len(train_recs)} training crop(s); need at least 2")
-    train_ds = ClassificationDataset(train_recs, class_names, cfg.image_size, cfg.in_chans, aug, train=True,
-                                     mask_dropout=cfg.mask_dropout, mask_jitter=cfg.mask_jitter)
+def _train_loader_and_loss(
+    train_recs: list[Record], class_names: list[str], cfg: ClsConfig, aug: AugmentConfig
+) -> tuple[Any, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """The training loader (balanced sampling when set) and the cross-entropy (class weights when set)."""
+    train_ds = ClassificationDataset(
+        train_recs,
+        class_names,
+        cfg.image_size,
+        cfg.in_chans,
+        aug,
+        train=True,
+        mask_dropout=cfg.mask_dropout,
+        mask_jitter=cfg.mask_jitter,
+    )
     targets = train_ds.targets
     weights = None
     if cfg.balanced_sampling:
         counts = np.bincount(targets, minlength=len(class_names))
         weights = [1.0 / counts[t] for t in targets]
-    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                               sampler_weights=weights, num_workers=cfg.num_workers)
+    train_loader = make_loader(
+        train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, sampler_weights=weights, num_workers=cfg.num_workers
+    )
     # class weights and balanced sampling both correct the imbalance: never apply both
     cw = class_weights(targets, len(class_names)) if cfg.class_weights and not cfg.balanced_sampling else None
     smoothing = float(cfg.label_smoothing)
@@ -281,6 +230,27 @@ def _train_one(records: Sequence[Record], parts: Mapping[str, list[int]], class_
         w = cw.to(logits.device) if cw is not None else None
         return F.cross_entropy(logits, y, weight=w, label_smoothing=smoothing)
 
+    return train_loader, loss_fn
+
+
+def _train_one(
+    records: Sequence[Record],
+    parts: Mapping[str, list[int]],
+    class_names: list[str],
+    cfg: ClsConfig,
+    out: Path,
+    run_config: dict[str, Any],
+    aug: AugmentConfig,
+    resume: bool,
+    on_epoch_end: Callable[[History], Any] | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train one model on ``parts["train"]``, select on ``parts["val"]``; return its summary."""
+    take = lambda key: [records[i] for i in parts.get(key, [])]  # noqa: E731
+    train_recs, val_recs = take("train"), take("val")
+    if len(train_recs) < 2:
+        raise ValueError(f"{out}: the split left {len(train_recs)} training crop(s); need at least 2")
+    train_loader, loss_fn = _train_loader_and_loss(train_recs, class_names, cfg, aug)
     tcfg_kw: dict[str, Any] = {"progress": progress}
     val_loader, evaluate_fn = None, None
     if val_recs:
@@ -288,18 +258,37 @@ def _train_one(records: Sequence[Record], parts: Mapping[str, list[int]], class_
         val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
         evaluate_fn = lambda m, loader: validate_classifier(m, loader, cfg.amp)  # noqa: E731
     else:
-        warnings.warn(f"{out}: no validation crops; best.pt is selected on train_loss and the "
-                      "temperature of evaluate is 1", stacklevel=3)
+        warnings.warn(
+            f"{out}: no validation crops; best.pt is selected on train_loss and the temperature of evaluate is 1",
+            stacklevel=3,
+        )
         tcfg_kw.update(monitor="train_loss", mode="min")
     seed_everything(cfg.seed)
     model = build_classifier(run_config, pretrained=cfg.pretrained)
     tcfg = TrainConfig.from_config(cfg, **tcfg_kw)
-    history = fit(model, train_loader, val_loader, loss_fn, evaluate_fn, tcfg, out, config=run_config,
-                  resume=resume, on_epoch_end=on_epoch_end)
-    return {"run": str(out), "best": str(out / "best.pt"), "history": history,
-            "split": {k: len(v) for k, v in parts.items()},
-            "monitor": tcfg.monitor, "best_metric": history.best_metric, "best_epoch": history.best_epoch,
-            "epochs_run": len(history), "stop_reason": history.stop_reason}
+    history = fit(
+        model,
+        train_loader,
+        val_loader,
+        loss_fn,
+        evaluate_fn,
+        tcfg,
+        out,
+        config=run_config,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
+    )
+    return {
+        "run": str(out),
+        "best": str(out / "best.pt"),
+        "history": history,
+        "split": {k: len(v) for k, v in parts.items()},
+        "monitor": tcfg.monitor,
+        "best_metric": history.best_metric,
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history),
+        "stop_reason": history.stop_reason,
+    }
 
 
 def _fold_parts(parts: Mapping[str, list[int]]) -> list[dict[str, list[int]]] | None:
@@ -367,8 +356,9 @@ def train_classifier(
     cfg = cls_config(profile, overrides)
     resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
     out = Path(out)
-    records, class_names, saved, split_path = _prepare_run(data, masks, fmt, out, cfg, split, resume,
-                                                           overwrite, skip_bad, progress)
+    records, class_names, saved, split_path = _prepare_run(
+        data, masks, fmt, out, cfg, split, resume, overwrite, skip_bad, progress
+    )
     aug = _augment_config(augment)
     run = _Run(records, class_names, cfg, data, masks, fmt, aug, resume, on_epoch_end, progress)
     if cfg.folds == 1:
@@ -396,10 +386,21 @@ class _Run:
 
     def train(self, parts: Mapping[str, list[int]], out: Path, fold: int | None) -> dict[str, Any]:
         """Train one model on ``parts`` into ``out``; its summary (see :func:`_train_one`)."""
-        run_config = _run_config(self.cfg, self.class_names, self.data, self.masks, self.fmt,
-                                 out / "split.json", self.aug, fold)
-        return _train_one(self.records, parts, self.class_names, self.cfg, out, run_config, self.aug,
-                          self.resume, self.on_epoch_end, self.progress)
+        run_config = _run_config(
+            self.cfg, self.class_names, self.data, self.masks, self.fmt, out / "split.json", self.aug, fold
+        )
+        return _train_one(
+            self.records,
+            parts,
+            self.class_names,
+            self.cfg,
+            out,
+            run_config,
+            self.aug,
+            self.resume,
+            self.on_epoch_end,
+            self.progress,
+        )
 
 
 def _augment_config(augment: AugmentConfig | bool | None) -> AugmentConfig:
@@ -411,9 +412,18 @@ def _augment_config(augment: AugmentConfig | bool | None) -> AugmentConfig:
     return augment
 
 
-def _prepare_run(data: Any, masks: Any, fmt: str, out: Path, cfg: ClsConfig, split: Any, resume: bool,
-                 overwrite: bool, skip_bad: bool, progress: bool
-                 ) -> tuple[RecordList, list[str], dict[str, list[int]] | None, Path]:
+def _prepare_run(
+    data: Any,
+    masks: Any,
+    fmt: str,
+    out: Path,
+    cfg: ClsConfig,
+    split: Any,
+    resume: bool,
+    overwrite: bool,
+    skip_bad: bool,
+    progress: bool,
+) -> tuple[RecordList, list[str], dict[str, list[int]] | None, Path]:
     """Read and check the crops, load a split to reuse, prepare the run folder."""
     grouping = grouping_or_none(cfg.grouping)
     read = read_cls_records(data, fmt, masks, grouping)
@@ -437,16 +447,28 @@ def _train_single(run: _Run, out: Path, saved: dict[str, list[int]] | None, spli
     cfg = run.cfg
     if saved is not None and _fold_parts(saved) is not None:
         raise ValueError(f"{split_path}: a k-fold split; pass folds={len(_fold_parts(saved))} to reuse it")
-    parts = saved if saved is not None else split_records(
-        run.records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    parts = (
+        saved
+        if saved is not None
+        else split_records(run.records, val=cfg.val_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    )
     parts = {k: parts.get(k, []) for k in ("train", "val", "test")}
     if is_main_process():
         save_split(out / "split.json", parts, run.records)
     res = run.train(parts, out, None)
-    return TrainResult(run=res["run"], best=res["best"], history=res["history"], config=cfg, split=res["split"],
-                       monitor=res["monitor"], best_metric=res["best_metric"], best_epoch=res["best_epoch"],
-                       epochs_run=res["epochs_run"], stop_reason=res["stop_reason"],
-                       class_names=run.class_names)
+    return TrainResult(
+        run=res["run"],
+        best=res["best"],
+        history=res["history"],
+        config=cfg,
+        split=res["split"],
+        monitor=res["monitor"],
+        best_metric=res["best_metric"],
+        best_epoch=res["best_epoch"],
+        epochs_run=res["epochs_run"],
+        stop_reason=res["stop_reason"],
+        class_names=run.class_names,
+    )
 
 
 def _train_kfold(run: _Run, out: Path, saved: dict[str, list[int]] | None, split_path: Path) -> TrainResult:
@@ -455,15 +477,18 @@ def _train_kfold(run: _Run, out: Path, saved: dict[str, list[int]] | None, split
     if saved is not None:
         folds = _fold_parts(saved)
         if folds is None:
-            raise ValueError(f"{split_path}: a train/val/test split cannot define {cfg.folds} folds; "
-                             "pass a k-fold run's split.json or no split")
+            raise ValueError(
+                f"{split_path}: a train/val/test split cannot define {cfg.folds} folds; "
+                "pass a k-fold run's split.json or no split"
+            )
         if len(folds) != cfg.folds:
             raise ValueError(f"{split_path} holds {len(folds)} folds, not folds={cfg.folds}")
     else:
         folds = kfold_records(records, k=cfg.folds, seed=cfg.seed, val=cfg.val_fraction)
     if is_main_process():
-        save_split(out / "split.json", {f"fold_{k}_{p}": ids for k, f in enumerate(folds) for p, ids in f.items()},
-                   records)
+        save_split(
+            out / "split.json", {f"fold_{k}_{p}": ids for k, f in enumerate(folds) for p, ids in f.items()}, records
+        )
     summaries, frames = [], []
     for k, parts in enumerate(folds):
         fold_out = out / f"fold_{k}"
@@ -474,11 +499,17 @@ def _train_kfold(run: _Run, out: Path, saved: dict[str, list[int]] | None, split
         if is_main_process():
             frames.append(_fold_predictions(fold_out, [records[i] for i in parts["test"]], run.class_names, cfg, k))
     result = TrainResult(
-        run=str(out), best=[s["best"] for s in summaries], history=[s["history"] for s in summaries],
-        config=cfg, class_names=run.class_names, k=cfg.folds,
-        split={f"fold_{k}": s["split"] for k, s in enumerate(summaries)}, monitor=summaries[0]["monitor"],
+        run=str(out),
+        best=[s["best"] for s in summaries],
+        history=[s["history"] for s in summaries],
+        config=cfg,
+        class_names=run.class_names,
+        k=cfg.folds,
+        split={f"fold_{k}": s["split"] for k, s in enumerate(summaries)},
+        monitor=summaries[0]["monitor"],
         best_metric=float(np.mean([s["best_metric"] for s in summaries])),
-        folds=[{key: v for key, v in s.items() if key != "history"} for s in summaries])
+        folds=[{key: v for key, v in s.items() if key != "history"} for s in summaries],
+    )
     if frames:
         _write_oof(out, frames, result)
     return result
@@ -502,16 +533,17 @@ def _write_oof(out: Path, frames: list, result: TrainResult) -> None:
     result.oof_predictions = str(out / "oof_predictions.csv")
     result.oof_accuracy = float(oof["correct"].mean())
     result.oof_f1_macro = float(f1_score(oof["true"], oof["pred"], average="macro", zero_division=0))
-    summary = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)
-               if f.name not in ("history", "config") and getattr(result, f.name) is not None}
+    summary = {
+        f.name: getattr(result, f.name)
+        for f in dataclasses.fields(result)
+        if f.name not in ("history", "config") and getattr(result, f.name) is not None
+    }
     atomic_write_text(out / "kfold.json", json.dumps(to_dict(summary), indent=2))
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
-def load_classifier(path: str | os.PathLike, device: str | torch.device | None = None
-                    ) -> tuple[ConvNeXtAttentionClassifier, dict[str, Any]]:
+def load_classifier(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> tuple[ConvNeXtAttentionClassifier, dict[str, Any]]:
     """Model (eval mode) and run config from a classification checkpoint or run folder.
 
     Args:
@@ -526,38 +558,3 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device | None =
         ValueError: not a classification checkpoint.
     """
     return load_run_model(path, "classification", lambda c: build_classifier(c, pretrained=False), device)
-
-
-# --------------------------------------------------------------------------------------------
-# Ablation: the same split without the mask channels, or with true masks
-# --------------------------------------------------------------------------------------------
-def train_ablation(crops: str | os.PathLike, out: str | os.PathLike, cfg: ClsConfig, split: str | os.PathLike,
-                   true_masks: str | os.PathLike | None = None, fmt: str = "classes",
-                   augment: AugmentConfig | bool | None = None, overwrite: bool = False,
-                   progress: bool = False) -> dict[str, Path]:
-    """Train the ablation arms of a classifier run on the very same split.
-
-    ``"RGB only"`` (``in_chans=3``, in ``out/rgb``) always; ``"RGB + true masks"`` (in
-    ``out/rgb_true_masks``) when ``true_masks`` is given (synthetic data, or a data set with
-    manual masks). Together with the main run (RGB + predicted masks) they say what the mask
-    channels add (evaluate them with :func:`cervix.stages.evaluation.evaluate_runs`).
-
-    Args:
-        crops: the crops of the main run.
-        out: folder of the arms' run folders.
-        cfg: the main run's :class:`ClsConfig` (RGB only changes only ``in_chans``).
-        split: the main run's ``split.json``.
-        true_masks: masks root of true masks, or None (then that arm is left out).
-        fmt, augment, overwrite, progress: as in :func:`train_classifier`.
-
-    Returns:
-        ``{arm name: run folder}``.
-    """
-    out = Path(out)
-    arms = {"RGB only": (out / "rgb", None, dataclasses.replace(cfg, in_chans=3))}
-    if true_masks is not None:
-        arms["RGB + true masks"] = (out / "rgb_true_masks", true_masks, cfg)
-    for run, masks, arm_cfg in arms.values():
-        train_classifier(crops, masks=masks, out=run, fmt=fmt, profile=arm_cfg, augment=augment, split=split,
-                         progress=progress, overwrite=overwrite)
-    return {name: run for name, (run, _, _) in arms.items()}

@@ -21,21 +21,23 @@ Tables of metrics dicts (:func:`metrics_table`, :func:`classification_report_tab
 ICCV 2017) and :func:`predicted_morphometrics`. The figures are in :mod:`cervix.viz.figures`, the
 widgets in :mod:`cervix.widgets.data`.
 """
+
 from __future__ import annotations
 
-import math
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from cervix.core.files import atomic_write_text, ensure_writable, json_ready
-from cervix.core.labels import HEADS, class_names_of_predictions
+from cervix.core.labels import class_names_of_predictions
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset, to_image
 from cervix.data.preflight import skipped_info
 from cervix.data.splits import load_split
+from cervix.inference.classify import predict_logits, predictions_frame
 from cervix.metrics.scores import (
     SCALAR_KEYS,
     bootstrap_cis,
@@ -46,7 +48,7 @@ from cervix.metrics.scores import (
     scalar_metrics,
     softmax,
 )
-from cervix.stages.classification import load_classifier, predict_logits, predictions_frame, read_cls_records
+from cervix.stages.classification import load_classifier, read_cls_records
 from cervix.training.checkpoints import load_checkpoint
 from cervix.training.rundir import fold_dirs, resolve_checkpoint, run_split_path, write_metrics
 from cervix.training.sampling import make_loader
@@ -54,9 +56,6 @@ from cervix.training.sampling import make_loader
 __all__ = [
     "evaluate_checkpoint",
     "report_from_probabilities",
-    "classification_report_table",
-    "metrics_table",
-    "segmentation_table",
     "evaluate_runs",
     "pick_gradcam_examples",
     "prediction_rows",
@@ -68,9 +67,16 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------
-def report_from_probabilities(y: Sequence[int], probs: np.ndarray, probs_cal: np.ndarray, temperature: float,
-                              class_names: Sequence[str], n_boot: int = 1000, seed: int = 0,
-                              alpha: float = 0.05) -> dict[str, Any]:
+def report_from_probabilities(
+    y: Sequence[int],
+    probs: np.ndarray,
+    probs_cal: np.ndarray,
+    temperature: float,
+    class_names: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
     """All classification metrics.json keys from labels and probabilities before/after calibration.
 
     Returns :func:`cervix.metrics.scores.classification_metrics` plus ``temperature``,
@@ -88,8 +94,9 @@ def report_from_probabilities(y: Sequence[int], probs: np.ndarray, probs_cal: np
     m["nll_calibrated"] = negative_log_likelihood(probs_cal, y)
     ci: dict[str, list[float]] = {}
     if n_boot > 0 and len(y) > 0:
-        cis = bootstrap_cis(scalar_metrics, y, probs, probs_cal, keys=SCALAR_KEYS, n_boot=n_boot, seed=seed,
-                            alpha=alpha)
+        cis = bootstrap_cis(
+            scalar_metrics, y, probs, probs_cal, keys=SCALAR_KEYS, n_boot=n_boot, seed=seed, alpha=alpha
+        )
         ci = {key: list(bounds) for key, bounds in cis.items()}
     m["ci95"] = ci
     return m
@@ -107,18 +114,22 @@ def _read_records(cfg: Mapping[str, Any], data: Any, masks: Any, fmt: str | None
     """The crops of ``data`` (default the run's own data, then also its masks) and ``{data, masks,
     format}`` as read, with the run's label grouping."""
     own = data is None
-    source = {"data": cfg.get("data") if own else data, "format": fmt or cfg.get("format", "classes"),
-              "masks": masks if masks is not None else (cfg.get("masks") if own else None)}
+    source = {
+        "data": cfg.get("data") if own else data,
+        "format": fmt or cfg.get("format", "classes"),
+        "masks": masks if masks is not None else (cfg.get("masks") if own else None),
+    }
     return read_cls_records(source["data"], source["format"], source["masks"], _grouping(cfg)), source
 
 
-def _predict(model, cfg: Mapping[str, Any], records: Sequence, batch_size: int, tta: bool,
-             progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    ds = ClassificationDataset(records, cfg["class_names"], cfg["image_size"], cfg["in_chans"], None,
-                               train=False, cache=False)
+def _predict(
+    model, cfg: Mapping[str, Any], records: Sequence, batch_size: int, tta: bool, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    ds = ClassificationDataset(
+        records, cfg["class_names"], cfg["image_size"], cfg["in_chans"], None, train=False, cache=False
+    )
     # float32 on purpose: bf16 logits (~3 significant digits) tie scores in ROC and calibration
-    return predict_logits(model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
-                          progress=progress)
+    return predict_logits(model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta, progress=progress)
 
 
 def _run_val_records(cfg: Mapping[str, Any]) -> list:
@@ -127,13 +138,22 @@ def _run_val_records(cfg: Mapping[str, Any]) -> list:
     return [records[i] for i in load_split(run_split_path(cfg["checkpoint"], cfg), records).get("val", [])]
 
 
-def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, split: str, batch_size: int | None,
-                    tta: bool, progress: bool) -> dict[str, Any]:
+def _evaluate_model(
+    checkpoint: Path,
+    data: Any,
+    masks: Any,
+    fmt: str | None,
+    split: str,
+    batch_size: int | None,
+    tta: bool,
+    progress: bool,
+) -> dict[str, Any]:
     """Logits of the chosen records and the temperature fitted on the run's validation part."""
     model, cfg = load_classifier(checkpoint)
     norm = cfg.get("normalisation", {})
-    if (tuple(norm.get("mean", IMAGENET_MEAN)) != tuple(IMAGENET_MEAN)
-            or tuple(norm.get("std", IMAGENET_STD)) != tuple(IMAGENET_STD)):
+    if tuple(norm.get("mean", IMAGENET_MEAN)) != tuple(IMAGENET_MEAN) or tuple(norm.get("std", IMAGENET_STD)) != tuple(
+        IMAGENET_STD
+    ):
         raise ValueError(f"{checkpoint}: normalisation {norm} is not the ImageNet mean/std the datasets use")
     records, read = _read_records(cfg, data, masks, fmt)
     use_data, use_masks, use_fmt = read["data"], read["masks"], read["format"]
@@ -144,8 +164,7 @@ def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, sp
         try:
             val_recs = _run_val_records(cfg)
         except (OSError, ValueError, KeyError) as e:
-            warnings.warn(f"{checkpoint}: the run's validation data is not readable ({e}); temperature 1",
-                          stacklevel=3)
+            warnings.warn(f"{checkpoint}: the run's validation data is not readable ({e}); temperature 1", stacklevel=3)
     else:
         parts = load_split(run_split_path(cfg["checkpoint"], cfg), records)
         if split not in parts:
@@ -159,17 +178,32 @@ def _evaluate_model(checkpoint: Path, data: Any, masks: Any, fmt: str | None, sp
     if val_recs:
         val_logits, val_y = _predict(model, cfg, val_recs, bs, tta, False)
         temperature, source = fit_temperature(val_logits, val_y), f"validation split ({len(val_recs)} crops)"
-    return {"records": chosen, "logits": logits, "y": y, "temperature": float(temperature),
-            "temperature_source": source, "config": cfg, "data": use_data, "masks": use_masks, "format": use_fmt,
-            "skipped": list(getattr(records, "skipped", []))}
+    return {
+        "records": chosen,
+        "logits": logits,
+        "y": y,
+        "temperature": float(temperature),
+        "temperature_source": source,
+        "config": cfg,
+        "data": use_data,
+        "masks": use_masks,
+        "format": use_fmt,
+        "skipped": list(getattr(records, "skipped", [])),
+    }
 
 
 def _info(ev: Mapping[str, Any], split: str) -> dict[str, Any]:
-    return {"task": "classification", "split": split, "checkpoint": ev["config"]["checkpoint"],
-            "data": None if ev["data"] is None else str(ev["data"]),
-            "masks": None if ev["masks"] is None else str(ev["masks"]), "format": ev["format"],
-            "in_chans": ev["config"]["in_chans"], "temperature_source": ev["temperature_source"],
-            **skipped_info(ev["skipped"])}
+    return {
+        "task": "classification",
+        "split": split,
+        "checkpoint": ev["config"]["checkpoint"],
+        "data": None if ev["data"] is None else str(ev["data"]),
+        "masks": None if ev["masks"] is None else str(ev["masks"]),
+        "format": ev["format"],
+        "in_chans": ev["config"]["in_chans"],
+        "temperature_source": ev["temperature_source"],
+        **skipped_info(ev["skipped"]),
+    }
 
 
 def _write_outputs(out: Path, metrics: dict[str, Any], frame, figures: bool) -> dict[str, Any]:
@@ -183,12 +217,60 @@ def _write_outputs(out: Path, metrics: dict[str, Any], frame, figures: bool) -> 
     metrics["predictions"] = str(out / "predictions.csv")
     write_metrics(out, metrics)
     if figures:
-        for name, fig in (("confusion_matrix", plot_confusion_matrix(metrics)),
-                          ("roc_curves", plot_roc_curves(frame, metrics["class_names"])),
-                          ("reliability", plot_reliability(frame))):
+        for name, fig in (
+            ("confusion_matrix", plot_confusion_matrix(metrics)),
+            ("roc_curves", plot_roc_curves(frame, metrics["class_names"])),
+            ("reliability", plot_reliability(frame)),
+        ):
             save_figure(fig, name, out / "figures")
             plt.close(fig)
     return metrics
+
+
+def _evaluate_classifier(
+    ck_path: Path, data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress
+) -> dict[str, Any]:
+    """One classifier checkpoint: metrics with CIs before and after temperature scaling, predictions, figures."""
+    ev = _evaluate_model(ck_path, data, masks, fmt, split, batch_size, tta, progress)
+    names = ev["config"]["class_names"]
+    probs, probs_cal = softmax(ev["logits"], 1), softmax(ev["logits"] / ev["temperature"], 1)
+    metrics = {
+        **report_from_probabilities(ev["y"], probs, probs_cal, ev["temperature"], names, n_boot, seed),
+        **_info(ev, split),
+    }
+    frame = predictions_frame(ev["records"], ev["logits"], names, ev["temperature"])
+    return _write_outputs(Path(out) if out is not None else ck_path.parent, metrics, frame, figures)
+
+
+def _evaluate_one(
+    ck_path: Path, data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress, instances
+) -> dict[str, Any]:
+    """One checkpoint, by its task: segmentation (:func:`cervix.stages.segmentation.evaluate_segmentation`)
+    or classification (:func:`_evaluate_classifier`)."""
+    task = load_checkpoint(ck_path).get("config", {}).get("task")
+    if task == "segmentation":
+        from cervix.stages.segmentation import evaluate_segmentation
+
+        # tta=False keeps the segmentation run's own setting (its config's ``tta``)
+        return evaluate_segmentation(
+            ck_path,
+            data=data,
+            fmt=fmt,
+            split=split,
+            out=out,
+            n_boot=n_boot,
+            tta=tta or None,
+            seed=seed,
+            progress=progress,
+            instances=instances,
+        )
+    if task != "classification" or instances:
+        raise ValueError(
+            f"{ck_path}: instance metrics are for a segmentation checkpoint, not a classifier"
+            if instances
+            else f"{ck_path}: unknown task {task!r} (expected segmentation or classification)"
+        )
+    return _evaluate_classifier(ck_path, data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress)
 
 
 def evaluate_checkpoint(
@@ -250,31 +332,21 @@ def evaluate_checkpoint(
     if out is not None:
         ensure_writable(out)  # before any inference
     if folds:
-        return _evaluate_kfold(path if path.is_dir() else path.parent, folds, data, masks, fmt, split, out, n_boot,
-                               batch_size, tta, figures, seed, progress)
+        run = path if path.is_dir() else path.parent
+        return _evaluate_kfold(
+            run, folds, data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress
+        )
     ck_path = resolve_checkpoint(path)
     if out is None:
         ensure_writable(ck_path.parent)
-    task = load_checkpoint(ck_path).get("config", {}).get("task")
-    if task == "segmentation":
-        from cervix.stages.segmentation import evaluate_segmentation
-
-        # tta=False keeps the segmentation run's own setting (its config's ``tta``)
-        return evaluate_segmentation(ck_path, data=data, fmt=fmt, split=split, out=out, n_boot=n_boot,
-                                     tta=tta or None, seed=seed, progress=progress, instances=instances)
-    if task != "classification" or instances:
-        raise ValueError(f"{ck_path}: instance metrics are for a segmentation checkpoint, not a classifier"
-                         if instances else f"{ck_path}: unknown task {task!r} (expected segmentation or classification)")
-    ev = _evaluate_model(ck_path, data, masks, fmt, split, batch_size, tta, progress)
-    names = ev["config"]["class_names"]
-    probs, probs_cal = softmax(ev["logits"], 1), softmax(ev["logits"] / ev["temperature"], 1)
-    metrics = {**report_from_probabilities(ev["y"], probs, probs_cal, ev["temperature"], names, n_boot, seed), **_info(ev, split)}
-    frame = predictions_frame(ev["records"], ev["logits"], names, ev["temperature"])
-    return _write_outputs(Path(out) if out is not None else ck_path.parent, metrics, frame, figures)
+    return _evaluate_one(
+        ck_path, data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress, instances
+    )
 
 
-def _evaluate_kfold(run: Path, folds: list[Path], data, masks, fmt, split, out, n_boot, batch_size, tta, figures,
-                    seed, progress) -> dict[str, Any]:
+def _evaluate_kfold(
+    run: Path, folds: list[Path], data, masks, fmt, split, out, n_boot, batch_size, tta, figures, seed, progress
+) -> dict[str, Any]:
     import pandas as pd
 
     evs = [_evaluate_model(f / "best.pt", data, masks, fmt, split, batch_size, tta, progress) for f in folds]
@@ -296,9 +368,15 @@ def _evaluate_kfold(run: Path, folds: list[Path], data, masks, fmt, split, out, 
         y = np.concatenate([ev["y"] for ev in evs])
         probs = np.concatenate([softmax(ev["logits"], 1) for ev in evs])
         probs_cal = np.concatenate([softmax(ev["logits"] / ev["temperature"], 1) for ev in evs])
-        frame = pd.concat([predictions_frame(ev["records"], ev["logits"], names, ev["temperature"],
-                                             extra={"fold": [k] * len(ev["y"])}) for k, ev in enumerate(evs)],
-                          ignore_index=True)
+        frame = pd.concat(
+            [
+                predictions_frame(
+                    ev["records"], ev["logits"], names, ev["temperature"], extra={"fold": [k] * len(ev["y"])}
+                )
+                for k, ev in enumerate(evs)
+            ],
+            ignore_index=True,
+        )
     metrics = report_from_probabilities(y, probs, probs_cal, float(np.mean(temps)), names, n_boot, seed)
     metrics.update(_info(evs[0], split), checkpoint=str(run), k=len(evs), temperatures=temps, folds=fold_metrics)
     metrics["pooled"] = "ensemble mean over folds" if split == "all" else "out-of-fold predictions"
@@ -310,13 +388,18 @@ def _evaluate_kfold(run: Path, folds: list[Path], data, masks, fmt, split, out, 
     return _write_outputs(Path(out) if out is not None else run, metrics, frame, figures)
 
 
-def evaluate_runs(runs: Mapping[str, str | os.PathLike], out: str | os.PathLike, n_boot: int = 1000,
-                  figures: bool = False, seed: int = 0) -> dict[str, dict[str, Any]]:
+def evaluate_runs(
+    runs: Mapping[str, str | os.PathLike],
+    out: str | os.PathLike,
+    n_boot: int = 1000,
+    figures: bool = False,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """Evaluate several classifier runs on their own test split, each into ``out/eval_<name>``.
 
     Args:
         runs: ``{name: run folder or checkpoint}`` (e.g. the arms of
-            :func:`cervix.stages.classification.train_ablation` plus the main run).
+            :func:`cervix.stages.ablation.train_ablation` plus the main run).
         out: parent folder of the outputs (``eval_rgb_only``, ``eval_rgb_predicted_masks``, ...).
         n_boot, figures, seed: as in :func:`evaluate_checkpoint`.
 
@@ -330,114 +413,34 @@ def evaluate_runs(runs: Mapping[str, str | os.PathLike], out: str | os.PathLike,
     results = {}
     for name, run in runs.items():
         slug = "_".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
-        results[name] = evaluate_checkpoint(run, out=Path(out) / f"eval_{slug}", n_boot=n_boot, figures=figures,
-                                            seed=seed)
+        results[name] = evaluate_checkpoint(
+            run, out=Path(out) / f"eval_{slug}", n_boot=n_boot, figures=figures, seed=seed
+        )
     sizes = {name: m["n_samples"] for name, m in results.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"the runs were tested on different crops (not one split): {sizes}")
     return results
 
 
-def classification_report_table(metrics: Mapping[str, Any], digits: int = 3):
-    """Per-class precision, recall, F1 and support, then macro average and accuracy rows (DataFrame).
-
-    The accuracy row is the micro average: with one label per crop, micro-averaged precision,
-    recall and F1 all equal the accuracy, so the row has no empty cells.
-    """
-    import pandas as pd
-
-    rows = {name: dict(pc) for name, pc in metrics["per_class"].items()}
-    rows["macro avg"] = {"precision": metrics["precision_macro"], "recall": metrics["recall_macro"],
-                         "f1": metrics["f1_macro"], "support": metrics["n_samples"]}
-    rows["accuracy"] = {"precision": metrics["accuracy"], "recall": metrics["accuracy"], "f1": metrics["accuracy"],
-                        "support": metrics["n_samples"]}
-    df = pd.DataFrame.from_dict(rows, orient="index")[["precision", "recall", "f1", "support"]]
-    df["support"] = df["support"].astype(int)
-    return df.round(digits)
-
-
-def _fmt_ci(value: Any, ci: Sequence[Any] | None, digits: int) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    s = f"{value:.{digits}f}"
-    if ci and ci[0] is not None and ci[1] is not None and all(math.isfinite(c) for c in ci):
-        s += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-    return s
-
-
-def metrics_table(results: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
-                  keys: Sequence[str] = ("accuracy", "f1_macro"), digits: int = 3, long: bool = False):
-    """One row per run: each metric as ``value [low, high]`` (95% CI), plus ``n_samples``.
-
-    Args:
-        results: ``{run name: metrics dict}`` or a single metrics dict.
-        keys: metrics to show.
-        long: one row per (run, metric) the run has (``value [95% CI]``, ``n``), for runs of
-            different kinds (a classifier and a segmentation model) in one table without
-            empty cells.
-    """
-    import pandas as pd
-
-    if "class_names" in results or "dice_cytoplasm" in results:
-        results = {"model": results}
-    rows = {}
-    for name, m in results.items():
-        ci = m.get("ci95", {})
-        n = m.get("n_samples", m.get("n_images"))
-        if long:
-            for k in keys:
-                if k in m:
-                    rows[(name, k)] = {"value [95% CI]": _fmt_ci(m.get(k), ci.get(k), digits), "n": n}
-            continue
-        row = {k: _fmt_ci(m.get(k), ci.get(k), digits) for k in keys}
-        row["n"] = n
-        rows[name] = row
-    if long:
-        index = pd.MultiIndex.from_tuples(list(rows), names=["model", "metric"]) if rows else pd.MultiIndex(
-            levels=[[], []], codes=[[], []], names=["model", "metric"])
-        return pd.DataFrame(list(rows.values()), index=index, columns=["value [95% CI]", "n"])
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def instance_table(instances: Mapping[str, Any], digits: int = 3):
-    """The instance metrics of :func:`cervix.stages.segmentation.instance_scores` as a table: one row per
-    measure, a column each for cells and nuclei, "value [low, high]"."""
-    import pandas as pd
-
-    keys = ("det_f1", "det_precision", "det_recall", "dice_matched", "fno", "tpp", "fpp", "aji", "pq", "sq", "rq")
-    ci = instances.get("ci95", {})
-    rows = {k: {what: _fmt_ci(instances.get(f"{what}_{k}"), ci.get(f"{what}_{k}"), digits)
-                for what in ("cell", "nucleus")} for k in keys}
-    df = pd.DataFrame(rows).T
-    df.index.name = f"{instances.get('n_images', '?')} images"
-    return df
-
-
-def segmentation_table(metrics: Mapping[str, Any], digits: int = 3):
-    """Dice, IoU and pixel accuracy per head (rows) as ``value [low, high]`` strings (DataFrame)."""
-    import pandas as pd
-
-    ci = metrics.get("ci95", {})
-    rows = {}
-    for head in HEADS:
-        rows[head] = {k: _fmt_ci(metrics.get(f"{k}_{head}"), ci.get(f"{k}_{head}"), digits)
-                      for k in ("dice", "iou", "pixel_accuracy")}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
 # --------------------------------------------------------------------------------------------
 # Grad-CAM and morphometrics of predictions
 # --------------------------------------------------------------------------------------------
-def pick_gradcam_examples(predictions, class_names: Sequence[str] | None = None,
-                          n_per_class: int = 2) -> dict[str, dict[str, list[int]]]:
+def pick_gradcam_examples(
+    predictions, class_names: Sequence[str] | None = None, n_per_class: int = 2
+) -> dict[str, dict[str, list[int]]]:
     """Row indices of example crops per true class: ``{"correct": [...], "wrong": [...]}``.
 
     ``correct`` = true and predicted class agree, ``wrong`` = they differ; both most confident
     first (the clearest hits and the most confident mistakes), at most ``n_per_class`` each.
     """
     names = list(class_names or class_names_of_predictions(predictions))
-    return {c: {"correct": prediction_rows(predictions, c, correct=True)[:n_per_class],
-                "wrong": prediction_rows(predictions, c, correct=False)[:n_per_class]} for c in names}
+    return {
+        c: {
+            "correct": prediction_rows(predictions, c, correct=True)[:n_per_class],
+            "wrong": prediction_rows(predictions, c, correct=False)[:n_per_class],
+        }
+        for c in names
+    }
 
 
 def prediction_rows(predictions, true_class: str, correct: bool) -> list[int]:
@@ -461,9 +464,15 @@ def _records_of(predictions, rows: Sequence[int], cfg: Mapping[str, Any], data, 
     return out
 
 
-def gradcam_examples(checkpoint: str | os.PathLike, predictions, rows: Sequence[int] | Mapping[str, Any],
-                     data: str | os.PathLike | None = None, masks: str | os.PathLike | None = None,
-                     fmt: str | None = None, target: str = "pred") -> list[dict[str, Any]]:
+def gradcam_examples(
+    checkpoint: str | os.PathLike,
+    predictions,
+    rows: Sequence[int] | Mapping[str, Any],
+    data: str | os.PathLike | None = None,
+    masks: str | os.PathLike | None = None,
+    fmt: str | None = None,
+    target: str = "pred",
+) -> list[dict[str, Any]]:
     """Grad-CAM heat maps (over the classifier's SE feature map) for prediction rows.
 
     Args:
@@ -502,21 +511,32 @@ def gradcam_examples(checkpoint: str | os.PathLike, predictions, rows: Sequence[
     for j, i in enumerate(rows):
         xi = x[j]
         five = xi.shape[0] == 5
-        items.append({
-            "image": to_image(xi), "cam": cams[j],
-            "cytoplasm": (xi[3].numpy() * 255).astype(np.uint8) if five else None,
-            "nucleus": (xi[4].numpy() * 255).astype(np.uint8) if five else None,
-            "path": predictions.loc[i, "path"], "true": predictions.loc[i, "true"],
-            "pred": predictions.loc[i, "pred"], "confidence": float(predictions.loc[i, "confidence"]),
-            "kind": kinds[j] if kinds else ("correct" if predictions.loc[i, "true"] == predictions.loc[i, "pred"]
-                                            else "wrong"),
-            "row": int(i),
-        })
+        items.append(
+            {
+                "image": to_image(xi),
+                "cam": cams[j],
+                "cytoplasm": (xi[3].numpy() * 255).astype(np.uint8) if five else None,
+                "nucleus": (xi[4].numpy() * 255).astype(np.uint8) if five else None,
+                "path": predictions.loc[i, "path"],
+                "true": predictions.loc[i, "true"],
+                "pred": predictions.loc[i, "pred"],
+                "confidence": float(predictions.loc[i, "confidence"]),
+                "kind": kinds[j]
+                if kinds
+                else ("correct" if predictions.loc[i, "true"] == predictions.loc[i, "pred"] else "wrong"),
+                "row": int(i),
+            }
+        )
     return items
 
 
-def predicted_morphometrics(checkpoint: str | os.PathLike, predictions, data: str | os.PathLike | None = None,
-                            masks: str | os.PathLike | None = None, fmt: str | None = None):
+def predicted_morphometrics(
+    checkpoint: str | os.PathLike,
+    predictions,
+    data: str | os.PathLike | None = None,
+    masks: str | os.PathLike | None = None,
+    fmt: str | None = None,
+):
     """Morphometrics (cell/nucleus area, N/C ratio, ...) of every predicted crop, from its masks.
 
     Returns a DataFrame with ``path, true, pred`` and the :func:`cervix.cells.morphometrics.cell_morphometrics`
@@ -534,8 +554,14 @@ def predicted_morphometrics(checkpoint: str | os.PathLike, predictions, data: st
         s = rec.load()
         if not s.has_masks:
             raise ValueError(f"{rec.path}: no masks; pass masks= (a masks root) to measure it")
-        rows.append({"path": rec.path, "true": predictions.loc[i, "true"], "pred": predictions.loc[i, "pred"],
-                     **cell_morphometrics(s.cytoplasm, s.nucleus)})
+        rows.append(
+            {
+                "path": rec.path,
+                "true": predictions.loc[i, "true"],
+                "pred": predictions.loc[i, "pred"],
+                **cell_morphometrics(s.cytoplasm, s.nucleus),
+            }
+        )
     df = pd.DataFrame(rows)
     order = list(cfg["class_names"])  # the model's class order (groupby("pred") follows it)
     for col in ("true", "pred"):

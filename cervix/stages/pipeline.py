@@ -10,6 +10,7 @@ segmentation run gives its masks (the centre cell kept, :func:`cervix.inference.
 the classifier its class probabilities from RGB + those masks, and
 :func:`cervix.cells.morphometrics.cell_morphometrics` its areas and N/C ratio.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,11 @@ from cervix.data.datasets import ClassificationDataset
 from cervix.data.decode import load_image
 from cervix.data.preflight import write_data_report
 from cervix.data.records import Record, Sample
+from cervix.inference.classify import predict_logits
 from cervix.inference.tiling import predict_tiled, single_cell_masks
 from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
-from cervix.stages.classification import load_classifier, predict_logits
+from cervix.stages.classification import load_classifier
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
 from cervix.training.sampling import make_loader
 from cervix.viz.figures import overlay_instances
@@ -61,14 +63,21 @@ def _input_images(images: Any, passed_over: list[tuple[str, str]]) -> tuple[list
         items = [(Path(p), Path(p).name) for p in images]
         root = items[0][0].parent if items else Path(".")
     if not items:
-        raise ValueError(f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)"
-                                                          if passed_over else ""))
+        raise ValueError(
+            f"{images}: no images found" + (f" ({len(passed_over)} file(s) passed over)" if passed_over else "")
+        )
     return items, root
 
 
-def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike,
-                  out: str | os.PathLike, tta: bool = False, batch_size: int = 32,
-                  progress: bool = True):
+def predict_crops(
+    seg: str | os.PathLike,
+    cls: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    tta: bool = False,
+    batch_size: int = 32,
+    progress: bool = True,
+):
     """Segment and classify every cell crop under ``images``.
 
     Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
@@ -113,24 +122,28 @@ def predict_crops(seg: str | os.PathLike, cls: str | os.PathLike, images: str | 
     crops, errors = _segment_crops(seg_model, seg_cfg, items, out, class_names[0], tta, progress)
     if errors:
         _report_errors(errors, len(items), bool(crops), out)
-    ds = ClassificationDataset([c.record for c in crops], class_names, cls_cfg["image_size"], cls_cfg["in_chans"],
-                               None, train=False, cache=False)
     # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
-    logits, _ = predict_logits(cls_model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta,
-                               progress=progress)
-    probs = softmax(logits.astype(np.float64), axis=1)  # (N, K)
+    probs = _classify_cells(cls_model, cls_cfg, [c.record for c in crops], batch_size, tta, progress)  # (N, K)
     rows = []
     for crop, p in zip(crops, probs):
         k = int(p.argmax())
-        rows.append({"file": crop.rel, "predicted_class": class_names[k], "confidence": float(p[k]),
-                     **{f"prob_{c}": float(p[j]) for j, c in enumerate(class_names)}, **crop.morphometrics})
-        _overlay_png(load_image(crop.path), crop.cytoplasm, crop.nucleus, f"{class_names[k]} {p[k]:.2f}",
-                     out / "overlays" / f"{crop.rel}.png")
+        rows.append(
+            {
+                "file": crop.rel,
+                "predicted_class": class_names[k],
+                "confidence": float(p[k]),
+                **{f"prob_{c}": float(p[j]) for j, c in enumerate(class_names)},
+                **crop.morphometrics,
+            }
+        )
+        label, png = f"{class_names[k]} {p[k]:.2f}", out / "overlays" / f"{crop.rel}.png"
+        _overlay_png(load_image(crop.path), crop.cytoplasm, crop.nucleus, label, png)
     df = pd.DataFrame(rows)
     atomic_write_text(out / "predictions.csv", df.to_csv(index=False))
     df.attrs["errors"] = errors
-    df.attrs["report"] = write_data_report(out, len(df), passed_over,
-                                           [(str(Path(images) / e["file"]), e["error"]) for e in errors])
+    df.attrs["report"] = write_data_report(
+        out, len(df), passed_over, [(str(Path(images) / e["file"]), e["error"]) for e in errors]
+    )
     return df
 
 
@@ -146,8 +159,9 @@ class _Crop:
     morphometrics: dict[str, float]  # cell/nucleus/cytoplasm areas and N/C ratio
 
 
-def _segment_crops(model: Any, cfg: dict[str, Any], items: list[tuple[Path, str]], out: Path, label: str,
-                   tta: bool, progress: bool) -> tuple[list[_Crop], list[dict[str, str]]]:
+def _segment_crops(
+    model: Any, cfg: dict[str, Any], items: list[tuple[Path, str]], out: Path, label: str, tta: bool, progress: bool
+) -> tuple[list[_Crop], list[dict[str, str]]]:
     """Masks of every crop (written to ``out/masks``) and its morphometrics; failures listed."""
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     crops, errors = [], []
@@ -163,8 +177,16 @@ def _segment_crops(model: Any, cfg: dict[str, Any], items: list[tuple[Path, str]
         # the label is a placeholder: ClassificationDataset needs one, the targets are unused
         record = Record(str(path), label, rel, str(mpaths[0]), str(mpaths[1]))
         m = cell_morphometrics(cyt, nuc)
-        crops.append(_Crop(path, rel, record, cyt, nuc,
-                           {k: m[k] for k in ("cell_area", "nucleus_area", "cytoplasm_area", "nc_ratio")}))
+        crops.append(
+            _Crop(
+                path,
+                rel,
+                record,
+                cyt,
+                nuc,
+                {k: m[k] for k in ("cell_area", "nucleus_area", "cytoplasm_area", "nc_ratio")},
+            )
+        )
     return crops, errors
 
 
@@ -176,8 +198,9 @@ def _report_errors(errors: list[dict[str, str]], n_items: int, any_done: bool, o
     listed = "; ".join(f"{e['file']}: {e['error']}" for e in errors[:3])
     if not any_done:
         raise RuntimeError(f"all {n_items} images failed: {listed} (see {out / 'errors.csv'})")
-    warnings.warn(f"{len(errors)} of {n_items} images failed and are listed in {out / 'errors.csv'}: "
-                  f"{listed}", stacklevel=3)
+    warnings.warn(
+        f"{len(errors)} of {n_items} images failed and are listed in {out / 'errors.csv'}: {listed}", stacklevel=3
+    )
 
 
 def _overlay_png(image: np.ndarray, cyt: np.ndarray, nuc: np.ndarray, text: str, path: Path) -> None:
@@ -208,14 +231,18 @@ class _CellCrop:
         return self.sample
 
 
-def _classify_cells(model: Any, cfg: dict[str, Any], crops: list[_CellCrop], batch_size: int, tta: bool
-                    ) -> np.ndarray:
-    """Class probabilities ``(N, K)`` of the cells' crops (float32 like :func:`predict_crops`)."""
+def _classify_cells(
+    model: Any, cfg: dict[str, Any], crops: list[Any], batch_size: int, tta: bool, progress: bool = False
+) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of cell crops (records or :class:`_CellCrop`; float32 logits like
+    :func:`cervix.stages.evaluation.evaluate_checkpoint`, so the probabilities match its predictions.csv)."""
     names = list(cfg["class_names"])
     if not crops:
         return np.zeros((0, len(names)))
     ds = ClassificationDataset(crops, names, cfg["image_size"], cfg["in_chans"], None, train=False, cache=False)
-    logits, _ = predict_logits(model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta)
+    logits, _ = predict_logits(
+        model, make_loader(ds, batch_size, shuffle=False), amp="none", tta=tta, progress=progress
+    )
     return softmax(logits.astype(np.float64), axis=1)
 
 
@@ -227,9 +254,16 @@ def _is_abnormal(name: str) -> bool:
         return name == "abnormal"
 
 
-def analyze_field(seg_model: Any, seg_cfg: dict[str, Any], cls_model: Any, cls_cfg: dict[str, Any],
-                  image: np.ndarray, instance_cfg: InstanceConfig | None = None, tta: bool = False,
-                  batch_size: int = 32) -> tuple[Instances, list[dict[str, Any]]]:
+def analyze_field(
+    seg_model: Any,
+    seg_cfg: dict[str, Any],
+    cls_model: Any,
+    cls_cfg: dict[str, Any],
+    image: np.ndarray,
+    instance_cfg: InstanceConfig | None = None,
+    tta: bool = False,
+    batch_size: int = 32,
+) -> tuple[Instances, list[dict[str, Any]]]:
     """Instances and one row per cell (morphometrics, flags, class probabilities) of one field.
 
     The field is segmented tiled at the segmentation run's scale (:func:`cervix.inference.tiling.predict_tiled`),
@@ -246,13 +280,17 @@ def analyze_field(seg_model: Any, seg_cfg: dict[str, Any], cls_model: Any, cls_c
     crops = []
     for r in rows:
         c = cut_cell(image, inst, r["cell_id"])
-        crops.append(_CellCrop(Sample(c["image"], c["cytoplasm"], c["nucleus"], names[0], "", ""), names[0],
-                               f"cell {r['cell_id']}"))
+        crops.append(
+            _CellCrop(
+                Sample(c["image"], c["cytoplasm"], c["nucleus"], names[0], "", ""), names[0], f"cell {r['cell_id']}"
+            )
+        )
     probs_cls = _classify_cells(cls_model, cls_cfg, crops, batch_size, tta)
     for r, p in zip(rows, probs_cls):
         k = int(p.argmax())
-        r.update(predicted_class=names[k], confidence=float(p[k]),
-                 **{f"prob_{c}": float(p[j]) for j, c in enumerate(names)})
+        r.update(
+            predicted_class=names[k], confidence=float(p[k]), **{f"prob_{c}": float(p[j]) for j, c in enumerate(names)}
+        )
     return inst, rows
 
 
@@ -264,14 +302,22 @@ def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]
         out[f"n_{c}"] = len(mine)
         ncs = [r["nc_ratio"] for r in mine if np.isfinite(r["nc_ratio"])]
         out[f"mean_nc_{c}"] = float(np.mean(ncs)) if ncs else float("nan")
-    out["abnormal_fraction"] = (sum(_is_abnormal(r["predicted_class"]) for r in rows) / len(rows)
-                                if rows else float("nan"))
+    out["abnormal_fraction"] = (
+        sum(_is_abnormal(r["predicted_class"]) for r in rows) / len(rows) if rows else float("nan")
+    )
     return out
 
 
-def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
-            tta: bool = False, min_area: int | None = None, batch_size: int = 32, progress: bool = True
-            ) -> dict[str, Any]:
+def analyze(
+    seg: str | os.PathLike,
+    cls: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    tta: bool = False,
+    min_area: int | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict[str, Any]:
     """From whole fields to a per-cell report (``python -m cervix analyze``).
 
     For every image under ``images`` (any size; tiled like ``masks``) writes
@@ -334,13 +380,15 @@ def analyze(seg: str | os.PathLike, cls: str | os.PathLike, images: str | os.Pat
     summary_df = pd.DataFrame(summary)
     atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
-    report = write_data_report(out, len(summary), passed_over,
-                               [(str(Path(images) / e["file"]), e["error"]) for e in errors])
+    report = write_data_report(
+        out, len(summary), passed_over, [(str(Path(images) / e["file"]), e["error"]) for e in errors]
+    )
     return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
 
 
-def load_field_analysis(out: str | os.PathLike, images: str | os.PathLike, rel: str
-                        ) -> tuple[np.ndarray, Instances, list[dict[str, Any]]]:
+def load_field_analysis(
+    out: str | os.PathLike, images: str | os.PathLike, rel: str
+) -> tuple[np.ndarray, Instances, list[dict[str, Any]]]:
     """One field of an :func:`analyze` run read back: ``(image, instances, cell rows)``.
 
     Args:

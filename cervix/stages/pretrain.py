@@ -14,9 +14,10 @@ The classifier's backbone is saved as a plain timm state dict (3-channel stem). 
 loads it with ``pretrained="synthetic"`` (``--pretrained synthetic``, the file of
 :func:`cervix.core.paths.pretrained_path`) or ``pretrained=FILE``: the segmentation encoder and the
 classifier backbone alike, the 5-channel stem adapted as for ImageNet weights
-(:func:`cervix.models.networks.adapt_first_conv`). Whether it helps on real cells is an empirical
+(:func:`cervix.models.backbone.adapt_first_conv`). Whether it helps on real cells is an empirical
 question; the README reports what it did on real Herlev cells.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ from cervix.core.files import json_ready
 from cervix.core.paths import data_dir, pretrained_path
 from cervix.data.readers.synthetic import ensure_synthetic
 from cervix.training.checkpoints import save_checkpoint
+from cervix.training.rundir import TrainResult
 
 __all__ = [
     "PretrainConfig",
@@ -64,19 +66,83 @@ def backbone_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """
     state = model.state_dict()
     for prefix in ("encoder.model.", "backbone."):
-        sd = {k[len(prefix):]: v.detach().cpu().clone() for k, v in state.items() if k.startswith(prefix)}
+        sd = {k[len(prefix) :]: v.detach().cpu().clone() for k, v in state.items() if k.startswith(prefix)}
         if sd:
             break
     else:
         raise ValueError(f"{type(model).__name__} has no timm backbone (no encoder.model.* or backbone.* keys)")
     cfg = model.config
-    fresh = timm.create_model(cfg.encoder, pretrained=False, in_chans=cfg.in_chans, num_classes=0,
-                              global_pool="").state_dict()
+    fresh = timm.create_model(
+        cfg.encoder, pretrained=False, in_chans=cfg.in_chans, num_classes=0, global_pool=""
+    ).state_dict()
     return {**{k: v for k, v in fresh.items() if k not in sd}, **sd}
 
 
-def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None = None,
-             overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+def _pretrain_segmentation(
+    cfg: PretrainConfig, synth: Path, work: Path, seconds: dict[str, float], progress: bool
+) -> tuple[TrainResult, Path]:
+    """Phase 1: the segmentation model on the synthetic fields; its encoder saved for phase 2."""
+    from cervix.stages.segmentation import load_segmentation, train_segmentation
+
+    t0 = time.perf_counter()
+    seg = train_segmentation(
+        synth / "fields",
+        fmt="masks",
+        out=work / "segmentation",
+        profile=cfg.profile,
+        progress=progress,
+        overwrite=True,
+        overrides={
+            "encoder": cfg.encoder,
+            "epochs": cfg.seg_epochs,
+            "seed": cfg.seed,
+            "max_train_minutes": cfg.max_minutes,
+        },
+    )
+    seconds["segmentation"] = time.perf_counter() - t0
+    seg_model, _ = load_segmentation(seg.best)
+    encoder_file = save_checkpoint(
+        work / "segmentation_encoder.pt",
+        {"state_dict": backbone_state_dict(seg_model), "meta": {"phase": "segmentation"}},
+    )
+
+    return seg, encoder_file
+
+
+def _pretrain_classifier(
+    cfg: PretrainConfig, synth: Path, work: Path, encoder_file: Path, seconds: dict[str, float], progress: bool
+) -> TrainResult:
+    """Phase 2: the RGB classifier on the synthetic crops, starting from phase 1's encoder."""
+    from cervix.stages.classification import train_classifier
+
+    t0 = time.perf_counter()
+    cls = train_classifier(
+        synth / "crops",
+        fmt="classes",
+        out=work / "classification",
+        profile=cfg.profile,
+        progress=progress,
+        overwrite=True,
+        overrides={
+            "encoder": cfg.encoder,
+            "in_chans": 3,
+            "epochs": cfg.cls_epochs,
+            "image_size": cfg.image_size,
+            "seed": cfg.seed,
+            "pretrained": str(encoder_file),
+            "max_train_minutes": cfg.max_minutes,
+        },
+    )
+    seconds["classification"] = time.perf_counter() - t0
+    return cls
+
+
+def pretrain(
+    out: str | os.PathLike | None = None,
+    config: PretrainConfig | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Pretrain a backbone on synthetic data and save it as a local weights file.
 
     Args:
@@ -94,8 +160,7 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
     Raises:
         FileExistsError: ``out`` exists and ``overwrite`` is off.
     """
-    from cervix.stages.classification import load_classifier, train_classifier
-    from cervix.stages.segmentation import load_segmentation, train_segmentation
+    from cervix.stages.classification import load_classifier
 
     cfg = config or PretrainConfig()
     out = Path(out) if out is not None else pretrained_path(cfg.encoder)
@@ -105,35 +170,37 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig | None
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    synth = ensure_synthetic(data_dir() / "synthetic" / f"pretrain_s{cfg.seed}_f{cfg.n_fields}_c{cfg.n_crops}",
-                             progress=progress, seed=cfg.seed, n_fields=cfg.n_fields, n_crops=cfg.n_crops,
-                             size=None, field_size=cfg.field_size, difficulty=0.5)
+    synth = ensure_synthetic(
+        data_dir() / "synthetic" / f"pretrain_s{cfg.seed}_f{cfg.n_fields}_c{cfg.n_crops}",
+        progress=progress,
+        seed=cfg.seed,
+        n_fields=cfg.n_fields,
+        n_crops=cfg.n_crops,
+        size=None,
+        field_size=cfg.field_size,
+        difficulty=0.5,
+    )
     seconds["synthetic"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    seg = train_segmentation(synth / "fields", fmt="masks", out=work / "segmentation", profile=cfg.profile, progress=progress,
-                             overwrite=True, overrides={"encoder": cfg.encoder, "epochs": cfg.seg_epochs,
-                                                        "seed": cfg.seed, "max_train_minutes": cfg.max_minutes})
-    seconds["segmentation"] = time.perf_counter() - t0
-    seg_model, _ = load_segmentation(seg.best)
-    encoder_file = save_checkpoint(work / "segmentation_encoder.pt",
-                                   {"state_dict": backbone_state_dict(seg_model), "meta": {"phase": "segmentation"}})
-
-    t0 = time.perf_counter()
-    cls = train_classifier(synth / "crops", fmt="classes", out=work / "classification", profile=cfg.profile, progress=progress,
-                           overwrite=True, overrides={"encoder": cfg.encoder, "in_chans": 3, "epochs": cfg.cls_epochs,
-                                                      "image_size": cfg.image_size, "seed": cfg.seed,
-                                                      "pretrained": str(encoder_file),
-                                                      "max_train_minutes": cfg.max_minutes})
-    seconds["classification"] = time.perf_counter() - t0
+    seg, encoder_file = _pretrain_segmentation(cfg, synth, work, seconds, progress)
+    cls = _pretrain_classifier(cfg, synth, work, encoder_file, seconds, progress)
     cls_model, _ = load_classifier(cls.best, device="cpu")
     h_seg, h_cls = seg.history, cls.history
     meta = {
-        "file": str(out), "encoder": cfg.encoder, "seconds": seconds,
+        "file": str(out),
+        "encoder": cfg.encoder,
+        "seconds": seconds,
         "segmentation": {"epochs": len(h_seg), "best_val_dice": h_seg.best_metric, "best_epoch": h_seg.best_epoch},
-        "classification": {"epochs": len(h_cls), "best_val_f1_macro": h_cls.best_metric, "best_epoch": h_cls.best_epoch},
-        "synthetic": str(synth), "config": asdict(cfg),
-        "date": time.strftime("%Y-%m-%d %H:%M"), "torch": str(torch.__version__), "timm": str(timm.__version__),
+        "classification": {
+            "epochs": len(h_cls),
+            "best_val_f1_macro": h_cls.best_metric,
+            "best_epoch": h_cls.best_epoch,
+        },
+        "synthetic": str(synth),
+        "config": asdict(cfg),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "torch": str(torch.__version__),
+        "timm": str(timm.__version__),
     }
     meta = json_ready(meta)
     save_checkpoint(out, {"state_dict": backbone_state_dict(cls_model), "meta": meta})

@@ -10,34 +10,38 @@ Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|
 - :func:`evaluate_segmentation` — Dice / IoU / pixel accuracy per head with bootstrap 95% CIs
   into ``metrics.json``.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cervix.core.config import Profile, SegConfig, stage_config, to_dict
+from cervix.core.config import Profile, SegConfig, TrainConfig, stage_config, to_dict
 from cervix.core.device import autocast_context, device_and_amp
 from cervix.core.files import atomic_write_text, ensure_writable
 from cervix.core.labels import HEADS, class_order
 from cervix.core.masks import binarise
+from cervix.data import preflight, write_data_report
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
 from cervix.data.formats import read_dataset
-from cervix.data import preflight, write_data_report
 from cervix.data.records import Record
 from cervix.data.splits import load_split, save_split, split_records
 from cervix.inference.tiling import predict_tiled
 from cervix.inference.writing import list_images, write_masks
 from cervix.losses.dice import DualHeadLoss
 from cervix.metrics.scores import bootstrap_ci, seg_metrics
-from cervix.models.networks import DualHeadAttConvNeXtUNet, resolve_pretrained
+from cervix.models.backbone import resolve_pretrained
+from cervix.models.networks import DualHeadAttConvNeXtUNet
 from cervix.training.checkpoints import load_checkpoint, load_run_model
 from cervix.training.distributed import cleanup_distributed, is_main_process
-from cervix.training.loop import History, TrainConfig, fit
+from cervix.training.history import History
+from cervix.training.loop import fit
 from cervix.training.rundir import TrainResult, prepare_run_dir, resolve_checkpoint, run_split_path, write_metrics
 from cervix.training.sampling import make_loader, seed_everything
 
@@ -64,8 +68,9 @@ __all__ = [
 _SEG_KEYS = ("dice", "iou", "pixel_accuracy")
 
 
-def seg_config(profile: str | Profile | SegConfig | None = None,
-               overrides: Mapping[str, Any] | None = None) -> SegConfig:
+def seg_config(
+    profile: str | Profile | SegConfig | None = None, overrides: Mapping[str, Any] | None = None
+) -> SegConfig:
     """The profile's :class:`SegConfig` with ``overrides`` applied.
 
     Args:
@@ -82,13 +87,19 @@ def seg_config(profile: str | Profile | SegConfig | None = None,
 
 def build_seg_model(cfg: SegConfig) -> DualHeadAttConvNeXtUNet:
     """The dual-head U-Net of a config (``pretrained`` False / True / local file)."""
-    return DualHeadAttConvNeXtUNet(encoder=cfg.encoder, pretrained=cfg.pretrained,
-                                   decoder_channels=tuple(cfg.decoder_channels))
+    return DualHeadAttConvNeXtUNet(
+        encoder=cfg.encoder, pretrained=cfg.pretrained, decoder_channels=tuple(cfg.decoder_channels)
+    )
 
 
 @torch.no_grad()
-def validate_segmentation(model: torch.nn.Module, loader: Any, loss_fn: DualHeadLoss,
-                          thresholds: Sequence[float] = (0.5, 0.5), amp: str = "none") -> dict[str, float]:
+def validate_segmentation(
+    model: torch.nn.Module,
+    loader: Any,
+    loss_fn: DualHeadLoss,
+    thresholds: Sequence[float] = (0.5, 0.5),
+    amp: str = "none",
+) -> dict[str, float]:
     """Validation loss and Dice per head on whole (padded) images; ``val_dice`` is their mean."""
     dev = next(model.parameters()).device
     _, dtype, _ = device_and_amp(amp, dev)
@@ -115,8 +126,17 @@ def _records(data: str | os.PathLike | None, fmt: str, **kw: Any) -> list[Record
     return read_dataset(data, fmt, require_masks=True, **kw)
 
 
-def _prepare_run(data: Any, fmt: str, out: Path, cfg: SegConfig, split: Any, resume: bool, overwrite: bool,
-                 skip_bad: bool, progress: bool) -> tuple[list[Record], dict[str, list[int]]]:
+def _prepare_run(
+    data: Any,
+    fmt: str,
+    out: Path,
+    cfg: SegConfig,
+    split: Any,
+    resume: bool,
+    overwrite: bool,
+    skip_bad: bool,
+    progress: bool,
+) -> tuple[list[Record], dict[str, list[int]]]:
     """Read and check the data, split it (or reuse a split), prepare the run folder."""
     read = _records(data, fmt)
     records, bad = preflight(read, data, need_masks=True, skip_bad=skip_bad, progress=progress)
@@ -134,6 +154,36 @@ def _prepare_run(data: Any, fmt: str, out: Path, cfg: SegConfig, split: Any, res
             tqdm.write(summary)
         save_split(out / "split.json", parts, records)
     return records, parts
+
+
+def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConfig, n_train: int) -> dict[str, Any]:
+    """``config.json`` of a segmentation run (and the ``config`` of its checkpoints)."""
+    return {
+        "task": "segmentation",
+        "heads": list(HEADS),
+        "data": str(Path(data).resolve()) if data is not None else None,
+        "format": fmt,
+        "split_path": str((out / "split.json").resolve()),
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "in_chans": 3,
+        "augment": to_dict(aug),
+        "n_train_images": n_train,
+        **to_dict(cfg),
+        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
+    }
+
+
+def _loaders(records: list[Record], parts: dict[str, list[int]], cfg: SegConfig, aug: AugmentConfig) -> tuple[Any, Any]:
+    """Training patches (augmented) and whole validation images (the test or a training image if none)."""
+    take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
+    train_ds = SegmentationDataset(
+        take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True, patches_per_image=cfg.patches_per_image
+    )
+    val_recs = take("val") or take("test") or take("train")[:1]
+    val_ds = SegmentationDataset(val_recs, cfg.image_size, scale=cfg.scale, train=False)
+    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
+    val_loader = make_loader(val_ds, 1, shuffle=False, num_workers=cfg.num_workers)
+    return train_loader, val_loader
 
 
 def train_segmentation(
@@ -179,45 +229,43 @@ def train_segmentation(
     out = Path(out)
     records, parts = _prepare_run(data, fmt, out, cfg, split, resume, overwrite, skip_bad, progress)
     aug = augment if augment is not None else AugmentConfig()
-    take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
-    train_ds = SegmentationDataset(take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True,
-                                   patches_per_image=cfg.patches_per_image)
-    val_recs = take("val") or take("test") or take("train")[:1]
-    val_ds = SegmentationDataset(val_recs, cfg.image_size, scale=cfg.scale, train=False)
-    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
-    val_loader = make_loader(val_ds, 1, shuffle=False, num_workers=cfg.num_workers)
+    train_loader, val_loader = _loaders(records, parts, cfg, aug)
 
     seed_everything(cfg.seed)
     model = build_seg_model(cfg)
     loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight, head_weights=tuple(cfg.head_weights))
-    run_config = {
-        "task": "segmentation",
-        "heads": list(HEADS),
-        "data": str(Path(data).resolve()) if data is not None else None,
-        "format": fmt,
-        "split_path": str((out / "split.json").resolve()),
-        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-        "in_chans": 3,
-        "augment": to_dict(aug),
-        "n_train_images": len(parts["train"]),
-        **to_dict(cfg),
-        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
-    }
+    run_config = _run_config(cfg, data, fmt, out, aug, len(parts["train"]))
     tcfg = TrainConfig.from_config(cfg, progress=progress)
     history = fit(
-        model, train_loader, val_loader, loss_fn,
+        model,
+        train_loader,
+        val_loader,
+        loss_fn,
         lambda m, loader: validate_segmentation(m, loader, loss_fn, cfg.thresholds, cfg.amp),
-        tcfg, out, config=run_config, resume=resume, on_epoch_end=on_epoch_end,
+        tcfg,
+        out,
+        config=run_config,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
     )
     cleanup_distributed()
-    return TrainResult(run=str(out), best=str(out / "best.pt"), history=history, config=cfg,
-                       split={k: len(v) for k, v in parts.items()}, monitor=tcfg.monitor,
-                       best_metric=history.best_metric, best_epoch=history.best_epoch,
-                       epochs_run=len(history), stop_reason=history.stop_reason)
+    return TrainResult(
+        run=str(out),
+        best=str(out / "best.pt"),
+        history=history,
+        config=cfg,
+        split={k: len(v) for k, v in parts.items()},
+        monitor=tcfg.monitor,
+        best_metric=history.best_metric,
+        best_epoch=history.best_epoch,
+        epochs_run=len(history),
+        stop_reason=history.stop_reason,
+    )
 
 
-def load_segmentation(path: str | os.PathLike, device: str | torch.device | None = None
-                      ) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]]:
+def load_segmentation(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]]:
     """Model (eval mode) and run config from a segmentation checkpoint or run folder.
 
     Args:
@@ -231,8 +279,14 @@ def load_segmentation(path: str | os.PathLike, device: str | torch.device | None
         FileNotFoundError: no checkpoint there.
         ValueError: the checkpoint is not a segmentation checkpoint.
     """
-    return load_run_model(path, "segmentation", lambda c: DualHeadAttConvNeXtUNet(
-        encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])), device)
+    return load_run_model(
+        path,
+        "segmentation",
+        lambda c: DualHeadAttConvNeXtUNet(
+            encoder=c["encoder"], pretrained=False, decoder_channels=tuple(c["decoder_channels"])
+        ),
+        device,
+    )
 
 
 def inference_kwargs(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, amp=None) -> dict[str, Any]:
@@ -249,8 +303,13 @@ def inference_kwargs(cfg: Mapping[str, Any], tile=None, overlap=None, tta=None, 
     )
 
 
-def predict_probabilities(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record],
-                          tta: bool | None = None, progress: bool = True) -> list[dict[str, np.ndarray]]:
+def predict_probabilities(
+    model: torch.nn.Module,
+    cfg: Mapping[str, Any],
+    records: Sequence[Record],
+    tta: bool | None = None,
+    progress: bool = True,
+) -> list[dict[str, np.ndarray]]:
     """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None}``."""
     kw = inference_kwargs(cfg, tta=tta)
     out = []
@@ -279,8 +338,12 @@ def _instance_truth(s: Any) -> dict[str, np.ndarray] | None:
     return {"cells": cells if cells is not None else labels, "nuclei": nuclei}
 
 
-def instance_scores(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5),
-                    n_boot: int = 1000, seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def instance_scores(
+    predictions: Sequence[Mapping[str, Any]],
+    thresholds: Sequence[float] = (0.5, 0.5),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
 
     Each prediction's probabilities are separated into cells (:func:`cervix.cells.instances.separate`
@@ -302,13 +365,21 @@ def instance_scores(predictions: Sequence[Mapping[str, Any]], thresholds: Sequen
         if p.get("truth") is None:
             continue
         inst = separate(p["probs"][:2], cfg)
-        rows.append({"path": p["path"], **instance_metrics(p["truth"]["cells"], inst.cells, prefix="cell_"),
-                     **instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_")})
+        rows.append(
+            {
+                "path": p["path"],
+                **instance_metrics(p["truth"]["cells"], inst.cells, prefix="cell_"),
+                **instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_"),
+            }
+        )
     if not rows:
-        raise ValueError("no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png "
-                         "or SIPaKMeD contours): instance metrics need it")
-    summary = aggregate_instance_metrics([{k: v for k, v in r.items() if k != "path"} for r in rows],
-                                         n_boot=n_boot, seed=seed)
+        raise ValueError(
+            "no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png "
+            "or SIPaKMeD contours): instance metrics need it"
+        )
+    summary = aggregate_instance_metrics(
+        [{k: v for k, v in r.items() if k != "path"} for r in rows], n_boot=n_boot, seed=seed
+    )
     return summary, rows
 
 
@@ -322,8 +393,7 @@ def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Seq
     return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
 
 
-def threshold_table(predictions: Sequence[Mapping[str, Any]],
-                    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)):
+def threshold_table(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)):
     """Mean Dice per head for each threshold (same threshold on both heads) as a DataFrame."""
     import pandas as pd
 
@@ -378,8 +448,14 @@ def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathL
         pred = np.stack([load_mask(pred_root / h / rel) > 127 for h in HEADS])
         true = np.stack([load_mask(true_root / h / rel, shape=pred.shape[1:]) > 127 for h in HEADS])
         m = seg_metrics(pred[None], true[None])
-        rows.append({"rel": str(rel), "class": rel.parts[0] if len(rel.parts) > 1 else "",
-                     "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
+        rows.append(
+            {
+                "rel": str(rel),
+                "class": rel.parts[0] if len(rel.parts) > 1 else "",
+                "dice_cytoplasm": m["dice_cytoplasm"],
+                "dice_nucleus": m["dice_nucleus"],
+            }
+        )
     if not rows:
         raise FileNotFoundError(f"no masks under {pred_root / HEADS[0]}")
     df = pd.DataFrame(rows)
@@ -474,8 +550,9 @@ def evaluate_segmentation(
     elif split in ("test", "val", "train"):
         own = cfg.get("data") is not None and Path(data).resolve() == Path(cfg["data"]).resolve()
         if not own:
-            raise ValueError(f"--split {split} needs the run's own data ({cfg.get('data')}); "
-                             "use --split all for other data")
+            raise ValueError(
+                f"--split {split} needs the run's own data ({cfg.get('data')}); use --split all for other data"
+            )
         parts = load_split(run_split_path(cfg["checkpoint"], cfg), records)
         chosen = [records[i] for i in parts[split]]
     else:
@@ -492,12 +569,18 @@ def evaluate_segmentation(
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
     metrics["n_images"] = len(preds)
     metrics["ci95"] = {k: list(bootstrap_ci(np.mean, np.asarray(v), n_boot=n_boot, seed=seed)) for k, v in per.items()}
-    metrics.update(task="segmentation", split=split, thresholds=list(thr), checkpoint=cfg["checkpoint"],
-                   **skipped_info(getattr(records, "skipped", [])))
+    metrics.update(
+        task="segmentation",
+        split=split,
+        thresholds=list(thr),
+        checkpoint=cfg["checkpoint"],
+        **skipped_info(getattr(records, "skipped", [])),
+    )
     if instances:
         metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed)
         atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)
-    atomic_write_text(out_dir / "per_image.csv",
-                      pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False))
+    atomic_write_text(
+        out_dir / "per_image.csv", pd.DataFrame({"path": [p["path"] for p in preds], **per}).to_csv(index=False)
+    )
     return metrics

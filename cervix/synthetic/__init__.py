@@ -1,15 +1,15 @@
 """Synthetic Papanicolaou-stained smears: cells, fields with masks, single-cell crops."""
 
-from cervix.synthetic.cells import PALETTE, STAIN_OD, HEMA_OD, CellParams, Cell, render_cell, add_debris, smooth_noise
+from cervix.synthetic.cells import HEMA_OD, PALETTE, STAIN_OD, Cell, CellParams, add_debris, render_cell, smooth_noise
+from cervix.synthetic.dataset import generate
 from cervix.synthetic.fields import (
-    SynthConfig,
-    ClassSpec,
     CLASS_SPECS,
-    sample_cell_params,
+    ClassSpec,
+    SynthConfig,
+    cut_crop,
     item_rng,
     make_field,
-    cut_crop,
-    generate,
+    sample_cell_params,
 )
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "render_cell",
     "add_debris",
     "smooth_noise",
+    "generate",
     "SynthConfig",
     "ClassSpec",
     "CLASS_SPECS",
@@ -28,5 +29,4 @@ __all__ = [
     "item_rng",
     "make_field",
     "cut_crop",
-    "generate",
 ]

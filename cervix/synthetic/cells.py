@@ -10,6 +10,7 @@ eosinophilic pink/orange cytoplasm, blue-violet nuclei; optical-density stain ve
 spirit of Ruifrok & Johnston, 2001). The fields, crops and the class morphology are in
 :mod:`cervix.synthetic.fields`.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,16 @@ def _fine_noise(rng: np.random.Generator, h: int, w: int, sigma: float = 0.8) ->
     return g * np.float32(2.0 * math.sqrt(math.pi) * sigma)
 
 
-def _outline(rng: np.random.Generator, radius: float, aspect: float, angle: float, vertices: int,
-             roughness: float, processes: int = 0, n: int = 96) -> np.ndarray:
+def _outline(
+    rng: np.random.Generator,
+    radius: float,
+    aspect: float,
+    angle: float,
+    vertices: int,
+    roughness: float,
+    processes: int = 0,
+    n: int = 96,
+) -> np.ndarray:
     """Closed outline (N, 2) float32 centred on 0 with equivalent radius ~``radius``."""
     if vertices >= 3:
         th = np.sort((np.arange(vertices) + rng.uniform(-0.3, 0.3, vertices)) * (2 * np.pi / vertices))
@@ -170,8 +179,14 @@ def render_cell(rng: np.random.Generator, p: CellParams) -> Cell:
     return Cell(p, cell, nuc, od.astype(np.float32))
 
 
-def _nucleus_mask(rng: np.random.Generator, p: CellParams, cell: np.ndarray, dist: np.ndarray,
-                  inner: np.ndarray, off: tuple[float, float]) -> tuple[np.ndarray, float]:
+def _nucleus_mask(
+    rng: np.random.Generator,
+    p: CellParams,
+    cell: np.ndarray,
+    dist: np.ndarray,
+    inner: np.ndarray,
+    off: tuple[float, float],
+) -> tuple[np.ndarray, float]:
     """The nucleus (or two) strictly inside the cell (>= 3 px from the border) and its radius.
 
     Args:
@@ -212,8 +227,16 @@ def _nucleus_mask(rng: np.random.Generator, p: CellParams, cell: np.ndarray, dis
     return nuc, rn
 
 
-def _cytoplasm_density(rng: np.random.Generator, p: CellParams, cell: np.ndarray, nuc: np.ndarray,
-                       dist: np.ndarray, inner: np.ndarray, off: tuple[float, float], rn: float) -> np.ndarray:
+def _cytoplasm_density(
+    rng: np.random.Generator,
+    p: CellParams,
+    cell: np.ndarray,
+    nuc: np.ndarray,
+    dist: np.ndarray,
+    inner: np.ndarray,
+    off: tuple[float, float],
+    rn: float,
+) -> np.ndarray:
     """Cytoplasm density (h, w): texture and thickness profile, folds, perinuclear halo, vacuoles.
 
     Args:
@@ -222,8 +245,7 @@ def _cytoplasm_density(rng: np.random.Generator, p: CellParams, cell: np.ndarray
     """
     h, w = cell.shape
     dmax = float(dist.max()) + 1e-3
-    tex = (1.0 + 0.12 * smooth_noise(rng, h, w, max(6.0, p.radius / 3.0))
-           + 0.10 * _fine_noise(rng, h, w, 0.9))
+    tex = 1.0 + 0.12 * smooth_noise(rng, h, w, max(6.0, p.radius / 3.0)) + 0.10 * _fine_noise(rng, h, w, 0.9)
     rel = dist / dmax
     if p.vertices >= 3:  # flat polygonal cell: thin centre, slightly curled dense border
         prof = 0.9 + 0.5 * np.exp(-dist / 3.0)
@@ -237,8 +259,14 @@ def _cytoplasm_density(rng: np.random.Generator, p: CellParams, cell: np.ndarray
             ln = rng.uniform(0.6, 1.4) * p.radius
             cx, cy = off[0] + rng.normal(0, 0.3 * p.radius), off[1] + rng.normal(0, 0.3 * p.radius)
             dx, dy = math.cos(a) * ln / 2, math.sin(a) * ln / 2
-            cv2.line(fold, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)),
-                     float(rng.uniform(0.4, 0.9)), int(rng.integers(1, 3)), cv2.LINE_AA)
+            cv2.line(
+                fold,
+                (int(cx - dx), int(cy - dy)),
+                (int(cx + dx), int(cy + dy)),
+                float(rng.uniform(0.4, 0.9)),
+                int(rng.integers(1, 3)),
+                cv2.LINE_AA,
+            )
         dens += p.density * cv2.GaussianBlur(fold, (0, 0), 1.0)
     if p.halo > 0:
         nd = cv2.distanceTransform((~nuc).astype(np.uint8), cv2.DIST_L2, 3)
@@ -269,8 +297,12 @@ def _nucleus_od(rng: np.random.Generator, p: CellParams, nuc: np.ndarray) -> np.
         chrom = 1.0 + 0.05 * _fine_noise(rng, h, w, 0.8)
     else:
         grain = 0.12 if p.hema > 0.95 else 0.25  # hyperchromatic nuclei look smudged, not granular
-        chrom = (1.0 + grain * _fine_noise(rng, h, w, 0.8) + 0.12 * smooth_noise(rng, h, w, 5.0)
-                 + 0.12 * np.exp(-nd_in / 1.5))
+        chrom = (
+            1.0
+            + grain * _fine_noise(rng, h, w, 0.8)
+            + 0.12 * smooth_noise(rng, h, w, 5.0)
+            + 0.12 * np.exp(-nd_in / 1.5)
+        )
     nalpha = cv2.GaussianBlur(nuc.astype(np.float32), (0, 0), 0.9)
     return (nalpha * p.hema * np.clip(chrom, 0.3, None))[..., None] * HEMA_OD[None, None, :]
 
@@ -283,8 +315,14 @@ def add_debris(rng: np.random.Generator, od: np.ndarray, n_neutro: int, difficul
         cx, cy = rng.uniform(0, W), rng.uniform(0, H)
         cv2.circle(dots, (int(cx), int(cy)), int(rng.integers(5, 8)), 0.25, -1, cv2.LINE_AA)
         for _ in range(int(rng.integers(2, 5))):
-            cv2.circle(dots, (int(cx + rng.normal(0, 2.2)), int(cy + rng.normal(0, 2.2))),
-                       int(rng.integers(1, 3)), 1.2, -1, cv2.LINE_AA)
+            cv2.circle(
+                dots,
+                (int(cx + rng.normal(0, 2.2)), int(cy + rng.normal(0, 2.2))),
+                int(rng.integers(1, 3)),
+                1.2,
+                -1,
+                cv2.LINE_AA,
+            )
     n_bact = int(rng.integers(50, 250) * (0.5 + difficulty))
     ys, xs = rng.integers(0, H, n_bact), rng.integers(0, W, n_bact)
     dots[ys, xs] += rng.uniform(0.5, 1.5, n_bact).astype(np.float32)
@@ -295,7 +333,13 @@ def add_debris(rng: np.random.Generator, od: np.ndarray, n_neutro: int, difficul
         mucus = np.zeros((H, W), np.float32)
         for _ in range(n_mucus):
             pts = np.cumsum(rng.normal(0, 18, (8, 2)), 0) + rng.uniform(0, [W, H])
-            cv2.polylines(mucus, [pts.astype(np.int32)], False, float(rng.uniform(0.05, 0.15)),
-                          int(rng.integers(2, 6)), cv2.LINE_AA)
+            cv2.polylines(
+                mucus,
+                [pts.astype(np.int32)],
+                False,
+                float(rng.uniform(0.05, 0.15)),
+                int(rng.integers(2, 6)),
+                cv2.LINE_AA,
+            )
         mucus = cv2.GaussianBlur(mucus, (0, 0), 2.0)
         cv2.scaleAdd(cv2.merge([mucus * float(v) for v in STAIN_OD["blue"]]), 1.0, od, dst=od)

@@ -29,17 +29,15 @@ Determinism: item ``k`` (field ``k`` and the crops cut from it) uses its own chi
 "target" cell of every class (plus random neighbours), and crop ``f0003_c01`` is target 1
 (class ``SIPAKMED_CLASSES[1]``) of ``field_0003``, its group.
 """
+
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from cervix.cells.instances import cell_box, padded_crop
 from cervix.core.labels import SIPAKMED_CLASSES
@@ -53,7 +51,6 @@ __all__ = [
     "item_rng",
     "make_field",
     "cut_crop",
-    "generate",
 ]
 
 Range = tuple[float, float]
@@ -106,38 +103,103 @@ class ClassSpec:
 #: names are those of :data:`cervix.synthetic.cells.PALETTE`).
 CLASS_SPECS: dict[str, ClassSpec] = {
     "superficial-intermediate": ClassSpec(
-        radius=(60, 84), aspect=(1.0, 1.35), vertices=(5, 8), roughness=0.10, processes=(0, 0),
-        nuc_ratio=(0.12, 0.17), nuc_aspect=(1.0, 1.25), nuc_irregular=0.03, p_pyknotic=0.4,
-        p_binucleate=0.0, p_halo=0.08, halo=(1.3, 1.6), density=(0.8, 1.1), hema=(1.0, 1.4),
-        p_vacuoles=0.0, p_folds=0.6, cluster=(0, 0),
+        radius=(60, 84),
+        aspect=(1.0, 1.35),
+        vertices=(5, 8),
+        roughness=0.10,
+        processes=(0, 0),
+        nuc_ratio=(0.12, 0.17),
+        nuc_aspect=(1.0, 1.25),
+        nuc_irregular=0.03,
+        p_pyknotic=0.4,
+        p_binucleate=0.0,
+        p_halo=0.08,
+        halo=(1.3, 1.6),
+        density=(0.8, 1.1),
+        hema=(1.0, 1.4),
+        p_vacuoles=0.0,
+        p_folds=0.6,
+        cluster=(0, 0),
         palette={"lavender": 0.6, "pink": 0.2, "blue": 0.12, "green": 0.08},
     ),
     "parabasal": ClassSpec(
-        radius=(27, 40), aspect=(1.0, 1.3), vertices=(0, 0), roughness=0.05, processes=(0, 0),
-        nuc_ratio=(0.36, 0.5), nuc_aspect=(1.05, 1.4), nuc_irregular=0.03, p_pyknotic=0.0,
-        p_binucleate=0.0, p_halo=0.0, halo=(1.2, 1.4), density=(0.7, 0.95), hema=(0.25, 0.45),
-        p_vacuoles=0.1, p_folds=0.0, cluster=(0, 1),
+        radius=(27, 40),
+        aspect=(1.0, 1.3),
+        vertices=(0, 0),
+        roughness=0.05,
+        processes=(0, 0),
+        nuc_ratio=(0.36, 0.5),
+        nuc_aspect=(1.05, 1.4),
+        nuc_irregular=0.03,
+        p_pyknotic=0.0,
+        p_binucleate=0.0,
+        p_halo=0.0,
+        halo=(1.2, 1.4),
+        density=(0.7, 0.95),
+        hema=(0.25, 0.45),
+        p_vacuoles=0.1,
+        p_folds=0.0,
+        cluster=(0, 1),
         palette={"blue": 0.7, "teal": 0.15, "lavender": 0.15},
     ),
     "metaplastic": ClassSpec(
-        radius=(32, 50), aspect=(1.0, 1.5), vertices=(0, 0), roughness=0.08, processes=(1, 4),
-        nuc_ratio=(0.27, 0.38), nuc_aspect=(1.0, 1.35), nuc_irregular=0.04, p_pyknotic=0.0,
-        p_binucleate=0.03, p_halo=0.0, halo=(1.2, 1.4), density=(1.0, 1.4), hema=(0.4, 0.7),
-        p_vacuoles=0.7, p_folds=0.1, cluster=(0, 1),
+        radius=(32, 50),
+        aspect=(1.0, 1.5),
+        vertices=(0, 0),
+        roughness=0.08,
+        processes=(1, 4),
+        nuc_ratio=(0.27, 0.38),
+        nuc_aspect=(1.0, 1.35),
+        nuc_irregular=0.04,
+        p_pyknotic=0.0,
+        p_binucleate=0.03,
+        p_halo=0.0,
+        halo=(1.2, 1.4),
+        density=(1.0, 1.4),
+        hema=(0.4, 0.7),
+        p_vacuoles=0.7,
+        p_folds=0.1,
+        cluster=(0, 1),
         palette={"teal": 0.6, "green": 0.2, "blue": 0.2},
     ),
     "koilocytotic": ClassSpec(
-        radius=(45, 68), aspect=(1.0, 1.4), vertices=(5, 8), roughness=0.10, processes=(0, 0),
-        nuc_ratio=(0.3, 0.42), nuc_aspect=(1.1, 1.6), nuc_irregular=0.10, p_pyknotic=0.0,
-        p_binucleate=0.3, p_halo=0.9, halo=(1.4, 2.0), density=(0.7, 1.1), hema=(1.0, 1.4),
-        p_vacuoles=0.0, p_folds=0.3, cluster=(0, 1),
+        radius=(45, 68),
+        aspect=(1.0, 1.4),
+        vertices=(5, 8),
+        roughness=0.10,
+        processes=(0, 0),
+        nuc_ratio=(0.3, 0.42),
+        nuc_aspect=(1.1, 1.6),
+        nuc_irregular=0.10,
+        p_pyknotic=0.0,
+        p_binucleate=0.3,
+        p_halo=0.9,
+        halo=(1.4, 2.0),
+        density=(0.7, 1.1),
+        hema=(1.0, 1.4),
+        p_vacuoles=0.0,
+        p_folds=0.3,
+        cluster=(0, 1),
         palette={"pink": 0.3, "teal": 0.3, "lavender": 0.2, "grey": 0.2},
     ),
     "dyskeratotic": ClassSpec(
-        radius=(22, 36), aspect=(1.0, 1.6), vertices=(0, 6), roughness=0.08, processes=(0, 0),
-        nuc_ratio=(0.42, 0.55), nuc_aspect=(1.0, 1.4), nuc_irregular=0.05, p_pyknotic=0.6,
-        p_binucleate=0.05, p_halo=0.0, halo=(1.2, 1.4), density=(1.3, 1.7), hema=(0.8, 1.1),
-        p_vacuoles=0.0, p_folds=0.2, cluster=(1, 3),
+        radius=(22, 36),
+        aspect=(1.0, 1.6),
+        vertices=(0, 6),
+        roughness=0.08,
+        processes=(0, 0),
+        nuc_ratio=(0.42, 0.55),
+        nuc_aspect=(1.0, 1.4),
+        nuc_irregular=0.05,
+        p_pyknotic=0.6,
+        p_binucleate=0.05,
+        p_halo=0.0,
+        halo=(1.2, 1.4),
+        density=(1.3, 1.7),
+        hema=(0.8, 1.1),
+        p_vacuoles=0.0,
+        p_folds=0.2,
+        cluster=(1, 3),
         palette={"orange": 0.6, "redbrown": 0.4},
     ),
 }
@@ -226,8 +288,9 @@ def sample_cell_params(
     )
 
 
-def _place(rng: np.random.Generator, cell: Cell, size: int, placed: list[Cell], inside: bool,
-           min_sep: float, tries: int = 40) -> None:
+def _place(
+    rng: np.random.Generator, cell: Cell, size: int, placed: list[Cell], inside: bool, min_sep: float, tries: int = 40
+) -> None:
     """Choose the cell's position: fully inside the field (with crop room) when ``inside``."""
     hw, hh, r = cell.extent
     best, best_score = None, -1.0
@@ -237,8 +300,13 @@ def _place(rng: np.random.Generator, cell: Cell, size: int, placed: list[Cell], 
             cx, cy = rng.uniform(mx, size - mx), rng.uniform(my, size - my)
         else:
             cx, cy = rng.uniform(-0.05 * size, 1.05 * size), rng.uniform(-0.05 * size, 1.05 * size)
-        score = min((math.hypot(cx - (o.x0 + o.cell.shape[1] / 2), cy - (o.y0 + o.cell.shape[0] / 2))
-                     / (r + o.params.radius) for o in placed), default=9.0)
+        score = min(
+            (
+                math.hypot(cx - (o.x0 + o.cell.shape[1] / 2), cy - (o.y0 + o.cell.shape[0] / 2)) / (r + o.params.radius)
+                for o in placed
+            ),
+            default=9.0,
+        )
         if score > best_score:
             best, best_score = (cx, cy), score
         if score >= min_sep:
@@ -311,8 +379,9 @@ def make_field(
     }
 
 
-def _populate(rng: np.random.Generator, classes: list[str] | tuple[str, ...], size: int, d: float, area: float,
-              cfg: SynthConfig) -> tuple[list[Cell], list[int]]:
+def _populate(
+    rng: np.random.Generator, classes: list[str] | tuple[str, ...], size: int, d: float, area: float, cfg: SynthConfig
+) -> tuple[list[Cell], list[int]]:
     """Render and place the target cells (each with its clustered neighbours), then random neighbours.
 
     Returns:
@@ -396,8 +465,9 @@ def _photograph(rng: np.random.Generator, od: np.ndarray, size: int, d: float, c
     return image
 
 
-def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: int | None = 256,
-             cfg: SynthConfig | None = None) -> dict[str, Any]:
+def cut_crop(
+    field: dict[str, Any], index: int, rng: np.random.Generator, size: int | None = 256, cfg: SynthConfig | None = None
+) -> dict[str, Any]:
     """Cut a crop around cell ``index`` of a field made by :func:`make_field`.
 
     The box is the cell's bounding box with a random ``cfg.crop_margin`` margin per side and a
@@ -428,8 +498,8 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
     sy0, sx0 = c.y0 - y0, c.x0 - x0
     ly0, lx0 = max(0, -sy0), max(0, -sx0)
     ly1, lx1 = min(h, sh - sy0), min(w, sw - sx0)
-    masks[0, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.cell[ly0:ly1, lx0:lx1] * 255
-    masks[1, sy0 + ly0:sy0 + ly1, sx0 + lx0:sx0 + lx1] = c.nucleus[ly0:ly1, lx0:lx1] * 255
+    masks[0, sy0 + ly0 : sy0 + ly1, sx0 + lx0 : sx0 + lx1] = c.cell[ly0:ly1, lx0:lx1] * 255
+    masks[1, sy0 + ly0 : sy0 + ly1, sx0 + lx0 : sx0 + lx1] = c.nucleus[ly0:ly1, lx0:lx1] * 255
     if size is None:  # native pixel scale
         image, cm, nm = sub, masks[0] > 127, masks[1] > 127
     else:
@@ -444,104 +514,4 @@ def cut_crop(field: dict[str, Any], index: int, rng: np.random.Generator, size: 
         "nucleus": nm.astype(np.uint8) * 255,
         "label": c.params.cls,
         "box": (x0, y0, sw, sh),
-    }
-
-
-def _write_png(path: Path, arr: np.ndarray) -> None:
-    """Write a PNG (RGB arrays are converted to cv2's BGR); fails loudly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    a = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
-    if not cv2.imwrite(str(path), a, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise OSError(f"could not write {path}")
-
-
-def _write_field(folder: Path, fid: str, f: dict[str, Any]) -> None:
-    """Write field ``f`` of :func:`make_field` as ``images/<fid>.png`` and
-    ``masks/{cytoplasm,nucleus,instances}/<fid>.png`` (instances: uint16 cell ids) under ``folder``."""
-    inst = f["instances"]
-    if int(inst.max(initial=0)) > np.iinfo(np.uint16).max or int(inst.min(initial=0)) < 0:
-        raise ValueError(f"{fid}: instance ids {inst.min()}..{inst.max()} do not fit a 16-bit PNG")
-    _write_png(folder / "images" / f"{fid}.png", f["image"])
-    for name, arr in (("cytoplasm", f["cytoplasm"]), ("nucleus", f["nucleus"]), ("instances", inst.astype(np.uint16))):
-        _write_png(folder / "masks" / name / f"{fid}.png", arr)
-
-
-def generate(
-    out: str | Path,
-    seed: int = 0,
-    n_fields: int = 20,
-    n_crops: int = 200,
-    size: int | None = None,
-    field_size: int = 512,
-    difficulty: float = 0.5,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Write a synthetic data set: fields (masks format) and class-balanced crops (classes format).
-
-    Layout under ``out``: ``fields/images/field_NNNN.png``, ``fields/masks/{cytoplasm,nucleus,
-    instances}/field_NNNN.png`` (instances: uint16 cell ids, 0 = background, the top cell where
-    cells overlap); ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``, group
-    ``field_NNNN``), ``crops_masks/{cytoplasm,nucleus}/<class>/fNNNN_cJJ.png`` and
-    ``manifest.json`` (the arguments). Field ``k`` holds one target cell per class; crop
-    ``fNNNN_cJJ`` is target ``JJ`` (class ``SIPAKMED_CLASSES[JJ]``) of field ``NNNN``, so crop
-    classes are balanced (counts differ by at most one). Fields beyond ``n_fields`` needed for
-    the crops are generated but not written. Same arguments -> byte-identical files.
-    ``size=None`` (default) keeps crops at the fields' pixel scale (variable size, like
-    SIPaKMeD's ``CROPPED`` cells); an integer resizes every crop to ``size`` x ``size``.
-
-    Returns:
-        dict with ``out``, ``n_fields``, ``n_crops``, ``crops_per_class``, ``fields_dir``,
-        ``crops_dir``, ``crops_masks_dir``, ``groups_csv``, ``manifest``.
-    """
-    if not 0.0 <= float(difficulty) <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-    if n_fields < 0 or n_crops < 0:
-        raise ValueError("n_fields and n_crops must be >= 0")
-    if size is not None and size < 16:
-        raise ValueError(f"crop size must be >= 16, got {size}")
-    out = Path(out)
-    k_cls = len(SIPAKMED_CLASSES)
-    n_src = max(int(n_fields), math.ceil(int(n_crops) / k_cls))
-    counts = {c: 0 for c in SIPAKMED_CLASSES}
-    groups: list[str] = []
-    for k in tqdm(range(n_src), desc="synth fields", disable=not progress):
-        f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES))
-        fid = f"field_{k:04d}"
-        if k < n_fields:
-            _write_field(out / "fields", fid, f)
-        for j, cls in enumerate(SIPAKMED_CLASSES):
-            if k * k_cls + j >= n_crops:
-                break
-            crop = cut_crop(f, f["targets"][j], item_rng(seed, k, j + 1), size)
-            name = f"f{k:04d}_c{j:02d}.png"
-            _write_png(out / "crops" / cls / name, crop["image"])
-            _write_png(out / "crops_masks" / "cytoplasm" / cls / name, crop["cytoplasm"])
-            _write_png(out / "crops_masks" / "nucleus" / cls / name, crop["nucleus"])
-            groups.append(f"{cls}/{name},{fid}")
-            counts[cls] += 1
-    if n_crops:
-        (out / "crops").mkdir(parents=True, exist_ok=True)
-        (out / "crops" / "groups.csv").write_text("path,group\n" + "\n".join(groups) + "\n")
-    manifest = {
-        "generator": "cervix.synthetic.fields.generate",
-        "args": {"seed": int(seed), "n_fields": int(n_fields), "n_crops": int(n_crops), "size": None if size is None else int(size),
-                 "field_size": int(field_size), "difficulty": float(difficulty)},
-        "classes": list(SIPAKMED_CLASSES),
-        "crops_per_class": counts,
-        "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), "
-                      + ("at the fields' pixel scale" if size is None else "resized to size x size"),
-        "config": {k: v for k, v in asdict(SynthConfig()).items()},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return {
-        "out": str(out),
-        "n_fields": int(n_fields),
-        "n_crops": sum(counts.values()),
-        "crops_per_class": counts,
-        "fields_dir": str(out / "fields"),
-        "crops_dir": str(out / "crops"),
-        "crops_masks_dir": str(out / "crops_masks"),
-        "groups_csv": str(out / "crops" / "groups.csv"),
-        "manifest": str(out / "manifest.json"),
     }

@@ -4,35 +4,36 @@ from cervix.training.checkpoints import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     check_plain,
-    save_checkpoint,
+    library_versions,
     load_checkpoint,
-    model_from_checkpoint,
     load_run_model,
     load_weights,
-    library_versions,
+    model_from_checkpoint,
+    save_checkpoint,
 )
-from cervix.training.distributed import setup_distributed, cleanup_distributed, ddp_active, is_main_process, broadcast
-from cervix.training.loop import TrainConfig, History, NonFiniteLossError, fit, stopping_signal
-from cervix.training.optim import param_groups, warmup_cosine_lambda, adamw_warmup_cosine
+from cervix.training.distributed import broadcast, cleanup_distributed, ddp_active, is_main_process, setup_distributed
+from cervix.training.history import History, stopping_signal
+from cervix.training.loop import NonFiniteLossError, fit
+from cervix.training.optim import adamw_warmup_cosine, param_groups, warmup_cosine_lambda
 from cervix.training.rundir import (
     RUN_FILES,
     RUN_PATTERNS,
-    run_files,
-    prepare_run_dir,
-    run_split_path,
     RunExistsError,
     TrainResult,
-    resolve_checkpoint,
     fold_dirs,
+    prepare_run_dir,
+    resolve_checkpoint,
+    run_files,
+    run_split_path,
     write_metrics,
 )
 from cervix.training.sampling import (
-    seed_everything,
-    rng_state,
-    set_rng_state,
     EpochSampler,
     make_loader,
+    rng_state,
+    seed_everything,
     set_loader_epoch,
+    set_rng_state,
 )
 
 __all__ = [
@@ -50,11 +51,10 @@ __all__ = [
     "ddp_active",
     "is_main_process",
     "broadcast",
-    "TrainConfig",
     "History",
+    "stopping_signal",
     "NonFiniteLossError",
     "fit",
-    "stopping_signal",
     "param_groups",
     "warmup_cosine_lambda",
     "adamw_warmup_cosine",

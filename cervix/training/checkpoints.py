@@ -10,17 +10,19 @@ checkpoint and loads its weights (:func:`load_weights`), with one error naming t
 every way the two can fail to fit. The checkpoints :func:`cervix.training.loop.fit` writes
 (``best.pt`` / ``last.pt``) are described in its docstring.
 """
+
 from __future__ import annotations
 
 import collections
 import contextlib
-import importlib.metadata
 import errno
+import importlib.metadata
 import os
 import pickle
 import platform
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,8 +53,12 @@ class CheckpointError(ValueError):
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a checkpoint depends on."""
-    out = {"python": platform.python_version(), "torch": str(torch.__version__),
-           "numpy": str(np.__version__), "cervix": "?"}
+    out = {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+        "cervix": "?",
+    }
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         out["cervix"] = importlib.metadata.version("cervix")
     with contextlib.suppress(Exception):
@@ -83,9 +89,11 @@ def check_plain(obj: Any, where: str = "state") -> None:
         for i, v in enumerate(obj):
             check_plain(v, f"{where}[{i}]")
         return
-    raise TypeError(f"{where}: {type(obj).__module__}.{type(obj).__name__} is not a tensor or a "
-                    "plain Python type; convert it before saving (checkpoints must load with "
-                    "weights_only=True)")
+    raise TypeError(
+        f"{where}: {type(obj).__module__}.{type(obj).__name__} is not a tensor or a "
+        "plain Python type; convert it before saving (checkpoints must load with "
+        "weights_only=True)"
+    )
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
@@ -102,17 +110,20 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     try:
         atomic_write(path, lambda fh: torch.save(dict(state), fh), fsync=True)
     except (OSError, RuntimeError) as exc:
-        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc) or (
-            isinstance(exc, RuntimeError) and "enforce fail" in str(exc))
+        full = (
+            getattr(exc, "errno", None) == errno.ENOSPC
+            or "No space left" in str(exc)
+            or (isinstance(exc, RuntimeError) and "enforce fail" in str(exc))
+        )
         if full:
-            raise OSError(errno.ENOSPC, f"no space left on the device holding {path}; the previous "
-                                        f"{path.name} (if any) is intact") from exc
+            raise OSError(
+                errno.ENOSPC, f"no space left on the device holding {path}; the previous {path.name} (if any) is intact"
+            ) from exc
         raise
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
-                    ) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``torch.load(..., weights_only=True)`` (never arbitrary pickles).
 
     Raises:
@@ -125,20 +136,31 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError, KeyError, IndexError) as exc:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+        TypeError,
+        KeyError,
+        IndexError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a weights-only checkpoint and is refused: only files holding tensors "
             f"and plain Python types are loaded (torch.load(weights_only=True)). "
-            f"Cause: {type(exc).__name__}: {first[:300]}") from exc
+            f"Cause: {type(exc).__name__}: {first[:300]}"
+        ) from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     return obj
 
 
-def model_from_checkpoint(ck: Mapping[str, Any], path: str | os.PathLike, task: str,
-                          build: Callable[[Mapping[str, Any]], nn.Module]) -> nn.Module:
+def model_from_checkpoint(
+    ck: Mapping[str, Any], path: str | os.PathLike, task: str, build: Callable[[Mapping[str, Any]], nn.Module]
+) -> nn.Module:
     """The model a loaded checkpoint describes, with its weights: ``build(config)`` then
     :func:`load_weights`; every way the checkpoint can fail to fit is one error naming ``path``.
 
@@ -153,15 +175,20 @@ def model_from_checkpoint(ck: Mapping[str, Any], path: str | os.PathLike, task: 
     try:
         model = build(cfg)
     except KeyError as exc:
-        raise CheckpointError(f"{path}: its config lacks {exc.args[0]!r}; not a complete cervix {task} "
-                              "checkpoint") from exc
+        raise CheckpointError(
+            f"{path}: its config lacks {exc.args[0]!r}; not a complete cervix {task} checkpoint"
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its config does not describe a valid model ({exc})") from exc
     return load_weights(model, ck.get("model"), path)
 
 
-def load_run_model(path: str | os.PathLike, task: str, build: Callable[[Mapping[str, Any]], nn.Module],
-                   device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_run_model(
+    path: str | os.PathLike,
+    task: str,
+    build: Callable[[Mapping[str, Any]], nn.Module],
+    device: str | torch.device | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
     """Model (eval mode, on ``device``) and run config of a checkpoint or run folder, for both stages.
 
     Args:
@@ -192,7 +219,9 @@ def load_weights(model: nn.Module, state: Mapping[str, Any], path: str | os.Path
     own = model.state_dict()
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: 'model' holds a {type(state).__name__}, not a state dict")
-    shape = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    shape = [
+        k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if shape or missing or extra:
@@ -204,6 +233,7 @@ def load_weights(model: nn.Module, state: Mapping[str, Any], path: str | os.Path
         raise CheckpointError(
             f"{path}: its weights do not fit the model its config describes ({len(shape)} shape "
             f"mismatch(es), {len(missing)} missing, {len(extra)} unexpected; first: {first}). Was the "
-            "config edited, or the file written by another version?")
+            "config edited, or the file written by another version?"
+        )
     model.load_state_dict(state)
     return model

@@ -5,6 +5,7 @@
 runs on one process. In :func:`cervix.training.loop.fit` only rank 0 evaluates, logs, prints and saves;
 :func:`broadcast` hands its metrics and stop decision to the other ranks.
 """
+
 from __future__ import annotations
 
 import os

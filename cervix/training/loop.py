@@ -2,9 +2,10 @@
 
 :func:`fit` trains any ``nn.Module`` with AdamW (Loshchilov & Hutter, ICLR 2019) under a linear
 warm-up + cosine learning-rate schedule (Loshchilov & Hutter, SGDR, ICLR 2017) stepped per
-iteration (:mod:`cervix.training.optim`), with gradient clipping, mixed precision (CUDA fp16 with a GradScaler, CUDA or CPU
-bf16 autocast; :mod:`cervix.core.device`), early stopping on a monitored validation metric, ``tqdm``
-progress bars, ``history.csv`` + TensorBoard logging, and checkpoints ``best.pt`` / ``last.pt``.
+iteration (:mod:`cervix.training.optim`), with gradient clipping, mixed precision (CUDA fp16 with a
+GradScaler, CUDA or CPU bf16 autocast; :mod:`cervix.core.device`), early stopping on a monitored
+validation metric, ``tqdm`` progress bars, ``history.csv`` + TensorBoard logging, and checkpoints
+``best.pt`` / ``last.pt``.
 
 Checkpoints hold only tensors and plain Python types, so they load with
 ``torch.load(path, weights_only=True)``, and are written atomically (:mod:`cervix.training.checkpoints`).
@@ -26,26 +27,25 @@ The loop in reading order: :func:`fit` prepares the run (``_start``), restores `
 each epoch trains (``_train_epoch``, one ``_train_step`` per batch) and then ends
 (``_end_epoch``: validation, history, early stopping, checkpoints and logging).
 """
+
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from cervix.core.config import LoopConfig, to_dict
-from cervix.core.device import AMP_CHOICES, autocast_context, device_and_amp, to_device
+from cervix.core.config import TrainConfig, to_dict
+from cervix.core.device import autocast_context, device_and_amp, to_device
 from cervix.core.files import atomic_write_csv, atomic_write_text
 from cervix.training.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -56,15 +56,14 @@ from cervix.training.checkpoints import (
     save_checkpoint,
 )
 from cervix.training.distributed import broadcast, ddp_active, setup_distributed
+from cervix.training.history import History, _improved, stopping_signal
 from cervix.training.optim import adamw_warmup_cosine
+from cervix.training.rundir import check_same_settings
 from cervix.training.sampling import rng_state, seed_everything, set_loader_epoch, set_rng_state
 
 __all__ = [
-    "TrainConfig",
-    "History",
     "NonFiniteLossError",
     "fit",
-    "stopping_signal",
 ]
 
 
@@ -72,118 +71,27 @@ class NonFiniteLossError(RuntimeError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
-@dataclass
-class TrainConfig(LoopConfig):
-    """Knobs of the generic loop: the shared :class:`cervix.core.config.LoopConfig` plus the loop's own
-    switches below."""
-
-    progress: bool = True  # tqdm progress bars (rank 0 only)
-    tensorboard: bool = True  # write TensorBoard events to out_dir
-    log_every: int = 10  # TensorBoard train-loss logging interval in steps
-
-    @classmethod
-    def from_config(cls, cfg: Any = None, **overrides: Any) -> "TrainConfig":
-        """Pick the fields of this class from a stage config (dataclass or dict), then overrides."""
-        src = to_dict(cfg) if cfg is not None else {}
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in src.items() if k in names}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise TypeError(f"unknown TrainConfig field(s) {unknown}")
-        kw.update(overrides)
-        return cls(**kw)
-
-    def __post_init__(self) -> None:
-        if self.amp not in AMP_CHOICES:
-            raise ValueError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.early_stopping_window < 1:
-            raise ValueError(f"early_stopping_window must be >= 1, got {self.early_stopping_window}")
-        if self.early_stopping_min_delta < 0:
-            raise ValueError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta}")
-
-
-@dataclass
-class History:
-    """What :func:`fit` returns: one row per epoch plus the outcome."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)  # per-epoch rows, as in history.csv:
-    # epoch, step (global), lr (for the next step), train_loss, train_<part>, the evaluate_fn
-    # metrics, time_s
-    monitor: str = "val_loss"  # monitored metric
-    mode: str = "min"  # its direction
-    best_metric: float | None = None  # best monitored value
-    best_epoch: int | None = None  # epoch (1-based) of best.pt
-    stop_reason: str = ""  # "completed", "early stopping", "time budget", "callback"
-    out_dir: str = ""  # run folder
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, key: str) -> list[Any]:
-        """Column ``key`` over epochs (None where an epoch lacks it)."""
-        return [r.get(key) for r in self.rows]
-
-    @property
-    def keys(self) -> list[str]:
-        """All column names in first-seen order."""
-        out: dict[str, None] = {}
-        for r in self.rows:
-            out.update(dict.fromkeys(r))
-        return list(out)
-
-    def to_dataframe(self):  # -> pandas.DataFrame
-        """The history as a pandas DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
-
-
 # ----------------------------------------------------------------------------- helpers
 def _float(x: Any) -> float:
     return float(x.detach().float().item()) if isinstance(x, torch.Tensor) else float(x)
 
 
-def _improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    if not math.isfinite(value):
-        return False
-    if best is None:
-        return True
-    return value > best + min_delta if mode == "max" else value < best - min_delta
-
-
-def stopping_signal(values: Sequence[float], window: int) -> float:
-    """The value early stopping judges after the last epoch: the median of the monitor over the
-    last ``window`` epochs (fewer at the start), so one noisy epoch neither resets nor counts
-    against the patience. Non-finite values are ignored (NaN if none is left)."""
-    tail = [float(v) for v in list(values)[-max(1, int(window)):] if v is not None and math.isfinite(float(v))]
-    return float(np.median(tail)) if tail else float("nan")
-
-
-#: Settings that may differ when a run is resumed (they do not change what is computed).
-RESUME_MAY_CHANGE = frozenset({"progress", "tensorboard", "log_every", "max_train_minutes", "num_workers",
-                               "data", "masks", "split_path", "pretrained"})
-
-
-def _check_same_settings(path: Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
-    """Refuse to resume a run under other settings: its results would mix two configurations
-    while ``config.json`` claimed the new one for the whole run."""
-    diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in sorted(set(saved) & set(now))
-            if k not in RESUME_MAY_CHANGE and to_dict(saved[k]) != to_dict(now[k])]
-    if diff:
-        raise ValueError(f"{path}: cannot resume with other settings than the run's ({'; '.join(diff)}); "
-                         "resume with the run's own settings, or start a new run (--overwrite or another --out)")
-
-
 # ----------------------------------------------------------------------------- the loop
-def fit(model: nn.Module, train_loader: Any, val_loader: Any, loss_fn: Callable[[Any, Any], Any],
-        evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None, cfg: TrainConfig,
-        out_dir: str | os.PathLike, *, config: Any = None, resume: bool = False,
-        device: str | torch.device | None = None, on_epoch_end: Callable[[History], Any] | None = None,
-        extra_state: Mapping[str, Any] | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Any,
+    val_loader: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None,
+    cfg: TrainConfig,
+    out_dir: str | os.PathLike,
+    *,
+    config: Any = None,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    on_epoch_end: Callable[[History], Any] | None = None,
+    extra_state: Mapping[str, Any] | None = None,
+) -> History:
     """Train ``model`` and keep ``best.pt`` / ``last.pt`` in ``out_dir``.
 
     Args:
@@ -225,8 +133,20 @@ def fit(model: nn.Module, train_loader: Any, val_loader: Any, loss_fn: Callable[
     dev, amp_dtype, use_scaler = device_and_amp(cfg.amp, device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    loop = _start(model, train_loader, evaluate_fn, cfg, out, config, extra_state,
-                  main=rank == 0, world=world, dev=dev, amp_dtype=amp_dtype, use_scaler=use_scaler)
+    loop = _start(
+        model,
+        train_loader,
+        evaluate_fn,
+        cfg,
+        out,
+        config,
+        extra_state,
+        main=rank == 0,
+        world=world,
+        dev=dev,
+        amp_dtype=amp_dtype,
+        use_scaler=use_scaler,
+    )
     restored_rng = _resume(loop) if resume else None
     if loop.history.stop_reason:  # the resumed run had already stopped early
         return loop.history
@@ -280,23 +200,47 @@ class _Loop:
         """The state saved in ``best.pt`` / ``last.pt`` after ``epoch`` (1-based)."""
         cfg, history = self.cfg, self.history
         return {
-            "format": CHECKPOINT_FORMAT, "format_version": 1,
-            "model": self.bare.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "format": CHECKPOINT_FORMAT,
+            "format_version": 1,
+            "model": self.bare.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "epoch": epoch, "global_step": self.global_step, "monitor": cfg.monitor, "mode": cfg.mode,
-            "best_metric": history.best_metric, "best_epoch": history.best_epoch,
-            "bad_epochs": self.bad_epochs, "stop_best": self.stop_best, "stop_reason": stop_reason,
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "monitor": cfg.monitor,
+            "mode": cfg.mode,
+            "best_metric": history.best_metric,
+            "best_epoch": history.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stop_best": self.stop_best,
+            "stop_reason": stop_reason,
             "elapsed_s": self.elapsed,
-            "history": [dict(r) for r in history.rows], "rng": rng_state(),
-            "config": self.plain_config, "train_config": self.train_dict, "versions": library_versions(),
-            "world_size": self.world, "extra": to_dict(dict(self.extra_state or {})),
+            "history": [dict(r) for r in history.rows],
+            "rng": rng_state(),
+            "config": self.plain_config,
+            "train_config": self.train_dict,
+            "versions": library_versions(),
+            "world_size": self.world,
+            "extra": to_dict(dict(self.extra_state or {})),
         }
 
 
-def _start(model: nn.Module, train_loader: Any, evaluate_fn: Callable | None, cfg: TrainConfig, out: Path,
-           config: Any, extra_state: Mapping[str, Any] | None, *, main: bool, world: int,
-           dev: torch.device, amp_dtype: torch.dtype | None, use_scaler: bool) -> _Loop:
+def _start(
+    model: nn.Module,
+    train_loader: Any,
+    evaluate_fn: Callable | None,
+    cfg: TrainConfig,
+    out: Path,
+    config: Any,
+    extra_state: Mapping[str, Any] | None,
+    *,
+    main: bool,
+    world: int,
+    dev: torch.device,
+    amp_dtype: torch.dtype | None,
+    use_scaler: bool,
+) -> _Loop:
     """Check the inputs, seed, move the model to ``dev`` and build the optimiser (AdamW),
     the warm-up + cosine schedule and the fp16 GradScaler."""
     plain_config = to_dict(config) if config is not None else {}
@@ -306,25 +250,36 @@ def _start(model: nn.Module, train_loader: Any, evaluate_fn: Callable | None, cf
     train_dict = to_dict(cfg)
 
     if evaluate_fn is None and not cfg.monitor.startswith("train_"):
-        raise ValueError(f"monitor {cfg.monitor!r} needs an evaluate_fn; without one monitor "
-                         "'train_loss'")
+        raise ValueError(f"monitor {cfg.monitor!r} needs an evaluate_fn; without one monitor 'train_loss'")
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
-        raise ValueError("the training loader is empty (dataset smaller than one batch with "
-                         "drop_last?)")
+        raise ValueError("the training loader is empty (dataset smaller than one batch with drop_last?)")
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
 
     seed_everything(cfg.seed)
     model.to(dev)
-    optimizer, scheduler = adamw_warmup_cosine(model, cfg.lr, cfg.weight_decay, cfg.min_lr, total_steps,
-                                               warmup_steps)
+    optimizer, scheduler = adamw_warmup_cosine(model, cfg.lr, cfg.weight_decay, cfg.min_lr, total_steps, warmup_steps)
     scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler) if use_scaler else None
     history = History(monitor=cfg.monitor, mode=cfg.mode, out_dir=str(out))
-    return _Loop(cfg=cfg, out=out, main=main, world=world, dev=dev, amp_dtype=amp_dtype, bare=model,
-                 model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, history=history,
-                 plain_config=plain_config, train_dict=train_dict, extra_state=extra_state,
-                 steps_per_epoch=steps_per_epoch)
+    return _Loop(
+        cfg=cfg,
+        out=out,
+        main=main,
+        world=world,
+        dev=dev,
+        amp_dtype=amp_dtype,
+        bare=model,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        history=history,
+        plain_config=plain_config,
+        train_dict=train_dict,
+        extra_state=extra_state,
+        steps_per_epoch=steps_per_epoch,
+    )
 
 
 def _resume(loop: _Loop) -> Any:
@@ -338,8 +293,11 @@ def _resume(loop: _Loop) -> Any:
             tqdm.write(f"no {last_path} to resume from; starting a new run")
         return None
     ck = load_checkpoint(last_path, map_location="cpu")
-    _check_same_settings(last_path, {**dict(ck.get("config") or {}), **dict(ck.get("train_config") or {})},
-                         {**loop.plain_config, **loop.train_dict})
+    check_same_settings(
+        last_path,
+        {**dict(ck.get("config") or {}), **dict(ck.get("train_config") or {})},
+        {**loop.plain_config, **loop.train_dict},
+    )
     load_weights(loop.bare, ck["model"], last_path)
     loop.optimizer.load_state_dict(ck["optimizer"])
     loop.scheduler.load_state_dict(ck["scheduler"])
@@ -354,8 +312,7 @@ def _resume(loop: _Loop) -> Any:
     if ck.get("stop_reason") == "early stopping":
         history.stop_reason = "early stopping"
         if loop.main:
-            tqdm.write(f"{last_path}: the run already stopped early at epoch {loop.start_epoch}; "
-                       "nothing to resume")
+            tqdm.write(f"{last_path}: the run already stopped early at epoch {loop.start_epoch}; nothing to resume")
         return None
     if loop.main:
         tqdm.write(f"resuming from {last_path} after epoch {loop.start_epoch}")
@@ -368,8 +325,12 @@ def _open_outputs(loop: _Loop) -> None:
         ddp_kw = {"device_ids": [loop.dev.index]} if loop.dev.type == "cuda" else {}
         loop.model = nn.parallel.DistributedDataParallel(loop.bare, **ddp_kw)
     if loop.main:
-        run = {**loop.plain_config, "train_config": loop.train_dict, "world_size": loop.world,
-               "versions": library_versions()}
+        run = {
+            **loop.plain_config,
+            "train_config": loop.train_dict,
+            "world_size": loop.world,
+            "versions": library_versions(),
+        }
         atomic_write_text(loop.out / "config.json", json.dumps(run, indent=2, sort_keys=False, default=str))
         if loop.cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -377,13 +338,24 @@ def _open_outputs(loop: _Loop) -> None:
             loop.writer = SummaryWriter(log_dir=str(loop.out), purge_step=loop.global_step or None)
 
 
-def _run_epochs(loop: _Loop, train_loader: Any, val_loader: Any, loss_fn: Callable[[Any, Any], Any],
-                evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None,
-                on_epoch_end: Callable[[History], Any] | None) -> None:
+def _run_epochs(
+    loop: _Loop,
+    train_loader: Any,
+    val_loader: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None,
+    on_epoch_end: Callable[[History], Any] | None,
+) -> None:
     """Train the remaining epochs until the last or a stop; set ``history.stop_reason``."""
     cfg = loop.cfg
-    epoch_bar = tqdm(range(loop.start_epoch, cfg.epochs), desc="epochs", disable=not loop.show,
-                     initial=loop.start_epoch, total=cfg.epochs, dynamic_ncols=True)
+    epoch_bar = tqdm(
+        range(loop.start_epoch, cfg.epochs),
+        desc="epochs",
+        disable=not loop.show,
+        initial=loop.start_epoch,
+        total=cfg.epochs,
+        dynamic_ncols=True,
+    )
     stop_reason = "completed"
     try:
         for epoch in epoch_bar:
@@ -404,8 +376,7 @@ def _run_epochs(loop: _Loop, train_loader: Any, val_loader: Any, loss_fn: Callab
 
 
 # ----------------------------------------------------------------------------- one epoch: training
-def _train_epoch(loop: _Loop, epoch: int, train_loader: Any, loss_fn: Callable[[Any, Any], Any]
-                 ) -> dict[str, Any]:
+def _train_epoch(loop: _Loop, epoch: int, train_loader: Any, loss_fn: Callable[[Any, Any], Any]) -> dict[str, Any]:
     """One pass over the training loader (``epoch`` 0-based); the epoch's history row so far:
     epoch, step, lr, train_loss (mean over all ranks) and train_<part> (this rank's mean)."""
     cfg = loop.cfg
@@ -413,8 +384,9 @@ def _train_epoch(loop: _Loop, epoch: int, train_loader: Any, loss_fn: Callable[[
     loop.model.train()
     loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum, count)
     parts_sum: dict[str, float] = {}
-    bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-               disable=not loop.show, dynamic_ncols=True)
+    bar = tqdm(
+        train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not loop.show, dynamic_ncols=True
+    )
     for batch in bar:
         loss, parts = _train_step(loop, epoch, batch, loss_fn)
         lv = _float(loss)
@@ -431,9 +403,12 @@ def _train_epoch(loop: _Loop, epoch: int, train_loader: Any, loss_fn: Callable[[
     if ddp_active():
         dist.all_reduce(loss_sum)
     n_steps = max(1.0, float(loss_sum[1]))
-    row: dict[str, Any] = {"epoch": epoch + 1, "step": loop.global_step,
-                           "lr": loop.optimizer.param_groups[0]["lr"],
-                           "train_loss": float(loss_sum[0]) / n_steps}
+    row: dict[str, Any] = {
+        "epoch": epoch + 1,
+        "step": loop.global_step,
+        "lr": loop.optimizer.param_groups[0]["lr"],
+        "train_loss": float(loss_sum[0]) / n_steps,
+    }
     local_steps = max(1, loop.steps_per_epoch)
     row.update({f"train_{k}": v / local_steps for k, v in parts_sum.items()})
     return row
@@ -448,7 +423,7 @@ def _train_step(loop: _Loop, epoch: int, batch: Any, loss_fn: Callable[[Any, Any
     if isinstance(output, torch.Tensor):
         output = output.float()
     res = loss_fn(output, targets)
-    loss, parts = (res if isinstance(res, tuple) else (res, {}))
+    loss, parts = res if isinstance(res, tuple) else (res, {})
     _check_finite(loop, epoch, loss)
     _optimizer_step(loop, loss)
     loop.global_step += 1
@@ -461,10 +436,12 @@ def _check_finite(loop: _Loop, epoch: int, loss: torch.Tensor) -> None:
     if ddp_active():
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
     if finite.item() < 1:
-        msg = (f"non-finite loss ({_float(loss)}) at epoch {epoch + 1}, step "
-               f"{loop.global_step + 1}; training stopped. ")
-        msg += (f"The last good checkpoint is {loop.last_path} (epoch {epoch})."
-                if loop.last_path.is_file() else "No checkpoint was written yet.")
+        msg = f"non-finite loss ({_float(loss)}) at epoch {epoch + 1}, step {loop.global_step + 1}; training stopped. "
+        msg += (
+            f"The last good checkpoint is {loop.last_path} (epoch {epoch})."
+            if loop.last_path.is_file()
+            else "No checkpoint was written yet."
+        )
         msg += " Try a lower lr, grad_clip, or amp='none'."
         raise NonFiniteLossError(msg)
 
@@ -492,9 +469,16 @@ def _optimizer_step(loop: _Loop, loss: torch.Tensor) -> None:
 
 
 # ----------------------------------------------------------------------------- one epoch: the end
-def _end_epoch(loop: _Loop, epoch: int, row: dict[str, Any], t0: float, val_loader: Any,
-               evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None,
-               on_epoch_end: Callable[[History], Any] | None, epoch_bar: Any) -> str:
+def _end_epoch(
+    loop: _Loop,
+    epoch: int,
+    row: dict[str, Any],
+    t0: float,
+    val_loader: Any,
+    evaluate_fn: Callable[[nn.Module, Any], Mapping[str, float]] | None,
+    on_epoch_end: Callable[[History], Any] | None,
+    epoch_bar: Any,
+) -> str:
     """Validate (rank 0), record the epoch, decide whether to stop, then save and report (rank 0).
 
     Returns:
@@ -538,7 +522,7 @@ def _record_epoch(loop: _Loop, epoch: int, row: dict[str, Any]) -> tuple[float, 
 
 
 def _stop_reason(loop: _Loop, epoch: int) -> str:
-    """"early stopping" (patience exhausted), "time budget" (the next epoch would exceed
+    """ "early stopping" (patience exhausted), "time budget" (the next epoch would exceed
     ``max_train_minutes``) or "" (train on)."""
     cfg = loop.cfg
     if cfg.early_stopping_patience is not None and loop.bad_epochs >= cfg.early_stopping_patience:
@@ -550,8 +534,16 @@ def _stop_reason(loop: _Loop, epoch: int) -> str:
     return ""
 
 
-def _save_and_report(loop: _Loop, epoch: int, row: dict[str, Any], value: float, is_best: bool,
-                     stop_reason: str, epoch_bar: Any, on_epoch_end: Callable[[History], Any] | None) -> str:
+def _save_and_report(
+    loop: _Loop,
+    epoch: int,
+    row: dict[str, Any],
+    value: float,
+    is_best: bool,
+    stop_reason: str,
+    epoch_bar: Any,
+    on_epoch_end: Callable[[History], Any] | None,
+) -> str:
     """Rank 0 after each epoch: checkpoints, ``history.csv``, TensorBoard, the progress bar, the
     callback (which may stop the run) and the time-budget warning; the stop reason."""
     cfg, history, out = loop.cfg, loop.history, loop.out
@@ -564,15 +556,18 @@ def _save_and_report(loop: _Loop, epoch: int, row: dict[str, Any], value: float,
             if k not in ("epoch", "step") and isinstance(v, (int, float)):
                 loop.writer.add_scalar(f"epoch/{k}", v, epoch + 1)
         loop.writer.flush()
-    epoch_bar.set_postfix({cfg.monitor: f"{value:.4f}",
-                           "best": f"{history.best_metric:.4f}"
-                           if history.best_metric is not None else "-"})
+    epoch_bar.set_postfix(
+        {cfg.monitor: f"{value:.4f}", "best": f"{history.best_metric:.4f}" if history.best_metric is not None else "-"}
+    )
     if on_epoch_end is not None and on_epoch_end(history) is True and not stop_reason:
         stop_reason = "callback"
     if stop_reason == "time budget":  # after the callback, whose live plot clears the cell
         # stacklevel 5: fit's caller (fit -> _run_epochs -> _end_epoch -> here)
-        warnings.warn(f"{out}: max_train_minutes={cfg.max_train_minutes} stopped training after "
-                      f"epoch {epoch + 1} of {cfg.epochs}: this model is weaker than the "
-                      "configured one and depends on the machine's speed; raise "
-                      "max_train_minutes (None = no cap) to train all epochs", stacklevel=5)
+        warnings.warn(
+            f"{out}: max_train_minutes={cfg.max_train_minutes} stopped training after "
+            f"epoch {epoch + 1} of {cfg.epochs}: this model is weaker than the "
+            "configured one and depends on the machine's speed; raise "
+            "max_train_minutes (None = no cap) to train all epochs",
+            stacklevel=5,
+        )
     return stop_reason

@@ -5,10 +5,12 @@ convolution kernels only, not norms and biases (:func:`param_groups`). The learn
 linearly over the warm-up and then follows a cosine decay to a floor (SGDR without restarts;
 Loshchilov & Hutter, ICLR 2017), stepped per iteration (:func:`warmup_cosine_lambda`).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,8 +36,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return groups
 
 
-def warmup_cosine_lambda(total_steps: int, warmup_steps: int, min_ratio: float = 0.0
-                         ) -> Callable[[int], float]:
+def warmup_cosine_lambda(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:
     """LR multiplier for ``LambdaLR``: linear warm-up, then cosine decay to ``min_ratio``.
 
     For step ``s`` (0-based, the count of scheduler steps taken so far):
@@ -54,11 +55,13 @@ def warmup_cosine_lambda(total_steps: int, warmup_steps: int, min_ratio: float =
     return f
 
 
-def adamw_warmup_cosine(model: nn.Module, lr: float, weight_decay: float, min_lr: float, total_steps: int,
-                        warmup_steps: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+def adamw_warmup_cosine(
+    model: nn.Module, lr: float, weight_decay: float, min_lr: float, total_steps: int, warmup_steps: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over :func:`param_groups` with peak ``lr``, and its ``LambdaLR`` scheduler of
     :func:`warmup_cosine_lambda` (decaying to ``min_lr``), to be stepped once per iteration."""
     optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine_lambda(total_steps, warmup_steps, min_lr / lr))
+        optimizer, warmup_cosine_lambda(total_steps, warmup_steps, min_lr / lr)
+    )
     return optimizer, scheduler

@@ -8,15 +8,18 @@ describe the wrong model, so (as nnU-Net does with its result folders) a folder 
 is only reused with ``resume`` (continue it) or ``overwrite`` (remove the files cervix wrote
 there, and nothing else, then start afresh).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from cervix.core.config import to_dict
 from cervix.core.files import atomic_write_text, json_ready
 
 __all__ = [
@@ -34,8 +37,17 @@ __all__ = [
 
 #: Files a run and its evaluation write at the top of the run folder.
 RUN_FILES: tuple[str, ...] = (
-    "best.pt", "last.pt", "config.json", "split.json", "history.csv", "metrics.json", "per_image.csv",
-    "predictions.csv", "kfold.json", "oof_predictions.csv", "skipped.csv",
+    "best.pt",
+    "last.pt",
+    "config.json",
+    "split.json",
+    "history.csv",
+    "metrics.json",
+    "per_image.csv",
+    "predictions.csv",
+    "kfold.json",
+    "oof_predictions.csv",
+    "skipped.csv",
 )
 
 #: Glob patterns of the other things cervix writes there (TensorBoard events, k-fold runs,
@@ -54,7 +66,7 @@ class TrainResult:
 
     run: str  # the run folder
     best: str | list[str]  # its best.pt (one per fold for a k-fold run)
-    history: Any  # cervix.training.loop.History (a list of them for a k-fold run)
+    history: Any  # cervix.training.history.History (a list of them for a k-fold run)
     config: Any  # the SegConfig / ClsConfig the run was trained with
     split: dict[str, Any]  # images (or crops) per part: {"train": n, "val": n, "test": n}; per fold for k-fold
     monitor: str  # the validation metric that picked best.pt
@@ -93,8 +105,9 @@ def fold_dirs(path: str | os.PathLike) -> list[Path]:
     run = p if p.is_dir() else p.parent
     if p.is_file():
         return []
-    dirs = [d for d in run.glob("fold_*") if d.is_dir() and (d / "best.pt").is_file()
-            and d.name.split("_", 1)[1].isdigit()]
+    dirs = [
+        d for d in run.glob("fold_*") if d.is_dir() and (d / "best.pt").is_file() and d.name.split("_", 1)[1].isdigit()
+    ]
     return sorted(dirs, key=lambda d: int(d.name.split("_", 1)[1]))
 
 
@@ -118,8 +131,7 @@ def run_files(out: str | os.PathLike) -> list[Path]:
         return []
     found = {out / name for name in RUN_FILES if (out / name).exists()}
     for pattern in RUN_PATTERNS:
-        found.update(p for p in out.glob(pattern)
-                     if not (p.name.startswith("fold_") and not p.name[5:].isdigit()))
+        found.update(p for p in out.glob(pattern) if not (p.name.startswith("fold_") and not p.name[5:].isdigit()))
     return sorted(found)
 
 
@@ -154,7 +166,8 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool = False, overwrite: boo
             more = f" (+{len(existing) - 12} more)" if len(existing) > 12 else ""
             raise RunExistsError(
                 f"{out} already holds a run ({names}{more}); continue it with --resume / resume=True, "
-                "replace it with --overwrite / overwrite=True, or choose another folder")
+                "replace it with --overwrite / overwrite=True, or choose another folder"
+            )
         for p in existing:
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
@@ -173,3 +186,34 @@ def run_split_path(checkpoint: str | os.PathLike, config: dict | None = None) ->
     own = Path(checkpoint).parent / "split.json"
     stored = (config or {}).get("split_path")
     return own if own.is_file() or not stored else Path(stored)
+
+
+#: Settings that may differ when a run is resumed (they do not change what is computed).
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "progress",
+        "tensorboard",
+        "log_every",
+        "max_train_minutes",
+        "num_workers",
+        "data",
+        "masks",
+        "split_path",
+        "pretrained",
+    }
+)
+
+
+def check_same_settings(path: Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume a run under other settings: its results would mix two configurations
+    while ``config.json`` claimed the new one for the whole run."""
+    diff = [
+        f"{k}: {saved[k]!r} -> {now[k]!r}"
+        for k in sorted(set(saved) & set(now))
+        if k not in RESUME_MAY_CHANGE and to_dict(saved[k]) != to_dict(now[k])
+    ]
+    if diff:
+        raise ValueError(
+            f"{path}: cannot resume with other settings than the run's ({'; '.join(diff)}); "
+            "resume with the run's own settings, or start a new run (--overwrite or another --out)"
+        )

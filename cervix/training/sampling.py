@@ -8,12 +8,14 @@ on it, and :func:`set_loader_epoch` selects an epoch's order, worker seeds and a
 Together they let :func:`cervix.training.loop.fit` resume an interrupted run exactly (on CPU the resumed
 run ends with the same weights as the uninterrupted one).
 """
+
 from __future__ import annotations
 
 import math
 import os
 import random
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +37,7 @@ __all__ = [
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed python, numpy and torch (CPU and CUDA); with ``deterministic``, pin cuDNN choices."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global RNG is what is seeded)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
@@ -47,12 +49,11 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def rng_state() -> dict[str, Any]:
     """All RNG states as tensors and plain lists (weights-only loadable)."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [str(np_state[0]), np_state[1].tolist(), int(np_state[2]), int(np_state[3]),
-                  float(np_state[4])],
+        "numpy": [str(np_state[0]), np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
         "python": [py_state[0], list(py_state[1]), py_state[2]],
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -63,7 +64,7 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     """Restore the states saved by :func:`rng_state`."""
     torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))  # noqa: NPY002
     p = state["python"]
     random.setstate((p[0], tuple(p[1]), p[2]))
     cuda = state.get("cuda") or []
@@ -87,17 +88,22 @@ class EpochSampler(Sampler[int]):
             index list is padded by wrapping so every rank gets ``ceil(n / num_replicas)``.
     """
 
-    def __init__(self, n: int, shuffle: bool = True, seed: int = 0,
-                 weights: Sequence[float] | torch.Tensor | None = None,
-                 num_replicas: int | None = None, rank: int | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        weights: Sequence[float] | torch.Tensor | None = None,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
         if n <= 0:
             raise ValueError("EpochSampler needs a non-empty dataset")
         self.n, self.shuffle, self.seed, self.epoch = int(n), bool(shuffle), int(seed), 0
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         if self.weights is not None and len(self.weights) != n:
             raise ValueError(f"{len(self.weights)} sampler weights for {n} samples")
-        self.num_replicas = num_replicas if num_replicas is not None else (
-            dist.get_world_size() if ddp_active() else 1)
+        self.num_replicas = num_replicas if num_replicas is not None else (dist.get_world_size() if ddp_active() else 1)
         self.rank = rank if rank is not None else (dist.get_rank() if ddp_active() else 0)
         self.num_samples = math.ceil(self.n / self.num_replicas)
 
@@ -117,16 +123,23 @@ class EpochSampler(Sampler[int]):
         idx = self._indices()
         total = self.num_samples * self.num_replicas
         idx = (idx * math.ceil(total / len(idx)))[:total]
-        return iter(idx[self.rank:total:self.num_replicas])
+        return iter(idx[self.rank : total : self.num_replicas])
 
     def __len__(self) -> int:
         return self.num_samples
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0,
-                sampler_weights: Sequence[float] | None = None, num_workers: int = 0,
-                drop_last: bool | None = None, distributed: bool | None = None,
-                **kwargs: Any) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    sampler_weights: Sequence[float] | None = None,
+    num_workers: int = 0,
+    drop_last: bool | None = None,
+    distributed: bool | None = None,
+    **kwargs: Any,
+) -> DataLoader:
     """A DataLoader whose order is reproducible per epoch and which shards under DDP.
 
     Args:
@@ -145,13 +158,20 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
     if distributed is None:
         distributed = ddp_active() and (shuffle or sampler_weights is not None)
     replicas, rank = (None, None) if distributed else (1, 0)
-    sampler = EpochSampler(n, shuffle=shuffle, seed=seed, weights=sampler_weights,
-                           num_replicas=replicas, rank=rank)
+    sampler = EpochSampler(n, shuffle=shuffle, seed=seed, weights=sampler_weights, num_replicas=replicas, rank=rank)
     if drop_last is None:
         drop_last = shuffle and len(sampler) > batch_size
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      drop_last=drop_last, generator=gen, persistent_workers=False, **kwargs)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        generator=gen,
+        persistent_workers=False,
+        **kwargs,
+    )
 
 
 def set_loader_epoch(loader: Any, epoch: int, seed: int) -> None:

@@ -16,6 +16,7 @@ The augmentation strengths chosen with the notebook-01 sliders are saved for tra
 :func:`save_augment_config` (default ``runs/<profile>/augment.json``) and read back by
 notebooks 02/04 and the CLI with :func:`load_augment_config`.
 """
+
 from __future__ import annotations
 
 import io
@@ -114,11 +115,15 @@ def class_counts(records: Sequence[Record]) -> pd.DataFrame:
     if len(records) == 0:
         raise ValueError("class_counts: no records")
     df = pd.DataFrame(
-        {"label": [label_name(r.label) for r in records], "group": [r.group for r in records],
-         "with_masks": [bool(r.has_masks) for r in records]}
+        {
+            "label": [label_name(r.label) for r in records],
+            "group": [r.group for r in records],
+            "with_masks": [bool(r.has_masks) for r in records],
+        }
     )
-    out = df.groupby("label").agg(images=("group", "size"), groups=("group", "nunique"),
-                                  with_masks=("with_masks", "sum"))
+    out = df.groupby("label").agg(
+        images=("group", "size"), groups=("group", "nunique"), with_masks=("with_masks", "sum")
+    )
     out = out.reindex(class_order(df["label"]))
     out["share"] = out["images"] / out["images"].sum()
     out.index.name = "class"
@@ -137,8 +142,7 @@ def plot_class_counts(counts: pd.DataFrame) -> plt.Figure:
     ax.set_xlim(0, top * 1.22)
     ax.set_xlabel("images")
     ax.set_ylabel("")
-    ax.set_title(f"Class counts ({int(counts['images'].sum())} images, "
-                 f"{int(counts['groups'].sum())} groups)")
+    ax.set_title(f"Class counts ({int(counts['images'].sum())} images, {int(counts['groups'].sum())} groups)")
     return fig
 
 
@@ -188,8 +192,14 @@ def plot_sample(sample: Sample, alpha: float = 0.4, title: str | None = None) ->
     return fig
 
 
-def plot_sample_grid(records: Sequence[Record], per_class: int = 3, alpha: float = 0.4, seed: int = 0,
-                     tile: float = 1.3, title: str | None = None) -> plt.Figure:
+def plot_sample_grid(
+    records: Sequence[Record],
+    per_class: int = 3,
+    alpha: float = 0.4,
+    seed: int = 0,
+    tile: float = 1.3,
+    title: str | None = None,
+) -> plt.Figure:
     """Grid of random samples per class: one row per class, image and mask overlay side by side.
 
     Args:
@@ -205,11 +215,14 @@ def plot_sample_grid(records: Sequence[Record], per_class: int = 3, alpha: float
     classes = class_order(records)
     rng = np.random.default_rng(seed)
     by_class = {c: [r for r in records if label_name(r.label) == c] for c in classes}
-    picks = {c: [rs[i] for i in sorted(rng.choice(len(rs), min(per_class, len(rs)), replace=False))]
-             for c, rs in by_class.items()}
+    picks = {
+        c: [rs[i] for i in sorted(rng.choice(len(rs), min(per_class, len(rs)), replace=False))]
+        for c, rs in by_class.items()
+    }
     ncol = 2 * per_class
-    fig, axes = plt.subplots(len(classes), ncol, figsize=(tile * ncol + 1.6, tile * len(classes) + 0.5),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(classes), ncol, figsize=(tile * ncol + 1.6, tile * len(classes) + 0.5), squeeze=False, layout="constrained"
+    )
     for row, c in enumerate(classes):
         for j in range(per_class):
             a_img, a_ov = axes[row, 2 * j], axes[row, 2 * j + 1]
@@ -224,8 +237,9 @@ def plot_sample_grid(records: Sequence[Record], per_class: int = 3, alpha: float
                 a_img.set_title("image", fontsize="medium")
                 a_ov.set_title("masks", fontsize="medium")
         if classes != [UNLABELLED]:
-            axes[row, 0].set_ylabel(c.replace("-", "-\n", 1) if len(c) > 14 else c, rotation=0, ha="right",
-                                    va="center", fontsize="medium")
+            axes[row, 0].set_ylabel(
+                c.replace("-", "-\n", 1) if len(c) > 14 else c, rotation=0, ha="right", va="center", fontsize="medium"
+            )
     default = "Samples per class" if classes != [UNLABELLED] else "Samples"
     fig.suptitle(title or f"{default} (cytoplasm green, nucleus magenta)", fontsize="medium")
     return fig
@@ -253,10 +267,15 @@ def cell_table(records: Sequence[Record], progress: bool = False) -> pd.DataFram
         s = r.load()
         img = s.image
         row: dict[str, Any] = {
-            "label": label_name(s.label), "group": s.group, "path": s.path,
-            "height": img.shape[0], "width": img.shape[1],
-            "img_R": float(img[..., 0].mean()), "img_G": float(img[..., 1].mean()),
-            "img_B": float(img[..., 2].mean()), "has_masks": s.has_masks,
+            "label": label_name(s.label),
+            "group": s.group,
+            "path": s.path,
+            "height": img.shape[0],
+            "width": img.shape[1],
+            "img_R": float(img[..., 0].mean()),
+            "img_G": float(img[..., 1].mean()),
+            "img_B": float(img[..., 2].mean()),
+            "has_masks": s.has_masks,
         }
         if s.has_masks:
             cyt, nuc = np.asarray(s.cytoplasm), np.asarray(s.nucleus)
@@ -276,11 +295,17 @@ def cell_table(records: Sequence[Record], progress: bool = False) -> pd.DataFram
 def size_table(table: pd.DataFrame) -> pd.DataFrame:
     """Image size per class: count, min/median/max height and width (pixels) from :func:`cell_table`."""
     g = table.groupby("label", observed=True)
-    out = pd.DataFrame({
-        "images": g.size(),
-        "height_min": g["height"].min(), "height_median": g["height"].median(), "height_max": g["height"].max(),
-        "width_min": g["width"].min(), "width_median": g["width"].median(), "width_max": g["width"].max(),
-    })
+    out = pd.DataFrame(
+        {
+            "images": g.size(),
+            "height_min": g["height"].min(),
+            "height_median": g["height"].median(),
+            "height_max": g["height"].max(),
+            "width_min": g["width"].min(),
+            "width_median": g["width"].median(),
+            "width_max": g["width"].max(),
+        }
+    )
     out.index.name = "class"
     return out
 
@@ -317,8 +342,13 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     summ = colour_summary(table)
     classes = list(summ.index)
     colours = class_colours(classes)
-    fig, axes = plt.subplots(1, 3, figsize=(12.5, 0.5 * len(classes) + 2.2), layout="constrained",
-                             gridspec_kw={"width_ratios": [0.7, 1.2, 1.0]})
+    fig, axes = plt.subplots(
+        1,
+        3,
+        figsize=(12.5, 0.5 * len(classes) + 2.2),
+        layout="constrained",
+        gridspec_kw={"width_ratios": [0.7, 1.2, 1.0]},
+    )
     sw = np.ones((len(classes), 2, 3))
     for i, c in enumerate(classes):
         sw[i, 0] = summ.loc[c, ["cyto_R", "cyto_G", "cyto_B"]].to_numpy(float) / 255.0
@@ -333,8 +363,18 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     ax.set_title("(a) median colour")
     data = table[table["has_masks"]]
     ax = axes[1]
-    sns.scatterplot(data=data, x="cyto_H", y="cyto_S", hue="label", hue_order=classes, palette=colours,
-                    s=14, alpha=0.7, linewidth=0, ax=ax)
+    sns.scatterplot(
+        data=data,
+        x="cyto_H",
+        y="cyto_S",
+        hue="label",
+        hue_order=classes,
+        palette=colours,
+        s=14,
+        alpha=0.7,
+        linewidth=0,
+        ax=ax,
+    )
     ax.legend(title=None, fontsize="small", markerscale=1.6, frameon=True, framealpha=0.85, loc="upper right")
     ax.set_xlim(0, 360)
     ax.set_xticks(range(0, 361, 60))
@@ -344,8 +384,18 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
     ax = axes[2]
     with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated ``vert``
         warnings.filterwarnings("ignore", message=".*vert: bool was deprecated.*")
-        sns.boxplot(data=data, x="nuc_V", y="label", order=classes, hue="label", hue_order=classes,
-                    palette=colours, legend=False, fliersize=2, ax=ax)
+        sns.boxplot(
+            data=data,
+            x="nuc_V",
+            y="label",
+            order=classes,
+            hue="label",
+            hue_order=classes,
+            palette=colours,
+            legend=False,
+            fliersize=2,
+            ax=ax,
+        )
     ax.set_yticks(range(len(classes)), [""] * len(classes))
     ax.set_ylabel("")
     ax.set_xlabel("nucleus brightness V (0-1)")
@@ -356,8 +406,15 @@ def plot_colour_stats(table: pd.DataFrame) -> plt.Figure:
 def morphometrics_summary(table: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
     """Per class ``stat`` (e.g. "median", "mean") of cell/nucleus/cytoplasm area, N/C ratio,
     nucleus fraction, number of nuclei and nucleus circularity, plus ``cells``."""
-    cols = ["cell_area", "nucleus_area", "cytoplasm_area", "nc_ratio", "nucleus_fraction", "n_nuclei",
-            "nucleus_circularity"]
+    cols = [
+        "cell_area",
+        "nucleus_area",
+        "cytoplasm_area",
+        "nc_ratio",
+        "nucleus_fraction",
+        "n_nuclei",
+        "nucleus_circularity",
+    ]
     missing = [c for c in cols if c not in table]
     if missing:
         raise ValueError(f"morphometrics_summary: the table lacks {missing} (no masks?)")
@@ -382,17 +439,35 @@ def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = Non
         raise ValueError("plot_morphometrics: no record has masks")
     classes = class_order(data["label"].astype(str))
     colours = class_colours(classes)
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.0 * len(columns) + 1.5, 0.55 * len(classes) + 1.5),
-                             sharey=True, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(columns),
+        figsize=(4.0 * len(columns) + 1.5, 0.55 * len(classes) + 1.5),
+        sharey=True,
+        layout="constrained",
+    )
     axes = np.atleast_1d(axes)
     for ax, (col, name) in zip(axes, columns.items()):
         vals = data[[col, "label"]].replace([np.inf, -np.inf], np.nan).dropna()
         log = col == "nc_ratio"
         if log:
             vals = vals[vals[col] > 0]
-        sns.violinplot(data=vals, x=col, y=vals["label"].astype(str), order=classes, hue=vals["label"].astype(str),
-                       hue_order=classes, palette=colours, legend=False, cut=0, inner="quart",
-                       density_norm="width", linewidth=0.8, log_scale=log, ax=ax)
+        sns.violinplot(
+            data=vals,
+            x=col,
+            y=vals["label"].astype(str),
+            order=classes,
+            hue=vals["label"].astype(str),
+            hue_order=classes,
+            palette=colours,
+            legend=False,
+            cut=0,
+            inner="quart",
+            density_norm="width",
+            linewidth=0.8,
+            log_scale=log,
+            ax=ax,
+        )
         ax.set_xlabel(name + (" (log)" if log else ""))
         ax.set_ylabel("")
         if log:
@@ -404,8 +479,9 @@ def plot_morphometrics(table: pd.DataFrame, columns: dict[str, str] | None = Non
 # --------------------------------------------------------------------------------------------
 # Augmentations
 # --------------------------------------------------------------------------------------------
-def plot_augmentations(sample: Sample, cfg: AugmentConfig, n: int = 7, seed: int = 0, ncols: int = 4,
-                       tile: float = 2.0) -> plt.Figure:
+def plot_augmentations(
+    sample: Sample, cfg: AugmentConfig, n: int = 7, seed: int = 0, ncols: int = 4, tile: float = 2.0
+) -> plt.Figure:
     """The original sample and ``n`` augmented views with ``cfg``, masks outlined.
 
     Uses the training pipeline itself (:func:`cervix.data.datasets.preview_augmentations`), so the
@@ -418,16 +494,20 @@ def plot_augmentations(sample: Sample, cfg: AugmentConfig, n: int = 7, seed: int
     items = [(sample.image, sample.cytoplasm, sample.nucleus, "original")]
     items += [(im, c, nu, f"view {i + 1}") for i, (im, c, nu) in enumerate(views)]
     nrows = math.ceil(len(items) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(tile * ncols, tile * nrows + 0.6), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(tile * ncols, tile * nrows + 0.6), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         _blank(ax)
     for ax, (im, c, nu, title) in zip(axes.flat, items):
         ax.imshow(im)
         _draw_contours(ax, Sample(im, c, nu, None, "", ""), linewidth=0.8)
         ax.set_title(title, fontsize="small")
-    fig.suptitle(f"Augmentations: rotate ±{cfg.rotate:g}°, scale ±{cfg.scale:g}, flip {'on' if cfg.flip else 'off'}, "
-                 f"stain {cfg.stain:g}, blur p={cfg.blur:g}", fontsize="medium")
+    fig.suptitle(
+        f"Augmentations: rotate ±{cfg.rotate:g}°, scale ±{cfg.scale:g}, flip {'on' if cfg.flip else 'off'}, "
+        f"stain {cfg.stain:g}, blur p={cfg.blur:g}",
+        fontsize="medium",
+    )
     return fig
 
 

@@ -11,7 +11,7 @@ palette the figures use. What they draw:
   scaling, with the expected calibration error (Guo et al., "On Calibration of Modern Neural
   Networks", ICML 2017).
 * :func:`plot_history`, :func:`plot_training_curves`: loss and validation scores per epoch (a
-  :class:`cervix.training.loop.History`, or a run's ``history.csv``); the live curves of a notebook draw
+  :class:`cervix.training.history.History`, or a run's ``history.csv``); the live curves of a notebook draw
   through the same function.
 * :func:`mask_grid`, :func:`prediction_grid`, :func:`worst_cases`, :func:`area_distributions`:
   masks beside images (true and predicted), and mask areas per class.
@@ -22,11 +22,13 @@ palette the figures use. What they draw:
   (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
   Localization", ICCV 2017), from :func:`cervix.stages.evaluation.gradcam_examples`.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import cv2
 import matplotlib.pyplot as plt
@@ -71,9 +73,14 @@ def _ax(ax, figsize):
     return ax.figure, ax
 
 
-def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence[str] | None = None,
-                          normalise: str | bool | None = "true", ax=None, cmap: str = "Blues",
-                          title: str | None = None):
+def plot_confusion_matrix(
+    source: Mapping[str, Any] | Any,
+    class_names: Sequence[str] | None = None,
+    normalise: str | bool | None = "true",
+    ax=None,
+    cmap: str = "Blues",
+    title: str | None = None,
+):
     """Confusion matrix heatmap (seaborn), rows = true class.
 
     Args:
@@ -115,14 +122,31 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
     shown = np.nan_to_num(shown)
     k = len(class_names)
     fig, ax = _ax(ax, (1.1 * k + 2.2, 1.0 * k + 1.6))
-    sns.heatmap(shown, annot=True, fmt=".2f" if mode else ".0f", cmap=cmap, square=True, cbar=True,
-                vmin=0, vmax=1 if mode else None, xticklabels=class_names, yticklabels=class_names, ax=ax,
-                annot_kws={"size": 8})
+    sns.heatmap(
+        shown,
+        annot=True,
+        fmt=".2f" if mode else ".0f",
+        cmap=cmap,
+        square=True,
+        cbar=True,
+        vmin=0,
+        vmax=1 if mode else None,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=ax,
+        annot_kws={"size": 8},
+    )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or {"true": "confusion matrix (rows normalised: recall)",
-                           "pred": "confusion matrix (columns normalised: precision)",
-                           "all": "confusion matrix (fraction of all)", None: "confusion matrix (counts)"}[mode])
+    ax.set_title(
+        title
+        or {
+            "true": "confusion matrix (rows normalised: recall)",
+            "pred": "confusion matrix (columns normalised: precision)",
+            "all": "confusion matrix (fraction of all)",
+            None: "confusion matrix (counts)",
+        }[mode]
+    )
     plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", rotation=0)
     fig.tight_layout()
@@ -132,7 +156,6 @@ def plot_confusion_matrix(source: Mapping[str, Any] | Any, class_names: Sequence
 def plot_roc_curves(predictions, class_names: Sequence[str] | None = None, ax=None, calibrated: bool = False):
     """One-vs-rest ROC curve per class (AUC in the legend) from a predictions DataFrame."""
     from sklearn.metrics import roc_auc_score, roc_curve
-
 
     names = list(class_names or class_names_of_predictions(predictions))
     prefix = "prob_cal_" if calibrated else "prob_"
@@ -144,8 +167,13 @@ def plot_roc_curves(predictions, class_names: Sequence[str] | None = None, ax=No
             continue  # a class absent from (or alone in) this set has no ROC curve
         score = predictions[f"{prefix}{c}"].to_numpy()
         fpr, tpr, _ = roc_curve(pos, score)
-        ax.plot(fpr, tpr, color=CLASS_PALETTE[i % len(CLASS_PALETTE)], lw=1.5,
-                label=f"{c} (AUC {roc_auc_score(pos, score):.2f})")
+        ax.plot(
+            fpr,
+            tpr,
+            color=CLASS_PALETTE[i % len(CLASS_PALETTE)],
+            lw=1.5,
+            label=f"{c} (AUC {roc_auc_score(pos, score):.2f})",
+        )
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -172,8 +200,9 @@ def plot_reliability(predictions, n_bins: int = 10, ax=None):
         curve = reliability_curve(p, y, n_bins)
         keep = curve["counts"] > 0
         ece = expected_calibration_error(p, y, n_bins)
-        ax.plot(curve["confidence"][keep], curve["accuracy"][keep], marker=marker, lw=1.5,
-                label=f"{label} (ECE {ece:.3f})")
+        ax.plot(
+            curve["confidence"][keep], curve["accuracy"][keep], marker=marker, lw=1.5, label=f"{label} (ECE {ece:.3f})"
+        )
     ax.set_xlabel("confidence (max probability)")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1.02)
@@ -185,22 +214,31 @@ def plot_reliability(predictions, n_bins: int = 10, ax=None):
 
 def plot_training_curves(run: str | os.PathLike | Any, title: str | None = None):
     """Loss and validation accuracy / macro F1 per epoch of a run folder (``history.csv``), a
-    :class:`cervix.training.loop.History` or a DataFrame (via :func:`plot_history`)."""
+    :class:`cervix.training.history.History` or a DataFrame (via :func:`plot_history`)."""
     import pandas as pd
-
 
     if isinstance(run, (str, os.PathLike)):
         p = Path(run)
         df = pd.read_csv(p / "history.csv" if p.is_dir() else p)
     else:
         df = run.to_dataframe() if hasattr(run, "to_dataframe") else run
-    panels = tuple(t for t in (tuple(c for c in ("train_loss", "val_loss") if c in df),
-                               tuple(c for c in ("val_accuracy", "val_f1_macro") if c in df)) if t)
+    panels = tuple(
+        t
+        for t in (
+            tuple(c for c in ("train_loss", "val_loss") if c in df),
+            tuple(c for c in ("val_accuracy", "val_f1_macro") if c in df),
+        )
+        if t
+    )
     return plot_history(df, panels, title=title)
 
 
-def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] = ("accuracy", "f1_macro"),
-                  ax=None, title: str = "ablation (test split, 95% CI)"):
+def plot_ablation(
+    results: Mapping[str, Mapping[str, Any]],
+    keys: Sequence[str] = ("accuracy", "f1_macro"),
+    ax=None,
+    title: str = "ablation (test split, 95% CI)",
+):
     """Grouped bars: one group per metric, one bar per run, error bars = bootstrap 95% CI."""
 
     names = list(results)
@@ -213,21 +251,28 @@ def plot_ablation(results: Mapping[str, Mapping[str, Any]], keys: Sequence[str] 
         lo = np.array([(m.get("ci95", {}).get(k) or [np.nan, np.nan])[0] for k in keys], dtype=np.float64)
         hi = np.array([(m.get("ci95", {}).get(k) or [np.nan, np.nan])[1] for k in keys], dtype=np.float64)
         err = np.nan_to_num(np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]))
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=3, label=name,
-               color=CLASS_PALETTE[i % len(CLASS_PALETTE)])
+        ax.bar(
+            x + (i - (len(names) - 1) / 2) * width,
+            vals,
+            width,
+            yerr=err,
+            capsize=3,
+            label=name,
+            color=CLASS_PALETTE[i % len(CLASS_PALETTE)],
+        )
     ax.set_xticks(x)
     ax.set_xticklabels(keys)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title(title)
-    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12),
-              ncol=min(3, len(names)))
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(3, len(names)))
     fig.tight_layout()
     return fig
 
 
-def plot_segmentation_metrics(metrics: Mapping[str, Any], keys: Sequence[str] = ("dice", "iou", "pixel_accuracy"),
-                              ax=None):
+def plot_segmentation_metrics(
+    metrics: Mapping[str, Any], keys: Sequence[str] = ("dice", "iou", "pixel_accuracy"), ax=None
+):
     """Dice / IoU / pixel accuracy per head (bars) with their bootstrap 95% CIs (error bars)."""
     ci = metrics.get("ci95", {})
     per_head = {head: {k: metrics.get(f"{k}_{head}") for k in keys} for head in HEADS}
@@ -263,8 +308,9 @@ def plot_model_inputs(records: Sequence, class_names: Sequence[str], image_size:
     return fig
 
 
-def plot_gradcam_grid(items: Sequence[Mapping[str, Any]], alpha: float = 0.45, ncols: int | None = None,
-                      cmap: str = "jet"):
+def plot_gradcam_grid(
+    items: Sequence[Mapping[str, Any]], alpha: float = 0.45, ncols: int | None = None, cmap: str = "jet"
+):
     """Crops with their Grad-CAM heat maps overlaid; titles give true / predicted class and confidence.
 
     Two panels per item (the crop, then crop + heat map). Default layout: one row per true class
@@ -283,7 +329,7 @@ def plot_gradcam_grid(items: Sequence[Mapping[str, Any]], alpha: float = 0.45, n
             by_class.setdefault(it["true"], []).append(it)
         layout = list(by_class.values())
     else:
-        layout = [list(items[i:i + ncols]) for i in range(0, len(items), ncols)]
+        layout = [list(items[i : i + ncols]) for i in range(0, len(items), ncols)]
     width = max(len(row) for row in layout)
     fig, axes = plt.subplots(len(layout), 2 * width, figsize=(4.0 * width, 2.25 * len(layout)), squeeze=False)
     for ax in axes.ravel():
@@ -313,7 +359,6 @@ def plot_gradcam_example(item: Mapping[str, Any], alpha: float = 0.45, cmap: str
         cmap: colour map of the heat map.
     """
 
-
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
     axes[0].imshow(item["image"])
     axes[0].set_title(f"true {item['true']}", fontsize=8)
@@ -329,9 +374,10 @@ def plot_gradcam_example(item: Mapping[str, Any], alpha: float = 0.45, cmap: str
     return fig
 
 
-def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None,
-                 best_epoch: int | None = None) -> plt.Figure:
-    """Training curves: one panel per group of columns of a :class:`cervix.training.loop.History` or DataFrame.
+def plot_history(
+    history, metrics: tuple[tuple[str, ...], ...] | None = None, title: str | None = None, best_epoch: int | None = None
+) -> plt.Figure:
+    """Training curves: one panel per group of columns of a :class:`cervix.training.history.History` or DataFrame.
 
     The one training-curve plotter: notebooks' live curves
     (:func:`cervix.widgets.training.live_plot_callback`) and saved figures
@@ -376,8 +422,13 @@ def plot_history(history, metrics: tuple[tuple[str, ...], ...] | None = None, ti
     return fig
 
 
-def mask_grid(images: list[np.ndarray], masks: list[list[np.ndarray | None]], titles: list[str],
-              row_labels: list[str] | None = None, alpha: float = 0.45) -> plt.Figure:
+def mask_grid(
+    images: list[np.ndarray],
+    masks: list[list[np.ndarray | None]],
+    titles: list[str],
+    row_labels: list[str] | None = None,
+    alpha: float = 0.45,
+) -> plt.Figure:
     """A grid: one row per image; column 0 the image, then one overlay per mask set.
 
     Args:
@@ -415,9 +466,10 @@ def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alp
     samples = [s.load() if hasattr(s, "load") else s for s in list(samples)[:n]]
     predictions = list(predictions)[:n]
     images = [s.image for s in samples]
-    masks = [[(s.cytoplasm, s.nucleus),
-              ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
-             for s, p in zip(samples, predictions)]
+    masks = [
+        [(s.cytoplasm, s.nucleus), ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
+        for s, p in zip(samples, predictions)
+    ]
     return mask_grid(images, masks, ["image", "truth", "prediction"])
 
 
@@ -445,7 +497,6 @@ def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt
         images_root: classes folder of the crops; ``pred_root``/``true_root``: masks roots.
     """
 
-
     rows = agreement.head(n)
     images, masks, labels = [], [], []
     for rel, dc, dn in zip(rows["rel"], rows["dice_cytoplasm"], rows["dice_nucleus"]):
@@ -453,18 +504,26 @@ def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt
         img_path = next(Path(images_root).glob(f"{stem}.*"))
         image = load_image(img_path)
         images.append(image)
-        masks.append([tuple(load_mask(Path(true_root) / h / rel) for h in HEADS),
-                      tuple(load_mask(Path(pred_root) / h / rel) for h in HEADS)])
+        masks.append(
+            [
+                tuple(load_mask(Path(true_root) / h / rel) for h in HEADS),
+                tuple(load_mask(Path(pred_root) / h / rel) for h in HEADS),
+            ]
+        )
         labels.append(f"{Path(rel).parts[0]}\nDice {dc:.2f}/{dn:.2f}")
     return mask_grid(images, masks, ["image", "truth", "prediction"], row_labels=labels)
 
 
-def plot_field_analysis(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]],
-                        class_names: Sequence[str], title: str | None = None) -> plt.Figure:
+def plot_field_analysis(
+    image: np.ndarray,
+    inst: Any,
+    rows: Sequence[Mapping[str, Any]],
+    class_names: Sequence[str],
+    title: str | None = None,
+) -> plt.Figure:
     """A field after :func:`cervix.stages.pipeline.analyze`: (a) every cell's contour in its predicted
     class colour (nuclei in white), (b) cells per class."""
     from matplotlib.patches import Patch
-
 
     names = list(class_names)
     counts = [sum(r.get("predicted_class") == c for r in rows) for c in names]
@@ -473,8 +532,14 @@ def plot_field_analysis(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str
     a.imshow(overlay_instances(image, inst, list(rows), names, legend=False))
     a.set_axis_off()
     a.set_title("(a) " + (title or f"{len(rows)} cells"), fontsize="medium")
-    a.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="upper left",
-             bbox_to_anchor=(0, -0.02), ncol=2, fontsize="x-small", frameon=False)
+    a.legend(
+        handles=[Patch(color=c, label=n) for c, n in zip(colours, names)],
+        loc="upper left",
+        bbox_to_anchor=(0, -0.02),
+        ncol=2,
+        fontsize="x-small",
+        frameon=False,
+    )
     b.barh(range(len(names)), counts, color=colours)
     b.set_yticks(range(len(names)), names, fontsize="small")
     b.invert_yaxis()
@@ -484,8 +549,14 @@ def plot_field_analysis(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str
     return fig
 
 
-def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, Any]], class_names: list[str],
-                      thickness: int | None = None, legend: bool = True) -> np.ndarray:
+def overlay_instances(
+    image: np.ndarray,
+    inst: Instances,
+    rows: list[dict[str, Any]],
+    class_names: list[str],
+    thickness: int | None = None,
+    legend: bool = True,
+) -> np.ndarray:
     """(H', W, 3) uint8 RGB: each cell's contour in its class colour, nuclei outlined in white, and
     (``legend``) a band with each class's colour, name and count above the field."""
     colours = {c: tuple(int(255 * v) for v in CLASS_PALETTE[i % len(CLASS_PALETTE)]) for i, c in enumerate(class_names)}
@@ -493,7 +564,10 @@ def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, A
     t = thickness or max(1, round(min(image.shape[:2]) / 400))
     for r in rows:
         k = r["cell_id"]
-        for lab, col in ((inst.cells, colours.get(r.get("predicted_class"), (0, 0, 0))), (inst.nuclei, (255, 255, 255))):
+        for lab, col in (
+            (inst.cells, colours.get(r.get("predicted_class"), (0, 0, 0))),
+            (inst.nuclei, (255, 255, 255)),
+        ):
             contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, col, t if lab is inst.cells else max(1, t - 1))
     if not legend:
@@ -505,6 +579,14 @@ def overlay_instances(image: np.ndarray, inst: Instances, rows: list[dict[str, A
         y = line * (i + 1)
         cv2.rectangle(band, (8, y - int(18 * scale)), (8 + int(22 * scale), y), colours[c], -1)
         n = sum(r.get("predicted_class") == c for r in rows)
-        cv2.putText(band, f"{c} ({n})", (16 + int(26 * scale), y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            band,
+            f"{c} ({n})",
+            (16 + int(26 * scale), y - 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6 * scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return np.vstack([band, out])

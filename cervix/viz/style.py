@@ -2,6 +2,7 @@
 
 Figures are written to ``figures/`` (see :mod:`cervix.core.paths`) as PDF and 300-dpi PNG.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

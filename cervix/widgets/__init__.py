@@ -1,9 +1,9 @@
 """The notebooks' ipywidgets, one style: every picture is a PNG in an ipywidgets.Image."""
 
 from cervix.widgets.cells import CellPicker, cell_picker
-from cervix.widgets.data import SampleBrowser, AugmentationTuner, sample_browser, augmentation_tuner, ALL_CLASSES
+from cervix.widgets.data import ALL_CLASSES, AugmentationTuner, SampleBrowser, augmentation_tuner, sample_browser
 from cervix.widgets.evaluation import ConfusionWidget, GradCamWidget, confusion_widget, gradcam_widget
-from cervix.widgets.segmentation import ThresholdSlider, OverlayBrowser, threshold_slider, overlay_browser
+from cervix.widgets.segmentation import OverlayBrowser, ThresholdSlider, overlay_browser, threshold_slider
 from cervix.widgets.training import live_plot_callback
 
 __all__ = [

@@ -1,9 +1,13 @@
-"""TODO docstring (from cervix.widgets.data)"""
+"""Notebook 06 widget: :class:`CellPicker` (a cell of an analysed field, its crop, class
+probabilities and morphometrics). Headless like every widget: each redraw is a PNG in an
+``ipywidgets.Image``.
+"""
+
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -11,9 +15,6 @@ import numpy as np
 
 from cervix.viz import explore
 from cervix.viz.style import overlay
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "CellPicker",
@@ -32,11 +33,13 @@ class CellPicker(W.VBox):
         readout: ``ipywidgets.HTML`` with the cell's morphometrics and flags.
     """
 
-    def __init__(self, image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]],
-                 class_names: Sequence[str], dpi: int = 90) -> None:
+    def __init__(
+        self, image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]], class_names: Sequence[str], dpi: int = 90
+    ) -> None:
         self.field, self.inst, self.rows, self.class_names, self.dpi = image, inst, list(rows), list(class_names), dpi
-        self.cell_slider = W.IntSlider(value=0, min=0, max=max(len(self.rows) - 1, 0), description="cell",
-                                       continuous_update=False)
+        self.cell_slider = W.IntSlider(
+            value=0, min=0, max=max(len(self.rows) - 1, 0), description="cell", continuous_update=False
+        )
         self.image = W.Image(format="png")
         self.readout = W.HTML()
         super().__init__([self.cell_slider, self.image, self.readout])
@@ -69,16 +72,17 @@ class CellPicker(W.VBox):
         c.set_yticks(range(len(probs)), self.class_names, fontsize="x-small")
         c.invert_yaxis()
         c.set_xlim(0, 1)
-        c.set_title(f"{r.get('predicted_class', '?')} {float(r.get('confidence', float('nan'))):.2f}",
-                    fontsize="small")
+        c.set_title(f"{r.get('predicted_class', '?')} {float(r.get('confidence', float('nan'))):.2f}", fontsize="small")
         fig.tight_layout()
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
         self.readout.value = html.escape(
             f"area {r['cell_area']} px · nucleus {r['nucleus_area']} px · N/C {float(r['nc_ratio']):.3f} · "
-            f"{r['n_nuclei']} nucle{'us' if r['n_nuclei'] == 1 else 'i'} · flags: {r['flags'] or 'none'}")
+            f"{r['n_nuclei']} nucle{'us' if r['n_nuclei'] == 1 else 'i'} · flags: {r['flags'] or 'none'}"
+        )
 
 
-def cell_picker(image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]],
-                class_names: Sequence[str]) -> CellPicker:
+def cell_picker(
+    image: np.ndarray, inst: Any, rows: Sequence[Mapping[str, Any]], class_names: Sequence[str]
+) -> CellPicker:
     """Build a :class:`CellPicker` (display it as the last expression of a cell)."""
     return CellPicker(image, inst, rows, class_names)

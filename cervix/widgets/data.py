@@ -1,4 +1,5 @@
-"""Interactive ipywidgets of the notebooks: one style for all of them.
+"""Notebook 01 widgets (:class:`SampleBrowser`, :class:`AugmentationTuner`), and the one style of all
+the notebooks' ipywidgets (the others are in this folder's other modules, by notebook).
 
 * Notebook 01: :class:`SampleBrowser` (a data set with its mask overlays and morphometrics) and
   :class:`AugmentationTuner` (training augmentation strengths with a live preview).
@@ -25,13 +26,13 @@ so the next cell can read it and save it for training with
 :func:`live_plot_callback` redraws the training curves in the notebook after each epoch of
 :func:`cervix.training.loop.fit` (notebooks 02 and 04).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
@@ -39,9 +40,6 @@ from cervix.cells.morphometrics import cell_morphometrics
 from cervix.data.datasets import AugmentConfig, check_augment_config, save_augment_config
 from cervix.data.records import Record, Sample
 from cervix.viz import explore
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "SampleBrowser",
@@ -73,12 +71,19 @@ class SampleBrowser(W.VBox):
         self.records = list(records)
         self.dpi = int(dpi)
         self._classes = explore.class_order(self.records)
-        self.class_dropdown = W.Dropdown(options=[ALL_CLASSES, *self._classes], value=ALL_CLASSES,
-                                         description="class")
-        self.index_slider = W.IntSlider(value=0, min=0, max=len(self.records) - 1, description="sample",
-                                        continuous_update=False)
-        self.alpha_slider = W.FloatSlider(value=float(alpha), min=0.0, max=1.0, step=0.05, description="overlay",
-                                          continuous_update=False, readout_format=".2f")
+        self.class_dropdown = W.Dropdown(options=[ALL_CLASSES, *self._classes], value=ALL_CLASSES, description="class")
+        self.index_slider = W.IntSlider(
+            value=0, min=0, max=len(self.records) - 1, description="sample", continuous_update=False
+        )
+        self.alpha_slider = W.FloatSlider(
+            value=float(alpha),
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="overlay",
+            continuous_update=False,
+            readout_format=".2f",
+        )
         self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
         self.info = W.HTML()
         self._cache: tuple[str, Sample] | None = None
@@ -122,12 +127,20 @@ class SampleBrowser(W.VBox):
         title = f"{explore.label_name(s.label)}: {Path(s.path).name}"
         fig = explore.plot_sample(s, alpha=float(self.alpha_slider.value), title=title)
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
-        facts = [f"<b>{html.escape(explore.label_name(s.label))}</b>", html.escape(s.path),
-                 f"group {html.escape(str(s.group))}", f"{s.image.shape[1]}x{s.image.shape[0]} px"]
+        facts = [
+            f"<b>{html.escape(explore.label_name(s.label))}</b>",
+            html.escape(s.path),
+            f"group {html.escape(str(s.group))}",
+            f"{s.image.shape[1]}x{s.image.shape[0]} px",
+        ]
         if s.has_masks:
             m = cell_morphometrics(s.cytoplasm, s.nucleus)
-            facts += [f"cell {m['cell_area']:.0f} px²", f"nucleus {m['nucleus_area']:.0f} px²",
-                      f"N/C {m['nc_ratio']:.3f}", f"{m['n_nuclei']:.0f} nucle{'us' if m['n_nuclei'] == 1 else 'i'}"]
+            facts += [
+                f"cell {m['cell_area']:.0f} px²",
+                f"nucleus {m['nucleus_area']:.0f} px²",
+                f"N/C {m['nc_ratio']:.3f}",
+                f"{m['n_nuclei']:.0f} nucle{'us' if m['n_nuclei'] == 1 else 'i'}",
+            ]
         self.info.value = " · ".join(facts)
 
 
@@ -147,8 +160,9 @@ class AugmentationTuner(W.VBox):
         image: ``ipywidgets.Image`` (PNG) of the preview.
     """
 
-    def __init__(self, sample: Sample, cfg: AugmentConfig | None = None, n: int = 7, seed: int = 0,
-                 dpi: int = 72) -> None:
+    def __init__(
+        self, sample: Sample, cfg: AugmentConfig | None = None, n: int = 7, seed: int = 0, dpi: int = 72
+    ) -> None:
         cfg = cfg if cfg is not None else AugmentConfig()
         check_augment_config(cfg, "augmentation_tuner")
         self.sample = sample
@@ -156,16 +170,21 @@ class AugmentationTuner(W.VBox):
         self.dpi = int(dpi)
         self.config = dataclasses.replace(cfg)
         opts = dict(continuous_update=False, style={"description_width": "90px"})
-        self.rotate = W.FloatSlider(value=cfg.rotate, min=0, max=180, step=5, description="rotate (°)",
-                                    readout_format=".0f", **opts)
-        self.scale = W.FloatSlider(value=cfg.scale, min=0, max=0.5, step=0.01, description="scale ±",
-                                   readout_format=".2f", **opts)
-        self.stain = W.FloatSlider(value=cfg.stain, min=0, max=1, step=0.05, description="stain jitter",
-                                   readout_format=".2f", **opts)
-        self.blur = W.FloatSlider(value=cfg.blur, min=0, max=1, step=0.05, description="blur prob.",
-                                  readout_format=".2f", **opts)
-        self.grey = W.FloatSlider(value=cfg.grey, min=0, max=1, step=0.05, description="grey prob.",
-                                  readout_format=".2f", **opts)
+        self.rotate = W.FloatSlider(
+            value=cfg.rotate, min=0, max=180, step=5, description="rotate (°)", readout_format=".0f", **opts
+        )
+        self.scale = W.FloatSlider(
+            value=cfg.scale, min=0, max=0.5, step=0.01, description="scale ±", readout_format=".2f", **opts
+        )
+        self.stain = W.FloatSlider(
+            value=cfg.stain, min=0, max=1, step=0.05, description="stain jitter", readout_format=".2f", **opts
+        )
+        self.blur = W.FloatSlider(
+            value=cfg.blur, min=0, max=1, step=0.05, description="blur prob.", readout_format=".2f", **opts
+        )
+        self.grey = W.FloatSlider(
+            value=cfg.grey, min=0, max=1, step=0.05, description="grey prob.", readout_format=".2f", **opts
+        )
         self.flip = W.Checkbox(value=bool(cfg.flip), description="flips / 90° turns", indent=False)
         self.seed = W.IntSlider(value=int(seed), min=0, max=99, description="draw", **opts)
         self.image = W.Image(format="png", layout=W.Layout(max_width="760px"))
@@ -177,9 +196,14 @@ class AugmentationTuner(W.VBox):
         self._redraw()
 
     def _read(self) -> AugmentConfig:
-        return AugmentConfig(rotate=round(float(self.rotate.value), 3), scale=round(float(self.scale.value), 3),
-                             flip=bool(self.flip.value), stain=round(float(self.stain.value), 3),
-                             blur=round(float(self.blur.value), 3), grey=round(float(self.grey.value), 3))
+        return AugmentConfig(
+            rotate=round(float(self.rotate.value), 3),
+            scale=round(float(self.scale.value), 3),
+            flip=bool(self.flip.value),
+            stain=round(float(self.stain.value), 3),
+            blur=round(float(self.blur.value), 3),
+            grey=round(float(self.grey.value), 3),
+        )
 
     def _on_change(self, change: dict | None = None) -> None:
         self.config = self._read()
@@ -199,8 +223,9 @@ def sample_browser(records: Sequence[Record], alpha: float = 0.4) -> SampleBrows
     return SampleBrowser(records, alpha=alpha)
 
 
-def augmentation_tuner(sample: Sample, cfg: AugmentConfig | None = None, n: int = 7,
-                       seed: int = 0) -> AugmentationTuner:
+def augmentation_tuner(
+    sample: Sample, cfg: AugmentConfig | None = None, n: int = 7, seed: int = 0
+) -> AugmentationTuner:
     """Build an :class:`AugmentationTuner` for ``sample`` starting from ``cfg`` (default strengths).
 
     Read the chosen strengths with ``tuner.config``; save them with ``tuner.save()``.

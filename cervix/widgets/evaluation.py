@@ -1,17 +1,18 @@
-"""TODO docstring (from cervix.widgets.data)"""
+"""Notebook 05 widgets: :class:`ConfusionWidget` (confusion matrix with a normalisation toggle) and
+:class:`GradCamWidget` (Grad-CAM heat maps, Selvaraju et al., ICCV 2017, of correct and wrong
+predictions). Headless like every widget: each redraw is a PNG in an ``ipywidgets.Image``.
+"""
+
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from cervix.viz import explore
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "ConfusionWidget",
@@ -43,9 +44,11 @@ class ConfusionWidget(W.VBox):
     def __init__(self, metrics: Mapping[str, Any], dpi: int = 90) -> None:
         self.metrics = metrics
         self.dpi = int(dpi)
-        self.toggle = W.ToggleButtons(options=[("rows (recall)", "true"), ("columns (precision)", "pred"),
-                                               ("all", "all"), ("counts", "none")], value="true",
-                                      description="normalise")
+        self.toggle = W.ToggleButtons(
+            options=[("rows (recall)", "true"), ("columns (precision)", "pred"), ("all", "all"), ("counts", "none")],
+            value="true",
+            description="normalise",
+        )
         self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
         super().__init__([self.toggle, self.image])
         self.toggle.observe(self._redraw, names="value")
@@ -74,9 +77,16 @@ class GradCamWidget(W.VBox):
         image: ``ipywidgets.Image`` (PNG) of the chosen example.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, predictions, data: str | os.PathLike | None = None,
-                 masks: str | os.PathLike | None = None, fmt: str | None = None, alpha: float = 0.45,
-                 dpi: int = 90) -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        predictions,
+        data: str | os.PathLike | None = None,
+        masks: str | os.PathLike | None = None,
+        fmt: str | None = None,
+        alpha: float = 0.45,
+        dpi: int = 90,
+    ) -> None:
         from cervix.core.labels import class_names_of_predictions
 
         self.checkpoint, self.predictions = checkpoint, predictions
@@ -88,8 +98,13 @@ class GradCamWidget(W.VBox):
         self.index_slider = W.IntSlider(min=0, max=0, description="sample")
         self.alpha_slider = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="heat alpha")
         self.image = W.Image(format="png", layout=W.Layout(max_width="760px"))
-        super().__init__([W.HBox([self.class_dropdown, self.kind_toggle]),
-                          W.HBox([self.index_slider, self.alpha_slider]), self.image])
+        super().__init__(
+            [
+                W.HBox([self.class_dropdown, self.kind_toggle]),
+                W.HBox([self.index_slider, self.alpha_slider]),
+                self.image,
+            ]
+        )
         for w in (self.class_dropdown, self.kind_toggle, self.index_slider, self.alpha_slider):
             w.observe(self._redraw, names="value")
         self._redraw()
@@ -115,12 +130,14 @@ class GradCamWidget(W.VBox):
         rows = self.rows
         self.index_slider.max = max(0, len(rows) - 1)
         if not rows:
-            self.image.value = _message_png(f"no {self.kind_toggle.value} predictions for {self.class_dropdown.value}",
-                                            self.dpi)
+            self.image.value = _message_png(
+                f"no {self.kind_toggle.value} predictions for {self.class_dropdown.value}", self.dpi
+            )
             return
         item = self.example(rows[min(self.index_slider.value, len(rows) - 1)])
-        self.image.value = explore.figure_to_png(plot_gradcam_example(item, alpha=self.alpha_slider.value),
-                                                 dpi=self.dpi)
+        self.image.value = explore.figure_to_png(
+            plot_gradcam_example(item, alpha=self.alpha_slider.value), dpi=self.dpi
+        )
 
 
 def confusion_widget(metrics: Mapping[str, Any]) -> ConfusionWidget:
@@ -128,9 +145,14 @@ def confusion_widget(metrics: Mapping[str, Any]) -> ConfusionWidget:
     return ConfusionWidget(metrics)
 
 
-def gradcam_widget(checkpoint: str | os.PathLike, predictions, data: str | os.PathLike | None = None,
-                   masks: str | os.PathLike | None = None, fmt: str | None = None,
-                   alpha: float = 0.45) -> GradCamWidget:
+def gradcam_widget(
+    checkpoint: str | os.PathLike,
+    predictions,
+    data: str | os.PathLike | None = None,
+    masks: str | os.PathLike | None = None,
+    fmt: str | None = None,
+    alpha: float = 0.45,
+) -> GradCamWidget:
     """Build a :class:`GradCamWidget` of a classifier and its predictions DataFrame.
 
     Args:

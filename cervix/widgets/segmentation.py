@@ -1,8 +1,12 @@
-"""TODO docstring (from cervix.widgets.data)"""
+"""Notebooks 02 and 03 widgets: :class:`ThresholdSlider` (validation Dice per head at adjustable
+thresholds) and :class:`OverlayBrowser` (stored masks beside the model's). Headless like every
+widget: each redraw is a PNG in an ``ipywidgets.Image`` (the Dice readout is HTML text).
+"""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -11,9 +15,6 @@ import numpy as np
 from cervix.core.labels import HEADS
 from cervix.viz import explore
 from cervix.viz.style import overlay
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "ThresholdSlider",
@@ -37,8 +38,10 @@ class ThresholdSlider(W.VBox):
 
     def __init__(self, predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)) -> None:
         self.predictions = predictions
-        self.sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name,
-                                      continuous_update=False) for t, name in zip(thresholds, HEADS)]
+        self.sliders = [
+            W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=name, continuous_update=False)
+            for t, name in zip(thresholds, HEADS)
+        ]
         self.readout = W.HTML()
         super().__init__([W.HBox(self.sliders), self.readout])
         for s in self.sliders:
@@ -54,8 +57,9 @@ class ThresholdSlider(W.VBox):
         from cervix.stages.segmentation import dice_at_thresholds
 
         self.dice = dice_at_thresholds(self.predictions, self.thresholds)
-        self.readout.value = ("<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; "
-                              "nucleus {dice_nucleus:.4f}").format(**self.dice)
+        self.readout.value = (
+            "<b>validation Dice</b> &nbsp; cytoplasm {dice_cytoplasm:.4f} &nbsp;·&nbsp; nucleus {dice_nucleus:.4f}"
+        ).format(**self.dice)
 
 
 class OverlayBrowser(W.VBox):
@@ -71,21 +75,26 @@ class OverlayBrowser(W.VBox):
         image: ``ipywidgets.Image`` (PNG) of both overlays.
     """
 
-    def __init__(self, model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45,
-                 dpi: int = 90) -> None:
+    def __init__(
+        self, model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45, dpi: int = 90
+    ) -> None:
         if not records:
             raise ValueError("overlay_browser: no records to browse")
         self.model, self.run_config, self.records, self.dpi = model, run_config, records, int(dpi)
         self._cache: dict[int, tuple[Any, np.ndarray]] = {}
         thr = run_config.get("thresholds", (0.5, 0.5))
-        self.index_slider = W.IntSlider(value=0, min=0, max=len(records) - 1, description="crop",
-                                        continuous_update=False)
+        self.index_slider = W.IntSlider(
+            value=0, min=0, max=len(records) - 1, description="crop", continuous_update=False
+        )
         self.alpha_slider = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
-        self.threshold_sliders = [W.FloatSlider(value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr",
-                                                continuous_update=False) for t, n in zip(thr, ("cyt", "nuc"))]
+        self.threshold_sliders = [
+            W.FloatSlider(
+                value=float(t), min=0.05, max=0.95, step=0.05, description=f"{n} thr", continuous_update=False
+            )
+            for t, n in zip(thr, ("cyt", "nuc"))
+        ]
         self.image = W.Image(format="png", layout=W.Layout(max_width="640px"))
-        super().__init__([W.HBox([self.index_slider, self.alpha_slider]), W.HBox(self.threshold_sliders),
-                          self.image])
+        super().__init__([W.HBox([self.index_slider, self.alpha_slider]), W.HBox(self.threshold_sliders), self.image])
         for w in (self.index_slider, self.alpha_slider, *self.threshold_sliders):
             w.observe(self.draw, "value")
         self.draw()
@@ -114,8 +123,9 @@ class OverlayBrowser(W.VBox):
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)  # closes the figure
 
 
-def threshold_slider(predictions: Sequence[Mapping[str, Any]],
-                     thresholds: Sequence[float] = (0.5, 0.5)) -> ThresholdSlider:
+def threshold_slider(
+    predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float] = (0.5, 0.5)
+) -> ThresholdSlider:
     """Build a :class:`ThresholdSlider` (its ``dice`` holds the Dice per head at the current thresholds).
 
     Args:
@@ -126,7 +136,8 @@ def threshold_slider(predictions: Sequence[Mapping[str, Any]],
     return ThresholdSlider(predictions, thresholds)
 
 
-def overlay_browser(model: Any, run_config: Mapping[str, Any], records: Sequence[Any],
-                    alpha: float = 0.45) -> OverlayBrowser:
+def overlay_browser(
+    model: Any, run_config: Mapping[str, Any], records: Sequence[Any], alpha: float = 0.45
+) -> OverlayBrowser:
     """Build an :class:`OverlayBrowser` over ``records`` with the model's thresholds as the start."""
     return OverlayBrowser(model, run_config, records, alpha=alpha)

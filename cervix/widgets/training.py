@@ -1,4 +1,7 @@
-"""TODO docstring (from cervix.widgets.data)"""
+""":func:`live_plot_callback` redraws the training curves in the notebook after each epoch of
+:func:`cervix.training.loop.fit` (notebooks 02 and 04); outside IPython it prints one line per epoch.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -9,7 +12,7 @@ import matplotlib.pyplot as plt
 from cervix.viz.figures import plot_history
 
 if TYPE_CHECKING:
-    from cervix.training.loop import History
+    from cervix.training.history import History
 
 __all__ = [
     "live_plot_callback",
@@ -48,8 +51,7 @@ def live_plot_callback(metrics: Sequence[str] | None = None, every: int = 1) -> 
         nb = _notebook_display()
         if nb is None:
             last = history.rows[-1]
-            print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in last.items()))
+            print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
             return
         clear_output, display = nb
         losses = tuple(k for k in history.keys if k.endswith("loss"))

@@ -5,7 +5,7 @@ from cervix.data.readers.isbi2014 import read_isbi2014
 from cervix.data.readers.labelmap import read_labelmap
 from cervix.data.readers.masks_folder import read_masks_folder
 from cervix.data.readers.sipakmed import read_sipakmed
-from cervix.data.readers.synthetic import synthetic_cache_dir, ensure_synthetic
+from cervix.data.readers.synthetic import ensure_synthetic, synthetic_cache_dir
 
 __all__ = [
     "read_classes_folder",

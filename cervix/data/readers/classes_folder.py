@@ -1,9 +1,14 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""Class folders: ImageFolder ``<root>/<class>/<id>.<ext>``, optional masks root
+``<masks_root>/{cytoplasm,nucleus}/<class>/<id>.png`` and optional ``<root>/groups.csv``
+(``path,group``: the source image of each crop) (:func:`read_classes_folder`). Herlev
+(Jantzen et al., 2005) is read this way; its ``*-d.bmp`` mask images are skipped.
+"""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cervix.data.readers.common import IGNORED_NAMES, is_image, map_label
 from cervix.data.records import Record
@@ -30,8 +35,10 @@ def read_groups_csv(root: Path) -> dict[str, str]:
         elif groups.setdefault(rel, g) != g:
             conflicts.append(f"{rel}: {groups[rel]!r} and {g!r}")
     if conflicts:
-        raise ValueError(f"{f}: {len(conflicts)} row(s) give a crop no group or two different groups, e.g. "
-                         f"{conflicts[:5]}; fix the file so every crop has exactly one group")
+        raise ValueError(
+            f"{f}: {len(conflicts)} row(s) give a crop no group or two different groups, e.g. "
+            f"{conflicts[:5]}; fix the file so every crop has exactly one group"
+        )
     return groups
 
 
@@ -47,9 +54,14 @@ def class_mask_paths(masks_root: Path, cls: str, stem: str) -> tuple[Path, Path]
     return masks_root / "cytoplasm" / cls / f"{stem}.png", masks_root / "nucleus" / cls / f"{stem}.png"
 
 
-def read_classes_folder(root: Path, masks_root: Path | None, grouping: str | None,
-                        class_names: Sequence[str] | None, require_masks: bool,
-                        skipped: list) -> list[Record]:
+def read_classes_folder(
+    root: Path,
+    masks_root: Path | None,
+    grouping: str | None,
+    class_names: Sequence[str] | None,
+    require_masks: bool,
+    skipped: list,
+) -> list[Record]:
     """Index ImageFolder crops ``<root>/<class>/<id>.<ext>`` (Herlev too), with their masks
     under ``masks_root`` and their groups from ``<root>/groups.csv`` when given.
 
@@ -63,8 +75,11 @@ def read_classes_folder(root: Path, masks_root: Path | None, grouping: str | Non
         raise FileNotFoundError(f"masks root not found: {masks_root}")
     groups = read_groups_csv(root)
     if class_names is not None:
-        unknown = [d.name for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
-                   and d.name not in class_names]
+        unknown = [
+            d.name
+            for d in sorted(root.iterdir())
+            if d.is_dir() and not d.name.startswith(".") and d.name not in class_names
+        ]
         if unknown:
             raise ValueError(f"{root}: unknown class folder(s) {unknown}; expected one of {list(class_names)}")
     records = []
@@ -109,8 +124,10 @@ def read_classes_folder(root: Path, masks_root: Path | None, grouping: str | Non
         by_mask: dict[str, str] = {}
         for r in records:
             if by_mask.setdefault(str(r.cytoplasm), r.path) != r.path:
-                raise ValueError(f"{by_mask[str(r.cytoplasm)]} and {r.path} share the stem of one mask file "
-                                 f"({r.cytoplasm}); rename one of them")
+                raise ValueError(
+                    f"{by_mask[str(r.cytoplasm)]} and {r.path} share the stem of one mask file "
+                    f"({r.cytoplasm}); rename one of them"
+                )
     return records
 
 
@@ -124,6 +141,7 @@ def check_groups(root: Path, groups: dict[str, str], records: list[Record]) -> N
         raise ValueError(
             f"{root / 'groups.csv'} does not match the crops: {len(no_row)} crop(s) without a row "
             f"{no_row[:5]}, {len(no_file)} row(s) without a crop {no_file[:5]}. Every crop needs its group "
-            "(the source image it was cut from), or a split could leak one image's cells into train and test")
+            "(the source image it was cut from), or a split could leak one image's cells into train and test"
+        )
     for r in records:
         r.group = groups[Path(r.path).relative_to(root).as_posix()]

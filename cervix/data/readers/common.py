@@ -1,4 +1,4 @@
-"""The dataset readers: each indexes one folder layout into :class:`cervix.data.records.Record` lists.
+"""What the dataset readers share: their arguments, the files they pass over, class and image checks.
 
 Layouts (called through :func:`cervix.data.formats.read_dataset`):
 
@@ -25,10 +25,11 @@ files it passes over to ``skipped`` as ``(path, reason)`` and returns the record
 are not mask files (contours, ``.mat`` entries, label maps) are decoded by
 :func:`decode_masks` when a record is loaded, with the per-cell masks of SIPaKMeD and ISBI 2014.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cervix.core.labels import group_label
 from cervix.data.decode import IMAGE_EXTENSIONS

@@ -1,4 +1,9 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""ISBI 2014 Overlapping Cervical Cytology challenge (Lu et al., IEEE TMI 2015 and 2017):
+``1.tif, 2.tif, ...`` with one ``.mat`` ground truth holding ``<prefix>_Cytoplasm`` and
+``<prefix>_Nuclei`` per-cell masks (:func:`read_isbi2014`); the masks are read from the ``.mat``
+by :func:`cervix.data.annotations.decode_masks` when a record is loaded, overlapping cells kept.
+"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +24,10 @@ def read_isbi2014(root: Path, mat_path: str | None, require_masks: bool, skipped
         FileNotFoundError: masks required but no ``.mat`` found, an image without its entry.
         ValueError: several ``.mat`` files, a ``.mat`` without ``<prefix>_Cytoplasm``/``_Nuclei``.
     """
-    tifs = sorted((p for p in root.rglob("*") if p.suffix.lower() in (".tif", ".tiff") and p.is_file()),
-                  key=lambda p: (len(p.stem), p.stem))
+    tifs = sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in (".tif", ".tiff") and p.is_file()),
+        key=lambda p: (len(p.stem), p.stem),
+    )
     if mat_path is not None:
         mats = [Path(mat_path)]
     else:
@@ -47,8 +54,9 @@ def read_isbi2014(root: Path, mat_path: str | None, require_masks: bool, skipped
         idx = int(p.stem) - 1
         if not 0 <= idx < n_entries:
             raise FileNotFoundError(f"missing mask: {mats[0]} has {n_entries} entries, none for image {p}")
-        records.append(Record(str(p), None, p.stem, source="isbi2014",
-                              meta={"mat": str(mats[0]), "index": idx, "prefix": prefix}))
+        records.append(
+            Record(str(p), None, p.stem, source="isbi2014", meta={"mat": str(mats[0]), "index": idx, "prefix": prefix})
+        )
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.suffix.lower() not in (".tif", ".tiff", ".mat"):
             skipped.append((str(p), "not an ISBI .tif image or .mat file"))

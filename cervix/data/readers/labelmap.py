@@ -1,8 +1,12 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""Label maps: ``labelmaps/[<class>/]<id>.png`` grey levels coding background / cell / nucleus,
+beside ``crops/`` (or ``images/``) (:func:`read_labelmap`); the grey levels are turned into
+masks by :func:`cervix.data.annotations.decode_masks` when a record is loaded.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cervix.data.readers.classes_folder import check_groups, read_groups_csv
 from cervix.data.readers.common import check_class, find_image, is_image, map_label
@@ -13,8 +17,9 @@ __all__ = [
 ]
 
 
-def read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
-                  class_names: Sequence[str] | None, skipped: list) -> list[Record]:
+def read_labelmap(
+    root: Path, cell_t: int, nuc_t: int, grouping: str | None, class_names: Sequence[str] | None, skipped: list
+) -> list[Record]:
     """Index ``labelmaps/[<class>/]<id>.png`` with their images in ``crops/`` (or ``images/``):
     grey levels above ``cell_t`` are cell, above ``nuc_t`` nucleus.
 
@@ -25,8 +30,9 @@ def read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
     lm_dir = root / "labelmaps"
     img_dir = next((root / n for n in ("crops", "images") if (root / n).is_dir()), None)
     if not lm_dir.is_dir() or img_dir is None:
-        raise FileNotFoundError(f"{root}: expected labelmaps/ and crops/ (or images/) folders, "
-                                "optionally with class sub-folders")
+        raise FileNotFoundError(
+            f"{root}: expected labelmaps/ and crops/ (or images/) folders, optionally with class sub-folders"
+        )
     groups = read_groups_csv(root)
     records = []
     for lm in sorted(lm_dir.rglob("*")):
@@ -46,8 +52,15 @@ def read_labelmap(root: Path, cell_t: int, nuc_t: int, grouping: str | None,
             label = map_label(cls, grouping, lm.parent)
         key = img.relative_to(root).as_posix()
         group = groups.get(key, rel.with_suffix("").as_posix())
-        records.append(Record(str(img), label, group, source="labelmap",
-                              meta={"labelmap": str(lm), "cell_threshold": cell_t, "nucleus_threshold": nuc_t}))
+        records.append(
+            Record(
+                str(img),
+                label,
+                group,
+                source="labelmap",
+                meta={"labelmap": str(lm), "cell_threshold": cell_t, "nucleus_threshold": nuc_t},
+            )
+        )
     used = {Path(r.path).resolve() for r in records}
     for img in sorted(img_dir.rglob("*")):
         if img.is_file() and is_image(img) and img.resolve() not in used:

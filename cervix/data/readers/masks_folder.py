@@ -1,4 +1,8 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""Masks folders: ``images/<id>.<ext>`` with ``masks/cytoplasm/<id>.png``,
+``masks/nucleus/<id>.png`` and optional ``masks/instances/<id>.png`` (8/16-bit cell ids,
+0 = background) (:func:`read_masks_folder`).
+"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +25,9 @@ def read_masks_folder(root: Path, require_masks: bool, skipped: list) -> list[Re
     """
     img_dir = root / "images"
     if not img_dir.is_dir():
-        raise FileNotFoundError(f"{root}: no images/ folder (masks format: images/<id>.<ext>, masks/cytoplasm/, masks/nucleus/)")
+        raise FileNotFoundError(
+            f"{root}: no images/ folder (masks format: images/<id>.<ext>, masks/cytoplasm/, masks/nucleus/)"
+        )
     cyt_dir, nuc_dir, inst_dir = (root / "masks" / n for n in ("cytoplasm", "nucleus", "instances"))
     has_masks = cyt_dir.is_dir() or nuc_dir.is_dir()
     if require_masks and not has_masks:
@@ -43,8 +49,16 @@ def read_masks_folder(root: Path, require_masks: bool, skipped: list) -> list[Re
                 if not m.is_file():
                     raise FileNotFoundError(f"missing mask file {m} for image {p}")
         inst = inst_dir / f"{sid}.png"
-        records.append(Record(str(p), None, sid, str(cyt) if cyt else None, str(nuc) if nuc else None,
-                              instances=str(inst) if inst.is_file() else None))
+        records.append(
+            Record(
+                str(p),
+                None,
+                sid,
+                str(cyt) if cyt else None,
+                str(nuc) if nuc else None,
+                instances=str(inst) if inst.is_file() else None,
+            )
+        )
     for d in (cyt_dir, nuc_dir, inst_dir):
         for m in sorted(d.glob("*")) if d.is_dir() else []:
             if m.stem not in by_id:

@@ -1,9 +1,14 @@
-"""TODO docstring (from cervix.data.readers.common)"""
+"""SIPaKMeD (Plissiti et al., ICIP 2018): ``im_<Class>/im_<Class>/NNN.bmp`` full images with
+``NNN_cytMM.dat`` / ``NNN_nucMM.dat`` cell and nucleus contours, or the ``CROPPED/NNN_MM.bmp``
+cell crops (:func:`read_sipakmed`); the contours are rasterised by
+:func:`cervix.data.annotations.decode_masks` when a record is loaded.
+"""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cervix.core.labels import canonical_class
 from cervix.data.annotations import DAT_RE
@@ -35,9 +40,15 @@ def _sipakmed_class_dirs(root: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def read_sipakmed(root: Path, crops: bool, masks_root: Path | None, grouping: str | None,
-                  class_names: Sequence[str] | None, require_masks: bool,
-                  skipped: list) -> list[Record]:
+def read_sipakmed(
+    root: Path,
+    crops: bool,
+    masks_root: Path | None,
+    grouping: str | None,
+    class_names: Sequence[str] | None,
+    require_masks: bool,
+    skipped: list,
+) -> list[Record]:
     """Index SIPaKMeD full images with their ``.dat`` contours, or (``crops``) the
     ``CROPPED/NNN_MM.bmp`` cell crops with masks under ``masks_root``; group ``<class>/NNN``.
 
@@ -55,8 +66,10 @@ def read_sipakmed(root: Path, crops: bool, masks_root: Path | None, grouping: st
             if not cdir.is_dir():
                 raise FileNotFoundError(f"{d}: no CROPPED/ folder with the cell crops")
             if require_masks and masks_root is None:
-                raise ValueError(f"{cdir}: SIPaKMeD crops have no masks of their own; give masks_root "
-                                 "(e.g. the output of `cervix masks`)")
+                raise ValueError(
+                    f"{cdir}: SIPaKMeD crops have no masks of their own; give masks_root "
+                    "(e.g. the output of `cervix masks`)"
+                )
             for p in sorted(cdir.iterdir()):
                 m = re.match(r"^(\d+)_(\d+)$", p.stem)
                 if not is_image(p) or m is None:
@@ -68,8 +81,9 @@ def read_sipakmed(root: Path, crops: bool, masks_root: Path | None, grouping: st
                     for mp in (cyt, nuc):
                         if not mp.is_file():
                             raise FileNotFoundError(f"missing mask file {mp} for image {p}")
-                records.append(Record(str(p), label, f"{cls}/{m.group(1)}",
-                                      str(cyt) if cyt else None, str(nuc) if nuc else None))
+                records.append(
+                    Record(str(p), label, f"{cls}/{m.group(1)}", str(cyt) if cyt else None, str(nuc) if nuc else None)
+                )
             continue
         dats: dict[str, list[str]] = {}
         for p in sorted(d.glob("*.dat")):
@@ -94,8 +108,7 @@ def read_sipakmed(root: Path, crops: bool, masks_root: Path | None, grouping: st
             contours = dats.get(nnn, [])
             if not any(DAT_RE.match(Path(c).name).group(2).lower() == "cyt" for c in contours):
                 raise FileNotFoundError(f"missing mask: no {nnn}_cytMM.dat contour file beside image {p}")
-            records.append(Record(str(p), label, f"{cls}/{nnn}", source="sipakmed",
-                                  meta={"contours": contours}))
+            records.append(Record(str(p), label, f"{cls}/{nnn}", source="sipakmed", meta={"contours": contours}))
         for nnn, files in dats.items():
             if nnn not in images:
                 skipped.extend((f, f"contour without an image {nnn}.bmp") for f in files)

@@ -1,4 +1,9 @@
-"""TODO docstring (from cervix.data.records)"""
+"""The built-in synthetic data set as a format: generated once by :mod:`cervix.synthetic.dataset`
+into a cache under ``data/`` keyed by its parameters (:func:`ensure_synthetic`), then read as a
+masks folder (fields) and a class folder (crops). Caches written before the generator wrote
+per-cell truth get their ``masks/instances`` added.
+"""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +31,9 @@ def synthetic_cache_dir(**params: Any) -> Path:
     from cervix.core.paths import data_dir
 
     p = {**_SYNTH_DEFAULTS, **params}
-    name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(**{**p, "size": p["size"] or "native"})
+    name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(
+        **{**p, "size": p["size"] or "native"}
+    )
     return data_dir() / "synthetic" / name
 
 
@@ -40,7 +47,7 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     Args:
         out: cache folder; default :func:`synthetic_cache_dir` of the parameters.
         progress: show the generator's progress bar.
-        **params: ``cervix.synthetic.fields.generate`` parameters (seed, n_fields, n_crops, size,
+        **params: ``cervix.synthetic.dataset.generate`` parameters (seed, n_fields, n_crops, size,
             field_size, difficulty).
 
     Raises:
@@ -55,15 +62,18 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     if marker.is_file():
         old = json.loads(marker.read_text())
         if old != json.loads(json.dumps(p)):
-            raise ValueError(f"{out}: holds synthetic data generated with {old}, not {p}; "
-                             "choose another folder or delete it")
+            raise ValueError(
+                f"{out}: holds synthetic data generated with {old}, not {p}; choose another folder or delete it"
+            )
         if p["n_fields"] and not (out / _SYNTH_INSTANCES).is_dir():
             _add_instances(out, p, progress)
         return out
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out}: exists but is not a complete synthetic data set (no {_SYNTH_MARKER}); "
-                         "delete it or choose another folder")
-    from cervix.synthetic import fields as synth  # lazy: the generator is only needed on a fresh machine
+        raise ValueError(
+            f"{out}: exists but is not a complete synthetic data set (no {_SYNTH_MARKER}); "
+            "delete it or choose another folder"
+        )
+    from cervix.synthetic import dataset as synth  # lazy: the generator is only needed on a fresh machine
 
     tmp = _fresh_partial(out)
     tmp.mkdir(parents=True)
@@ -99,7 +109,7 @@ def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
     """
     import shutil
 
-    from cervix.synthetic import fields as synth  # lazy, as in ensure_synthetic
+    from cervix.synthetic import dataset as synth  # lazy, as in ensure_synthetic
 
     tmp = _fresh_partial(out)
     synth.generate(tmp, progress=progress, **{**p, "n_crops": 0})
@@ -107,8 +117,10 @@ def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
     for f in sorted(new_cyt.glob("*.png")):
         if not (old_cyt / f.name).is_file() or (old_cyt / f.name).read_bytes() != f.read_bytes():
             shutil.rmtree(tmp)
-            raise ValueError(f"{out}: made by an older synthetic generator ({old_cyt / f.name} differs from "
-                             "today's); delete the folder to generate it again")
+            raise ValueError(
+                f"{out}: made by an older synthetic generator ({old_cyt / f.name} differs from "
+                "today's); delete the folder to generate it again"
+            )
     if not (out / _SYNTH_INSTANCES).is_dir():  # another process may have upgraded it meanwhile
         (tmp / _SYNTH_INSTANCES).rename(out / _SYNTH_INSTANCES)
     shutil.rmtree(tmp)

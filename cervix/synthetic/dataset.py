@@ -1,0 +1,136 @@
+"""A synthetic data set on disk: :func:`generate` writes fields (masks format, with per-cell
+``masks/instances``) and class-balanced single-cell crops (classes format) drawn by
+:mod:`cervix.synthetic.fields`, byte-identical for the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from cervix.core.labels import SIPAKMED_CLASSES
+from cervix.synthetic.fields import SynthConfig, cut_crop, item_rng, make_field
+
+__all__ = [
+    "generate",
+]
+
+
+def _write_png(path: Path, arr: np.ndarray) -> None:
+    """Write a PNG (RGB arrays are converted to cv2's BGR); fails loudly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
+    if not cv2.imwrite(str(path), a, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise OSError(f"could not write {path}")
+
+
+def _write_field(folder: Path, fid: str, f: dict[str, Any]) -> None:
+    """Write field ``f`` of :func:`make_field` as ``images/<fid>.png`` and
+    ``masks/{cytoplasm,nucleus,instances}/<fid>.png`` (instances: uint16 cell ids) under ``folder``."""
+    inst = f["instances"]
+    if int(inst.max(initial=0)) > np.iinfo(np.uint16).max or int(inst.min(initial=0)) < 0:
+        raise ValueError(f"{fid}: instance ids {inst.min()}..{inst.max()} do not fit a 16-bit PNG")
+    _write_png(folder / "images" / f"{fid}.png", f["image"])
+    for name, arr in (("cytoplasm", f["cytoplasm"]), ("nucleus", f["nucleus"]), ("instances", inst.astype(np.uint16))):
+        _write_png(folder / "masks" / name / f"{fid}.png", arr)
+
+
+def _manifest(
+    seed: int, n_fields: int, n_crops: int, size: int | None, field_size: int, difficulty: float, counts: dict
+) -> dict[str, Any]:
+    """``manifest.json`` of :func:`generate`: its arguments, the crops per class and the generator's settings."""
+    return {
+        "generator": "cervix.synthetic.dataset.generate",
+        "args": {
+            "seed": int(seed),
+            "n_fields": int(n_fields),
+            "n_crops": int(n_crops),
+            "size": None if size is None else int(size),
+            "field_size": int(field_size),
+            "difficulty": float(difficulty),
+        },
+        "classes": list(SIPAKMED_CLASSES),
+        "crops_per_class": counts,
+        "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), "
+        + ("at the fields' pixel scale" if size is None else "resized to size x size"),
+        "config": {k: v for k, v in asdict(SynthConfig()).items()},
+    }
+
+
+def generate(
+    out: str | Path,
+    seed: int = 0,
+    n_fields: int = 20,
+    n_crops: int = 200,
+    size: int | None = None,
+    field_size: int = 512,
+    difficulty: float = 0.5,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write a synthetic data set: fields (masks format) and class-balanced crops (classes format).
+
+    Layout under ``out``: ``fields/images/field_NNNN.png``, ``fields/masks/{cytoplasm,nucleus,
+    instances}/field_NNNN.png`` (instances: uint16 cell ids, 0 = background, the top cell where
+    cells overlap); ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``, group
+    ``field_NNNN``), ``crops_masks/{cytoplasm,nucleus}/<class>/fNNNN_cJJ.png`` and
+    ``manifest.json`` (the arguments). Field ``k`` holds one target cell per class; crop
+    ``fNNNN_cJJ`` is target ``JJ`` (class ``SIPAKMED_CLASSES[JJ]``) of field ``NNNN``, so crop
+    classes are balanced (counts differ by at most one). Fields beyond ``n_fields`` needed for
+    the crops are generated but not written. Same arguments -> byte-identical files.
+    ``size=None`` (default) keeps crops at the fields' pixel scale (variable size, like
+    SIPaKMeD's ``CROPPED`` cells); an integer resizes every crop to ``size`` x ``size``.
+
+    Returns:
+        dict with ``out``, ``n_fields``, ``n_crops``, ``crops_per_class``, ``fields_dir``,
+        ``crops_dir``, ``crops_masks_dir``, ``groups_csv``, ``manifest``.
+    """
+    if not 0.0 <= float(difficulty) <= 1.0:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    if n_fields < 0 or n_crops < 0:
+        raise ValueError("n_fields and n_crops must be >= 0")
+    if size is not None and size < 16:
+        raise ValueError(f"crop size must be >= 16, got {size}")
+    out = Path(out)
+    k_cls = len(SIPAKMED_CLASSES)
+    n_src = max(int(n_fields), math.ceil(int(n_crops) / k_cls))
+    counts = {c: 0 for c in SIPAKMED_CLASSES}
+    groups: list[str] = []
+    for k in tqdm(range(n_src), desc="synth fields", disable=not progress):
+        f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES))
+        fid = f"field_{k:04d}"
+        if k < n_fields:
+            _write_field(out / "fields", fid, f)
+        for j, cls in enumerate(SIPAKMED_CLASSES):
+            if k * k_cls + j >= n_crops:
+                break
+            crop = cut_crop(f, f["targets"][j], item_rng(seed, k, j + 1), size)
+            name = f"f{k:04d}_c{j:02d}.png"
+            _write_png(out / "crops" / cls / name, crop["image"])
+            _write_png(out / "crops_masks" / "cytoplasm" / cls / name, crop["cytoplasm"])
+            _write_png(out / "crops_masks" / "nucleus" / cls / name, crop["nucleus"])
+            groups.append(f"{cls}/{name},{fid}")
+            counts[cls] += 1
+    if n_crops:
+        (out / "crops").mkdir(parents=True, exist_ok=True)
+        (out / "crops" / "groups.csv").write_text("path,group\n" + "\n".join(groups) + "\n")
+    manifest = _manifest(seed, n_fields, n_crops, size, field_size, difficulty, counts)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return {
+        "out": str(out),
+        "n_fields": int(n_fields),
+        "n_crops": sum(counts.values()),
+        "crops_per_class": counts,
+        "fields_dir": str(out / "fields"),
+        "crops_dir": str(out / "crops"),
+        "crops_masks_dir": str(out / "crops_masks"),
+        "groups_csv": str(out / "crops" / "groups.csv"),
+        "manifest": str(out / "manifest.json"),
+    }

@@ -1,0 +1,95 @@
+"""Instance separation: probabilities -> cells and nuclei, crops with only their own cell's masks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from cervix.cells.instances import InstanceConfig, Instances, cell_table, cut_cell, separate
+from cervix.synthetic.fields import item_rng, make_field
+
+
+def _discs(shape, discs):
+    m = np.zeros(shape, np.uint8)
+    for x, y, r in discs:
+        cv2.circle(m, (x, y), r, 255, -1)
+    return m > 0
+
+
+def test_touching_cells_are_split_between_their_nuclei_and_a_nucleus_free_blob_is_flagged():
+    cyt = _discs((100, 140), [(40, 50, 22), (75, 50, 20), (132, 20, 10)])  # two touching cells + a blob at the edge
+    nuc = _discs((100, 140), [(38, 50, 6), (80, 50, 6)])
+    inst = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=50))
+    assert inst.n == 3 and inst.cells.dtype == np.uint16 and inst.nuclei.dtype == np.uint16
+    a, b, blob = inst.cells[50, 38], inst.cells[50, 80], inst.cells[20, 132]
+    assert len({a, b, blob}) == 3 and 0 not in (a, b, blob)
+    assert inst.nuclei[50, 38] == a and inst.nuclei[50, 80] == b and inst.nuclei[20, 132] == 0
+    assert inst.no_nucleus == {int(blob)}
+    # the boundary lies between the nuclei (the geodesic midpoint ~ x = 59)
+    assert inst.cells[50, 55] == a and inst.cells[50, 63] == b
+    rows = {r["cell_id"]: r for r in cell_table(inst)}
+    assert "no_nucleus" in rows[int(blob)]["flags"] and "touches_border" in rows[int(blob)]["flags"]
+    assert rows[int(a)]["nucleus_area"] == int(nuc[inst.cells == a].sum()) and rows[int(a)]["n_nuclei"] == 1
+    # a small fragment is dropped and counted
+    inst = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=500))
+    assert inst.n == 2 and inst.n_dropped == 1
+
+
+def test_touching_nuclei_are_split_at_their_distance_peaks():
+    nuc = _discs((60, 80), [(28, 30, 9), (45, 30, 9)])  # two overlapping discs: one component
+    cyt = _discs((60, 80), [(36, 30, 26)])
+    split = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=True))
+    merged = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=False))
+    assert split.n == 2 and merged.n == 1
+
+
+def test_bad_probabilities_are_refused():
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        separate(np.zeros((3, 8, 8)))
+
+
+def test_a_cell_crop_never_carries_a_neighbours_mask():
+    field = make_field(item_rng(0, 3), 512, 0.7)
+    cells = field["instances"].astype(np.uint16)
+    inst = Instances(cells, np.where(field["nucleus"] > 0, cells, 0).astype(np.uint16))
+    ids = [i for i in np.unique(cells) if i]
+    assert len(ids) >= 5
+    for k in ids:
+        crop = cut_cell(field["image"], inst, int(k))
+        x0, y0, w, h = crop["box"]
+        # the crop's masks are exactly the cell's own pixels inside the box, nothing of another cell
+        own = np.zeros((h, w), bool)
+        ys, xs = np.nonzero(cells == k)
+        own[ys - y0, xs - x0] = True
+        assert np.array_equal(crop["cytoplasm"] > 0, own)
+        assert not (crop["nucleus"] > 0)[~own].any()
+        assert crop["image"].shape[:2] == (h, w)
+    with pytest.raises(ValueError, match="no cell 999"):
+        cut_cell(field["image"], inst, 999)
+
+
+def _disc_masks(shape, discs):
+    """uint8 {0, 255} mask of filled discs ``(x, y, r)``."""
+    m = np.zeros(shape, np.uint8)
+    for x, y, r in discs:
+        cv2.circle(m, (x, y), r, 255, -1)
+    return m
+
+
+def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
+    from cervix.cells.instances import InstanceConfig, centre_instance, separate
+
+    cyt = _disc_masks((64, 64), [(32, 32, 12), (6, 6, 5)])  # centre cell, neighbour in the corner
+    nuc = _disc_masks((64, 64), [(30, 32, 3), (6, 6, 2)])
+    cfg = InstanceConfig(min_cell_area=1, min_nucleus_area=1)
+    c, n = centre_instance(separate(np.stack([cyt, nuc]) / 255.0, cfg))
+    assert c[32, 32] == 255 and c[6, 6] == 0 and (c > 0).sum() == (cyt[16:48, 16:48] > 0).sum()
+    assert n[32, 30] == 255 and n[6, 6] == 0 and set(np.unique(n)) == {0, 255}
+    # centre on background: the cell nearest to the centre is kept
+    ring = _disc_masks((64, 64), [(40, 32, 4), (4, 60, 3)])
+    c, n = centre_instance(separate(np.stack([ring, np.zeros_like(ring)]) / 255.0, cfg))
+    assert c[32, 40] == 255 and c[60, 4] == 0 and n.max() == 0
+    # no cell at all: both empty
+    c, n = centre_instance(separate(np.zeros((2, 64, 64)), cfg))
+    assert c.max() == 0 and n.max() == 0

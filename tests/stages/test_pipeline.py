@@ -1,0 +1,209 @@
+"""Classifier training, k-fold cross-validation, loading and the crop-prediction pipeline.
+
+Real (tiny) training throughout: convnext_atto, 32 px crops cut from 4 generated fields + the
+crops' own fields (6 groups, 30 crops), one epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import FAST
+
+from cervix.stages.classification import (
+    load_classifier,
+    train_classifier,
+)
+from cervix.stages.pipeline import predict_crops
+
+
+@pytest.fixture(scope="module")
+def run5(synth, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("runs") / "cls5"
+    res = train_classifier(
+        synth / "crops", masks=synth / "crops_masks", out=out, profile="smoke", overrides=FAST, progress=False
+    )
+    return out, res
+
+
+# ------------------------------------------------------------------------------------ predict
+def _seg_run(synth, tmp_path) -> Path:
+    """An (untrained) segmentation run as cervix.stages.segmentation.load_segmentation reads it."""
+    from cervix.models.networks import DualHeadAttConvNeXtUNet
+    from cervix.training.checkpoints import save_checkpoint
+
+    seg = tmp_path / "seg"
+    if not (seg / "best.pt").is_file():
+        torch.manual_seed(0)
+        unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
+        save_checkpoint(
+            seg / "best.pt",
+            {
+                "model": unet.state_dict(),
+                "config": {
+                    "task": "segmentation",
+                    "encoder": "convnext_atto",
+                    "decoder_channels": [32, 16, 8],
+                    "tile": 64,
+                    "overlap": 0.25,
+                    "scale": 1.0,
+                    "thresholds": [0.5, 0.5],
+                    "amp": "none",
+                },
+            },
+        )
+    return seg
+
+
+def test_predict_crops_one_row_per_image(run5, synth, tmp_path):
+    seg = _seg_run(synth, tmp_path)
+    images = tmp_path / "images"
+    chosen = sorted((synth / "crops").rglob("*.png"))[::6]  # 5 crops, one per class
+    for p in chosen:
+        (images / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, images / p.parent.name / p.name)
+    (images / "notes.txt").write_text("not an image")
+    out = tmp_path / "pred"
+    df = predict_crops(seg, run5[0], images, out, progress=False)
+    names = load_classifier(run5[0])[1]["class_names"]
+    assert len(df) == len(chosen) == len(pd.read_csv(out / "predictions.csv"))
+    assert sorted(df["file"]) == sorted(f"{p.parent.name}/{p.name}" for p in chosen)
+    assert list(df.columns[:3]) == ["file", "predicted_class", "confidence"]
+    probs = df[[f"prob_{c}" for c in names]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert (df["predicted_class"] == [names[i] for i in probs.argmax(1)]).all()
+    cyto = df["cell_area"] - df["nucleus_area"]
+    assert (df["cytoplasm_area"] == cyto).all()
+    ok = cyto > 0
+    np.testing.assert_allclose(df.loc[ok, "nc_ratio"], df.loc[ok, "nucleus_area"] / cyto[ok])
+    for f in df["file"]:  # outputs keep the input's extension: x.png -> x.png.png
+        assert (out / "overlays" / f"{f}.png").is_file()
+        assert (out / "masks" / "cytoplasm" / f"{f}.png").is_file() and (
+            out / "masks" / "nucleus" / f"{f}.png"
+        ).is_file()
+    # the areas are those of the written masks
+    from cervix.data.decode import load_mask
+
+    first = df.iloc[0]
+    assert (load_mask(out / "masks" / "nucleus" / f"{first['file']}.png") > 0).sum() == first["nucleus_area"]
+    json.dumps(df.to_dict())  # plain values
+
+
+def test_predict_goes_on_past_a_bad_file_and_keeps_extensions(run5, synth, tmp_path, capsys):
+    """One unreadable crop is listed, not fatal; x.png and x.jpg get their own outputs."""
+    import cv2
+
+    from cervix.cli import main
+
+    src = tmp_path / "crops"
+    src.mkdir()
+    crop = next((synth / "crops").rglob("*.png"))
+    shutil.copy(crop, src / "x.png")
+    cv2.imwrite(str(src / "x.jpg"), cv2.imread(str(crop)))
+    (src / "broken.png").write_bytes(b"not a png")
+    (src / ".hidden.png").write_bytes(b"x")
+    out = tmp_path / "pred"
+    assert (
+        main(
+            [
+                "predict",
+                "--seg",
+                str(_seg_run(synth, tmp_path)),
+                "--cls",
+                str(run5[0]),
+                "--images",
+                str(src),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "1 failed" in printed and f"2 file(s) used, 2 skipped: see {out / 'skipped.csv'}" in printed
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert sorted(Path(p).name for p in skipped["path"]) == [".hidden.png", "broken.png"]
+    df = pd.read_csv(out / "predictions.csv")
+    assert sorted(df["file"]) == ["x.jpg", "x.png"]
+    for f in ("x.jpg.png", "x.png.png"):
+        assert (out / "overlays" / f).is_file() and (out / "masks" / "nucleus" / f).is_file()
+    assert list(pd.read_csv(out / "errors.csv")["file"]) == ["broken.png"]
+    # an output below a regular file cannot be written: refused before any inference
+    (tmp_path / "afile").write_text("x")
+    assert (
+        main(
+            [
+                "predict",
+                "--seg",
+                str(_seg_run(synth, tmp_path)),
+                "--cls",
+                str(run5[0]),
+                "--images",
+                str(src),
+                "--out",
+                str(tmp_path / "afile" / "out"),
+            ]
+        )
+        == 2
+    )
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
+    from cervix.stages.pipeline import analyze, load_field_analysis, load_mask_labels
+
+    seg = _seg_run(synth, tmp_path)
+    fields = sorted((synth / "fields" / "images").glob("*.png"))[:2]
+    (tmp_path / "fields").mkdir()
+    for p in fields:
+        shutil.copy(p, tmp_path / "fields" / p.name)
+    (tmp_path / "fields" / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "analysis"
+    with pytest.warns(UserWarning, match="1 of 3 images failed"):
+        res = analyze(seg, run5[0], tmp_path / "fields", out, min_area=20, progress=False)
+    names = load_classifier(run5[0])[1]["class_names"]
+    cells = pd.read_csv(out / "cells.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["image"]) == [p.name for p in fields] and len(res["errors"]) == 1
+    assert "broken.png" in (out / "errors.csv").read_text() and "broken.png" in (out / "skipped.csv").read_text()
+    for p in fields:
+        labels = load_mask_labels(out / "instances" / f"{p.name}.png")
+        nuclei = load_mask_labels(out / "nuclei" / f"{p.name}.png")
+        ids = sorted(int(i) for i in np.unique(labels) if i)
+        mine = cells[cells["image"] == p.name]
+        assert sorted(mine["cell_id"]) == ids  # one row per predicted cell
+        assert set(np.unique(nuclei)) <= set(ids) | {0}
+        assert (out / "overlays" / f"{p.name}.png").is_file()
+        assert int(summary.loc[summary["image"] == p.name, "n_cells"].iloc[0]) == len(ids)
+        assert sum(int(summary.loc[summary["image"] == p.name, f"n_{c}"].iloc[0]) for c in names) == len(ids)
+    assert list(cells.columns[:4]) == ["image", "cell_id", "predicted_class", "confidence"]
+    if len(cells):
+        np.testing.assert_allclose(cells[[f"prob_{c}" for c in names]].sum(axis=1), 1.0, atol=1e-6)
+        image, inst, rows = load_field_analysis(out, tmp_path / "fields", fields[0].name)
+        assert image.shape[:2] == inst.cells.shape and len(rows) == inst.n
+
+
+def test_predict_keeps_the_centre_cell_instance(run5, synth, tmp_path, monkeypatch):
+    # predict segments each crop through inference.single_cell_masks (the centre instance)
+    from cervix.stages import pipeline
+
+    seen = []
+    real = pipeline.single_cell_masks
+
+    def spy(*args, **kw):
+        seen.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "single_cell_masks", spy)
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in sorted((synth / "crops").rglob("*.png"))[:2]:
+        shutil.copy(p, images / p.name)
+    predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred", progress=False)
+    assert len(seen) == 2

@@ -1,0 +1,454 @@
+"""Stage 1 end to end through the command line: segment -> masks -> evaluate.
+
+Real (tiny) training: convnext_atto, 64 px patches, one epoch on 6 generated 256 px fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from cervix.cli import main
+from cervix.data.decode import load_mask
+
+SPEC_SEG_KEYS = {
+    "dice_cytoplasm",
+    "dice_nucleus",
+    "iou_cytoplasm",
+    "iou_nucleus",
+    "pixel_accuracy_cytoplasm",
+    "pixel_accuracy_nucleus",
+    "n_images",
+    "ci95",
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("seg")
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(root / "syn"),
+                "--n-fields",
+                "6",
+                "--n-crops",
+                "10",
+                "--size",
+                "64",
+                "--field-size",
+                "256",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "segment",
+                "--data",
+                str(root / "syn" / "fields"),
+                "--format",
+                "masks",
+                "--out",
+                str(root / "run"),
+                "--profile",
+                "smoke",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--lr",
+                "1e-3",
+                "--image-size",
+                "64",
+                "--amp",
+                "none",
+            ]
+        )
+        == 0
+    )
+    return {"root": root, "run": root / "run", "syn": root / "syn"}
+
+
+def test_segment_writes_a_complete_run(run):
+    r = run["run"]
+    for name in ("best.pt", "last.pt", "config.json", "split.json", "history.csv"):
+        assert (r / name).is_file(), name
+    cfg = json.loads((r / "config.json").read_text())
+    assert cfg["task"] == "segmentation" and cfg["image_size"] == 64 and cfg["epochs"] == 1
+    assert cfg["thresholds"] == [0.5, 0.5] and cfg["normalisation"]["mean"][0] == pytest.approx(0.485)
+    split = json.loads((r / "split.json").read_text())
+    assert split  # grouped split saved with the run
+
+
+def test_evaluate_writes_spec_metrics(run, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(run["run"] / "best.pt"), "--out", str(out), "--n-boot", "50"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert SPEC_SEG_KEYS <= set(m)
+    assert m["n_images"] >= 1 and 0.0 <= m["dice_cytoplasm"] <= 1.0
+    low, high = m["ci95"]["dice_cytoplasm"]
+    assert low <= m["dice_cytoplasm"] <= high
+    # --split all evaluates every field of the folder
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run["run"] / "best.pt"),
+                "--out",
+                str(out / "all"),
+                "--split",
+                "all",
+                "--n-boot",
+                "20",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "all" / "metrics.json").read_text())["n_images"] == 6
+    # a file the reader passes over is counted and listed, not dropped silently
+    import shutil
+
+    extra = shutil.copytree(run["syn"] / "fields", tmp_path / "fields_plus")
+    (extra / "images" / "notes.txt").write_text("x")
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run["run"] / "best.pt"),
+                "--data",
+                str(extra),
+                "--split",
+                "all",
+                "--out",
+                str(out / "plus"),
+                "--n-boot",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert "6 file(s) used, 1 skipped by the reader: listed under 'skipped'" in capsys.readouterr().out
+    m_plus = json.loads((out / "plus" / "metrics.json").read_text())
+    assert m_plus["n_skipped"] == 1 and m_plus["skipped"][0]["path"].endswith("notes.txt")
+    # the run's own data given explicitly (a relative-or-absolute path) still finds its test split
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run["run"] / "best.pt"),
+                "--data",
+                str(run["syn"] / "fields"),
+                "--out",
+                str(out / "own"),
+                "--n-boot",
+                "20",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "own" / "metrics.json").read_text())["n_images"] == m["n_images"]
+    import shutil
+
+    from cervix.stages.segmentation import evaluate_segmentation
+
+    other = shutil.copytree(run["syn"] / "fields", tmp_path / "other_fields")
+    with pytest.raises(ValueError, match="split all"):
+        evaluate_segmentation(run["run"] / "best.pt", data=other, fmt="masks", out=out / "x", n_boot=10)
+
+
+def test_masks_writes_the_classifier_layout(run, tmp_path):
+    out = tmp_path / "masks"
+    crops = run["syn"] / "crops"
+    assert (
+        main(
+            [
+                "masks",
+                "--checkpoint",
+                str(run["run"] / "best.pt"),
+                "--images",
+                str(crops),
+                "--out",
+                str(out),
+                "--single-cell",
+                "--threshold",
+                "0.4",
+            ]
+        )
+        == 0
+    )
+    images = sorted(p for p in crops.rglob("*.png"))
+    assert len(images) == 10
+    for img in images:
+        rel = img.relative_to(crops)
+        for head in ("cytoplasm", "nucleus"):
+            m = load_mask(out / head / rel)
+            assert m.shape == (64, 64) and set(np.unique(m)) <= {0, 255}
+    qc = json.loads((out / "qc.json").read_text())
+    assert qc["n_written"] == 10 and qc["thresholds"] == [0.4, 0.4] and qc["single_cell"] is True
+
+
+def test_helpers_for_notebooks(run):
+    from cervix.stages import segmentation as seg
+
+    model, cfg = seg.load_segmentation(run["run"])
+    val = seg.run_records(run["run"], "val") or seg.run_records(run["run"], "test")
+    preds = seg.predict_probabilities(model, cfg, val[:1], progress=False)
+    assert preds[0]["probs"].shape == (2, 256, 256) and preds[0]["target"].shape == (2, 256, 256)
+    table = seg.threshold_table(preds, (0.3, 0.7))
+    assert list(table.index) == [0.3, 0.7]
+    assert table.loc[0.3].to_dict() == seg.dice_at_thresholds(preds, (0.3, 0.3))
+    whole = seg.tiled_vs_whole(model, cfg, val[:1])
+    assert whole[["dice_cytoplasm", "dice_nucleus"]].to_numpy().min() >= 0.0
+
+
+def test_compare_mask_folders_perfect_and_wrong(run, tmp_path):
+    from cervix.stages.segmentation import compare_mask_folders
+
+    truth = run["syn"] / "crops_masks"
+    df = compare_mask_folders(truth, truth)
+    assert len(df) == 10 and (df["dice_mean"] == 1.0).all()
+    with pytest.raises(FileNotFoundError):
+        compare_mask_folders(tmp_path, truth)
+
+
+def test_load_segmentation_refuses_a_classifier_checkpoint(tmp_path):
+    from cervix.stages.segmentation import load_segmentation
+    from cervix.training.checkpoints import save_checkpoint
+
+    save_checkpoint(tmp_path / "c.pt", {"model": {}, "config": {"task": "classification"}})
+    with pytest.raises(ValueError, match="not a segmentation checkpoint"):
+        load_segmentation(tmp_path / "c.pt")
+
+
+def test_segment_refuses_to_replace_a_run_without_overwrite(run, tmp_path, capsys):
+    import shutil
+
+    r = shutil.copytree(run["run"], tmp_path / "run")
+    (r / "metrics.json").write_text("{}")  # an evaluation of the old model
+    (r / "notes.txt").write_text("mine")  # not written by cervix
+    args = [
+        "segment",
+        "--data",
+        str(run["syn"] / "fields"),
+        "--format",
+        "masks",
+        "--out",
+        str(r),
+        "--profile",
+        "smoke",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--amp",
+        "none",
+    ]
+    before = (r / "best.pt").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(r) in err and "best.pt" in err and "--overwrite" in err and "--resume" in err
+    assert (r / "best.pt").read_bytes() == before  # untouched
+    assert main(args + ["--overwrite"]) == 0
+    assert not (r / "metrics.json").exists()  # the stale evaluation went with the old model
+    assert (r / "notes.txt").read_text() == "mine" and (r / "best.pt").is_file()
+    # a run of the other task in the folder is a run all the same
+    assert (
+        main(
+            [
+                "classify",
+                "--data",
+                str(run["syn"] / "crops"),
+                "--out",
+                str(r),
+                "--in-chans",
+                "3",
+                "--profile",
+                "smoke",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--amp",
+                "none",
+            ]
+        )
+        == 2
+    )
+
+
+def test_segmentation_checkpoint_that_does_not_fit_its_weights(run, tmp_path):
+    from cervix.stages.segmentation import load_segmentation
+    from cervix.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(run["run"] / "best.pt")
+    path = save_checkpoint(tmp_path / "edited.pt", dict(ck, config={**ck["config"], "decoder_channels": [64, 32, 16]}))
+    with pytest.raises(CheckpointError, match="edited.pt.*do not fit.*shape mismatch"):
+        load_segmentation(path)
+    cfg = {k: v for k, v in ck["config"].items() if k != "decoder_channels"}
+    path = save_checkpoint(tmp_path / "nokey.pt", dict(ck, config=cfg))
+    with pytest.raises(CheckpointError, match="nokey.pt.*lacks 'decoder_channels'"):
+        load_segmentation(path)
+
+
+def test_a_moved_run_folder_still_evaluates(run, tmp_path):
+    import shutil
+
+    from cervix.training.checkpoints import load_checkpoint, save_checkpoint
+
+    a = shutil.copytree(run["run"], tmp_path / "a")
+    for name in ("best.pt", "last.pt"):  # as if trained in a/
+        ck = load_checkpoint(a / name)
+        save_checkpoint(a / name, dict(ck, config={**ck["config"], "split_path": str(a / "split.json")}))
+    b = tmp_path / "moved" / "b"
+    b.parent.mkdir()
+    shutil.move(str(a), str(b))
+    assert main(["evaluate", "--checkpoint", str(b / "best.pt"), "--out", str(tmp_path / "e"), "--n-boot", "10"]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_images"] >= 1
+
+
+def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys):
+    """Ctrl-C after the first epoch's checkpoint, then --resume == the uninterrupted run (CPU),
+    with augmentation on (its random state is seeded per epoch, not once per process)."""
+    import torch
+
+    from cervix.training import loop as engine
+    from cervix.training.checkpoints import load_checkpoint
+
+    args = [
+        "segment",
+        "--data",
+        str(run["syn"] / "fields"),
+        "--format",
+        "masks",
+        "--profile",
+        "smoke",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--amp",
+        "none",
+    ]
+    assert main(args + ["--out", str(tmp_path / "full")]) == 0
+
+    real_save = engine.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        out = real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)  # the name fit calls
+    cut = tmp_path / "cut"
+    assert main(args + ["--out", str(cut)]) == 130
+    assert "interrupted after epoch 1; checkpoints intact" in capsys.readouterr().err
+    monkeypatch.setattr(engine, "save_checkpoint", real_save)
+    torch.manual_seed(123)  # another process state
+    assert main(args + ["--out", str(cut), "--resume"]) == 0
+
+    def rows(p):
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(open(p))]
+
+    assert rows(tmp_path / "full" / "history.csv") == rows(cut / "history.csv")
+    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(cut / "last.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_bad_files_stop_before_training_or_are_skipped(run, tmp_path, capsys):
+    import shutil
+
+    fields = shutil.copytree(run["syn"] / "fields", tmp_path / "fields")
+    imgs = sorted((fields / "images").glob("*.png"))
+    imgs[0].write_bytes(imgs[0].read_bytes()[:200])  # truncated
+    (fields / "masks" / "nucleus" / imgs[1].name).write_bytes(b"")  # empty mask file
+    out = tmp_path / "run"
+    args = [
+        "segment",
+        "--data",
+        str(fields),
+        "--format",
+        "masks",
+        "--out",
+        str(out),
+        "--profile",
+        "smoke",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--amp",
+        "none",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "2 of 6 file(s) cannot be used" in err and imgs[0].name in err and imgs[1].name in err
+    assert not out.exists()  # nothing started: no half run folder
+    assert main(args + ["--skip-bad"]) == 0
+    bad = (out / "skipped.csv").read_text()
+    assert len(bad.splitlines()) == 3 and imgs[0].name in bad and imgs[1].name in bad  # header + 2
+    assert "4 file(s) used, 2 skipped: see" in capsys.readouterr().out
+    assert (out / "best.pt").is_file()
+
+
+def test_a_smoke_segment_run_finds_both_heads(tmp_path):
+    """The smoke profile as CI runs the notebooks: both heads find something, not a green wash."""
+    from cervix.core.config import get_profile
+    from cervix.data.readers.synthetic import ensure_synthetic
+
+    fields = ensure_synthetic(tmp_path / "syn", progress=False, **get_profile("smoke").synth) / "fields"
+    out = tmp_path / "run"
+    assert main(["segment", "--data", str(fields), "--format", "masks", "--out", str(out), "--profile", "smoke"]) == 0
+    assert (
+        main(["evaluate", "--checkpoint", str(out), "--split", "all", "--out", str(tmp_path / "ev"), "--n-boot", "0"])
+        == 0
+    )
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["dice_nucleus"] > 0.3 and m["dice_cytoplasm"] > 0.7, m
+
+
+def test_evaluate_instances_writes_cell_and_nucleus_instance_metrics(run, tmp_path):
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--checkpoint", str(run["run"]), "--instances", "--n-boot", "50", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    inst = m["instances"]
+    assert inst["n_images"] == m["n_images"] > 0
+    for what in ("cell", "nucleus"):
+        for key in ("dice_matched", "fno", "tpp", "fpp", "aji", "pq", "det_precision", "det_recall", "det_f1"):
+            assert f"{what}_{key}" in inst
+        assert 0.0 <= inst[f"{what}_det_f1"] <= 1.0 and 0.0 <= inst[f"{what}_fno"] <= 1.0
+        lo, hi = inst["ci95"][f"{what}_aji"]
+        assert lo <= hi
+    # the true cells are the synthetic fields' masks/instances maps
+    assert inst["cell_n_true"] == sum(
+        len(np.unique(cv2.imread(str(p), cv2.IMREAD_UNCHANGED))) - 1
+        for p in (run["syn"] / "fields" / "masks" / "instances").glob("*.png")
+        if p.stem in {Path(r).stem for r in pd.read_csv(out / "instances_per_image.csv")["path"]}
+    )
+    # a classifier or data without per-cell truth: a clear error
+    from cervix.stages.segmentation import instance_scores
+
+    with pytest.raises(ValueError, match="per-cell truth"):
+        instance_scores([{"probs": np.zeros((2, 8, 8)), "truth": None, "path": "x"}])
