@@ -65,7 +65,7 @@ def test_seed_everything_repeats_draws(keep_global_state):
     assert _draws() == first
     seed_everything(124)
     assert all(a != b for a, b in zip(_draws(), first))
-    # each library is seeded with the seed itself
+    # each library is seeded with the given number itself
     torch.manual_seed(123)
     np.random.seed(123)  # noqa: NPY002
     random.seed(123)

@@ -12,6 +12,7 @@ from helpers import FAST  # noqa: E402
 
 from cervix.stages import evaluation as E  # noqa: E402
 from cervix.stages.classification import train_classifier  # noqa: E402
+from cervix.viz import tables as T  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,13 @@ def evaluated(run, tmp_path_factory) -> tuple[Path, dict]:
 # ------------------------------------------------------------------------------------ tables/plots
 def test_tables(evaluated):
     _, m = evaluated
-    rep = E.classification_report_table(m)
+    rep = T.classification_report_table(m)
     assert list(rep.columns) == ["precision", "recall", "f1", "support"]
     for c in m["class_names"]:
         assert rep.loc[c, "f1"] == pytest.approx(m["per_class"][c]["f1"], abs=5e-4)
     assert rep.loc["accuracy", "f1"] == pytest.approx(m["accuracy"], abs=5e-4)
     assert rep.loc["macro avg", "support"] == m["n_samples"]
-    tab = E.metrics_table({"5ch": m, "copy": m})
+    tab = T.metrics_table({"5ch": m, "copy": m})
     assert list(tab.index) == ["5ch", "copy"] and tab.loc["5ch", "n"] == m["n_samples"]
     lo, hi = m["ci95"]["accuracy"]
     assert tab.loc["5ch", "accuracy"] == f"{m['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -53,5 +54,5 @@ def test_tables(evaluated):
         "n_images": 3,
         "ci95": {"dice_cytoplasm": [0.85, 0.95]},
     }
-    st = E.segmentation_table(seg)
+    st = T.segmentation_table(seg)
     assert st.loc["cytoplasm", "dice"] == "0.900 [0.850, 0.950]" and st.loc["nucleus", "iou"] == "0.700"
