@@ -22,7 +22,8 @@ import torch
 from tinyargs import parse_args_tiny  # beside this script
 from torch.utils.data import DataLoader
 
-from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset
+from cervix.data.augment import AugmentConfig
+from cervix.data.datasets import ClassificationDataset, SegmentationDataset
 from cervix.data.formats import read_dataset
 from cervix.data.records import class_names_of
 

@@ -83,7 +83,8 @@ from cervix.core.config import Profile, TrainConfig, get_profile  # noqa: E402
 from cervix.core.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.core.labels import HEADS  # noqa: E402
 from cervix.core.masks import binarise  # noqa: E402
-from cervix.data.datasets import AugmentConfig, ClassificationDataset, SegmentationDataset  # noqa: E402
+from cervix.data.augment import AugmentConfig  # noqa: E402
+from cervix.data.datasets import ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.data.records import RecordList, class_names_of  # noqa: E402
 from cervix.data.splits import load_split, save_split  # noqa: E402
@@ -92,6 +93,7 @@ from cervix.losses.dice import DualHeadLoss  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
 from cervix.stages import classification as C  # noqa: E402
 from cervix.stages import segmentation as S  # noqa: E402
+from cervix.stages.masks import generate_masks  # noqa: E402
 from cervix.stages.pretrain import PretrainConfig  # noqa: E402
 from cervix.training.checkpoints import load_checkpoint  # noqa: E402
 from cervix.training.loop import fit  # noqa: E402
@@ -351,7 +353,7 @@ def run_synth_arm(
     sip = read_dataset(sip_root, "labelmap") if sip_root.is_dir() else []
     sip_scores = seg_scores(model, cfg, sip, single_cell=True) if sip else {h: [] for h in HEADS}
     masks = out / "herlev_masks"
-    qc = S.generate_masks(run, real_dev_dir() / "herlev", masks, single_cell=True)
+    qc = generate_masks(run, real_dev_dir() / "herlev", masks, single_cell=True)
     n = max(1, int(qc["n_written"]))
     flags = {k: len(v) for k, v in qc["flagged"].items()}
     test_ids = {str(k) for k in range(25, 31)}

@@ -92,6 +92,7 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--images", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--tta", action="store_true")
+    _cell_diameter(p, "auto")
 
     p = sub.add_parser("analyze", help="whole fields -> cell instances, classes and a per-cell table")
     p.add_argument("--seg", required=True, type=Path, help="segmentation run folder or checkpoint")
@@ -100,6 +101,17 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
     p.add_argument("--min-area", type=int, help="smallest cell kept, in pixels (default 200)")
+    _cell_diameter(p, "the run's scale")
+
+
+def _cell_diameter(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--cell-diameter",
+        metavar="PX|auto",
+        help="the cells' diameter in pixels (the whole cell), or auto: each image's cell size estimated "
+        "from its nuclei and the image resized to the segmentation run's training size "
+        f"(default: {default})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threshold", type=float, nargs="+", help="one value or cytoplasm nucleus")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"])
+    _cell_diameter(p, "auto with --single-cell, else the run's scale")
 
     p = sub.add_parser("classify", help="train the 5-channel classifier")
     p.add_argument("--data", required=True, type=Path)
@@ -268,7 +281,7 @@ def _segment(args: argparse.Namespace) -> None:
 
 
 def _masks(args: argparse.Namespace) -> None:
-    from cervix.stages.segmentation import generate_masks
+    from cervix.stages.masks import generate_masks
 
     thr = args.threshold
     if thr is not None and len(thr) == 1:
@@ -284,6 +297,7 @@ def _masks(args: argparse.Namespace) -> None:
         thresholds=thr,
         amp=args.amp,
         single_cell=args.single_cell,
+        cell_diameter="default" if args.cell_diameter is None else args.cell_diameter,
     )
     print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
     print(qc["report"])
@@ -349,7 +363,8 @@ def _pretrain(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from cervix.stages.pipeline import predict_crops
 
-    df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta)
+    diameter = "auto" if args.cell_diameter is None else args.cell_diameter
+    df = predict_crops(args.seg, args.cls, args.images, args.out, tta=args.tta, cell_diameter=diameter)
     failed = len(df.attrs.get("errors", []))
     print(
         f"{len(df)} images -> {Path(args.out) / 'predictions.csv'}"
@@ -376,7 +391,15 @@ def _run(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> None:
     from cervix.stages.pipeline import analyze
 
-    res = analyze(args.seg, args.cls, args.images, args.out, tta=args.tta, min_area=args.min_area)
+    res = analyze(
+        args.seg,
+        args.cls,
+        args.images,
+        args.out,
+        tta=args.tta,
+        min_area=args.min_area,
+        cell_diameter=args.cell_diameter,
+    )
     failed = len(res["errors"])
     print(
         f"{len(res['summary'])} field(s), {len(res['cells'])} cells -> {Path(args.out) / 'cells.csv'}, "

@@ -13,7 +13,7 @@ from cervix.cells.instances import (
     padded_crop,
     separate,
 )
-from cervix.cells.morphometrics import cell_morphometrics, colour_stats, nc_ratio
+from cervix.cells.morphometrics import blob_diameters, cell_morphometrics, colour_stats, equivalent_diameter, nc_ratio
 
 __all__ = [
     "InstanceConfig",
@@ -28,6 +28,8 @@ __all__ = [
     "CROP_MAX_STRETCH",
     "CELL_COLUMNS",
     "nc_ratio",
+    "equivalent_diameter",
+    "blob_diameters",
     "cell_morphometrics",
     "colour_stats",
 ]

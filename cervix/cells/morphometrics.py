@@ -26,6 +26,8 @@ from cervix.core.masks import foreground
 
 __all__ = [
     "nc_ratio",
+    "equivalent_diameter",
+    "blob_diameters",
     "cell_morphometrics",
     "colour_stats",
 ]
@@ -61,6 +63,20 @@ def nc_ratio(nucleus_area: float, cytoplasm_area: float) -> float:
     """Nucleus-to-cytoplasm area ratio, ``nucleus_area / cytoplasm_area`` (cytoplasm = the cell
     without its nucleus); nan when there is no cytoplasm. The one definition of N/C in cervix."""
     return nucleus_area / cytoplasm_area if cytoplasm_area > 0 else math.nan
+
+
+def equivalent_diameter(area: float | np.ndarray) -> float | np.ndarray:
+    """Diameter of the circle of the same area, ``sqrt(4 A / pi)`` (scikit-image's
+    ``equivalent_diameter_area``); the one size measure of cells and nuclei in cervix."""
+    return np.sqrt(4.0 * np.asarray(area, np.float64) / math.pi)
+
+
+def blob_diameters(mask: np.ndarray, min_area: int = 1) -> np.ndarray:
+    """Equivalent diameters (px) of the 8-connected parts of a mask with at least ``min_area``
+    pixels, e.g. every nucleus of a field's nucleus mask; empty when there is none."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(foreground(mask).astype(np.uint8), connectivity=8)
+    areas = stats[1:n, cv2.CC_STAT_AREA]
+    return np.asarray(equivalent_diameter(areas[areas >= min_area]), np.float64).reshape(-1)
 
 
 def cell_morphometrics(cytoplasm: np.ndarray | None, nucleus: np.ndarray | None) -> dict[str, float]:

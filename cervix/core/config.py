@@ -91,6 +91,10 @@ class SegConfig(LoopConfig):
     image_size: int = 256  # training patch side in pixels (multiple of 32)
     scale: float = 1.0  # resize factor applied to every image before patching; reused by inference
     patches_per_image: int = 4  # random patches drawn per field per epoch
+    # magnification of a training patch, drawn log-uniformly: a window of image_size / s pixels
+    # resized to image_size; (1.0, 1.0) = plain crops at the run's scale (cervix.data.augment.scale_view)
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    cell_views: float = 0.0  # fraction of patches that are single-cell crop views (one cell magnified, letterboxed)
     val_fraction: float = 0.15  # fraction of fields held out for validation (grouped split)
     test_fraction: float = 0.15  # fraction of fields held out for the final test
     num_workers: int = 0  # DataLoader workers (0 = main process; deterministic and cheap on 2 cores)

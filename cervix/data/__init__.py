@@ -1,21 +1,26 @@
 """Datasets: decoding, records, annotations, one reader per format, torch datasets, splits, pre-flight."""
 
 from cervix.data.annotations import decode_masks, rasterize_sipakmed_contours, read_sipakmed_contour
-from cervix.data.datasets import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+from cervix.data.augment import (
     AugmentConfig,
-    ClassificationDataset,
     MaskPerturb,
-    SegmentationDataset,
+    ScaleViews,
     StainJitter,
     augment_config_path,
+    cell_boxes,
     check_augment_config,
     cls_transforms,
     load_augment_config,
-    preview_augmentations,
     save_augment_config,
+    scale_view,
     seg_transforms,
+)
+from cervix.data.datasets import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ClassificationDataset,
+    SegmentationDataset,
+    preview_augmentations,
     to_image,
     to_model_input,
 )
@@ -61,6 +66,9 @@ __all__ = [
     "check_augment_config",
     "save_augment_config",
     "load_augment_config",
+    "ScaleViews",
+    "scale_view",
+    "cell_boxes",
     "IMAGE_EXTENSIONS",
     "load_uint8",
     "load_image",

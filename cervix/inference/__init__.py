@@ -1,7 +1,25 @@
-"""Segmentation of images of any size: tiled prediction, mask writing with quality control."""
+"""Segmentation of images of any size: tiled prediction, cell size normalisation, mask writing with QC."""
 
 from cervix.inference.classify import predict_logits, predictions_frame
-from cervix.inference.tiling import CROP_SCALES, blend_window, predict_tiled, single_cell_masks, tile_starts
+from cervix.inference.sizing import (
+    PYRAMID,
+    SIZE_MEASURE,
+    flat_borders,
+    parse_diameter,
+    run_cell_size,
+    size_columns,
+    sized_masks,
+    sized_probabilities,
+    training_cell_size,
+)
+from cervix.inference.tiling import (
+    CROP_SCALES,
+    blend_window,
+    multi_scale_probabilities,
+    predict_tiled,
+    single_cell_masks,
+    tile_starts,
+)
 from cervix.inference.writing import list_images, mask_qc, write_masks
 
 __all__ = [
@@ -12,6 +30,16 @@ __all__ = [
     "tile_starts",
     "single_cell_masks",
     "CROP_SCALES",
+    "multi_scale_probabilities",
+    "SIZE_MEASURE",
+    "PYRAMID",
+    "flat_borders",
+    "training_cell_size",
+    "parse_diameter",
+    "run_cell_size",
+    "sized_probabilities",
+    "sized_masks",
+    "size_columns",
     "list_images",
     "mask_qc",
     "write_masks",

@@ -40,6 +40,7 @@ __all__ = [
     "blend_window",
     "tile_starts",
     "single_cell_masks",
+    "multi_scale_probabilities",
     "CROP_SCALES",
 ]
 
@@ -253,6 +254,18 @@ def _blend_tiles(
 CROP_SCALES: tuple[float, ...] = (1.0, 0.67, 0.5, 0.33)
 
 
+def multi_scale_probabilities(
+    model: nn.Module, image: np.ndarray, scales: Sequence[float] = CROP_SCALES, min_side: int = 48, **kw: Any
+) -> np.ndarray:
+    """``(2, H, W)`` probabilities averaged over relative ``scales`` (times the run's ``scale`` in
+    ``kw``); scales that shrink the short side below ``min_side`` pixels are skipped, the first is
+    always kept. The size-free fallback for runs without a stored cell size."""
+    base = float(kw.pop("scale", 1.0))
+    short = min(image.shape[:2])
+    used = [s for i, s in enumerate(scales) if i == 0 or short * base * s >= min_side]
+    return np.mean([predict_tiled(model, image, scale=base * s, **kw)[:2] for s in used], axis=0)
+
+
 def single_cell_masks(
     model: nn.Module,
     image: np.ndarray,
@@ -287,9 +300,6 @@ def single_cell_masks(
     Returns:
         ``(cytoplasm, nucleus)``: uint8 {0, 255} masks of the centre cell, the crop's size.
     """
-    base = float(kw.pop("scale", 1.0))
-    short = min(image.shape[:2])
-    used = [s for i, s in enumerate(scales) if i == 0 or short * base * s >= min_side]
-    probs = np.mean([predict_tiled(model, image, scale=base * s, **kw)[:2] for s in used], axis=0)  # (2, H, W)
+    probs = multi_scale_probabilities(model, image, scales, min_side, **kw)  # (2, H, W)
     inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
     return centre_instance(inst)

@@ -25,11 +25,10 @@ from tqdm.auto import tqdm
 from cervix.cells.morphometrics import nc_ratio
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
 from cervix.core.labels import HEADS
-from cervix.core.masks import binarise
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 from cervix.data.decode import IMAGE_EXTENSIONS, load_image
 from cervix.data.preflight import write_data_report
-from cervix.inference.tiling import CROP_SCALES, predict_tiled, single_cell_masks
+from cervix.inference.sizing import size_columns, sized_masks
 
 __all__ = [
     "list_images",
@@ -67,18 +66,22 @@ def list_images(root: str | os.PathLike, skipped: list[tuple[str, str]] | None =
     return out
 
 
-def mask_qc(cyt: np.ndarray, nuc: np.ndarray, max_outside: float = 0.2) -> dict[str, Any]:
+def mask_qc(
+    cyt: np.ndarray, nuc: np.ndarray, max_outside: float = 0.2, padding: Sequence[int] = (0, 0, 0, 0)
+) -> dict[str, Any]:
     """Areas and flags of one image's masks (uint8 {0, 255}).
 
     Flags: ``empty_cytoplasm``, ``empty_nucleus``, ``nucleus_outside_cytoplasm`` (more than
     ``max_outside`` of the nucleus area lies outside the cytoplasm), ``touches_all_borders`` (the
-    cytoplasm reaches all four image borders: a cell filling the crop, or background taken for
-    cell).
+    cytoplasm reaches all four real image borders, inside the flat ``padding`` (top, bottom,
+    left, right) of a letterboxed crop: a cell filling the crop, or background taken for cell).
     """
     c, n = cyt > 127, nuc > 127
     ca, na, px = int(c.sum()), int(n.sum()), c.size
     outside = float((n & ~c).sum() / na) if na else 0.0
-    borders = bool(c[0].any() and c[-1].any() and c[:, 0].any() and c[:, -1].any())
+    t, b, left, r = (int(v) for v in padding)
+    inner = c[t : c.shape[0] - b, left : c.shape[1] - r]
+    borders = bool(inner.size and inner[0].any() and inner[-1].any() and inner[:, 0].any() and inner[:, -1].any())
     flags = []
     if ca == 0:
         flags.append("empty_cytoplasm")
@@ -185,7 +188,6 @@ def _predict_and_write(
     out: Path,
     thresholds: tuple[float, ...],
     single_cell: bool,
-    crop_scales: Sequence[float],
     max_outside: float,
     kw: dict[str, Any],
     progress: bool,
@@ -201,14 +203,12 @@ def _predict_and_write(
             if target in seen:
                 raise ValueError(f"output {target} already written for {seen[target]}")
             image = load_image(path)
-            if single_cell:
-                cyt, nuc = single_cell_masks(model, image, thresholds, crop_scales, **kw)
-            else:
-                cyt, nuc = binarise(predict_tiled(model, image, **kw)[:2], thresholds)
+            cyt, nuc, size = sized_masks(model, image, thresholds, single_cell=single_cell, **kw)
             write_png(out / HEADS[0] / target, cyt)
             write_png(out / HEADS[1] / target, nuc)
             seen[target] = str(path)
-            rows.append({"rel": rel, "path": str(path), **mask_qc(cyt, nuc, max_outside)})
+            qc = mask_qc(cyt, nuc, max_outside, size["padding"])
+            rows.append({"rel": rel, "path": str(path), **qc, **size_columns(size)})
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"path": str(path), "rel": str(rel), "error": f"{type(exc).__name__}: {exc}"})
             bar.set_postfix(errors=len(errors))
@@ -260,7 +260,8 @@ def write_masks(
     max_outside: float = 0.2,
     outlier_z: float = 3.5,
     single_cell: bool = False,
-    crop_scales: Sequence[float] = CROP_SCALES,
+    cell_diameter: float | str | None = None,
+    cell_size: dict[str, Any] | None = None,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> dict[str, Any]:
@@ -281,9 +282,9 @@ def write_masks(
         progress: tqdm bar over the images.
         max_outside: QC flag when more than this fraction of the nucleus lies outside the cytoplasm.
         outlier_z: QC flag for a cytoplasm area with robust z-score above this (>= 5 images).
-        single_cell: each image is a single-cell crop: average its probabilities over
-            ``crop_scales`` and keep only the centre cell (:func:`single_cell_masks`).
-        crop_scales: relative scales of single-cell crops (``(1.0,)``: the run's scale only).
+        single_cell: each image is a single-cell crop: keep only its centre cell.
+        cell_diameter, cell_size: None, ``"auto"`` or px, and the run's ``config["cell_size"]``:
+            see :func:`cervix.inference.sizing.sized_probabilities`.
 
     Every file not written (passed over by :func:`list_images`, or failed) is listed in
     ``<out_dir>/skipped.csv``; ``report`` is the one-line "N used, M skipped" summary.
@@ -300,26 +301,16 @@ def write_masks(
     passed_over: list[tuple[str, str]] = []
     items = _mask_items(images, passed_over)
     thresholds = tuple(float(t) for t in thresholds)
-    kw = dict(
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        tta=tta,
-        amp=amp,
-        scale=scale,
-        normalise=normalise,
-        mean=mean,
-        std=std,
-    )
-    rows, errors = _predict_and_write(
-        model, items, out, thresholds, single_cell, crop_scales, max_outside, kw, progress
-    )
+    kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale, normalise=normalise)
+    kw.update(mean=mean, std=std, diameter=cell_diameter, cell_size=cell_size)
+    rows, errors = _predict_and_write(model, items, out, thresholds, single_cell, max_outside, kw, progress)
     _flag_area_outliers(rows, outlier_z)
 
     report = write_data_report(out, len(rows), passed_over, [(e["path"], e["error"]) for e in errors])
     if progress:
         tqdm.write(report)
     summary = _summary(out, len(items), rows, errors, passed_over, report, thresholds, single_cell)
+    summary.update(cell_diameter=cell_diameter, cell_size=cell_size)  # what sized the images
     _write_qc(out, summary)
     _raise_or_warn(errors, len(items), bool(rows), out / "qc.json")
     return summary

@@ -19,6 +19,14 @@ from cervix.stages.evaluation import (
     prediction_rows,
     report_from_probabilities,
 )
+from cervix.stages.masks import (
+    compare_mask_folders,
+    compare_sizes,
+    generate_masks,
+    qc_table,
+    size_examples,
+    tiled_vs_whole,
+)
 from cervix.stages.pipeline import (
     analyze,
     analyze_field,
@@ -30,19 +38,15 @@ from cervix.stages.pipeline import (
 from cervix.stages.pretrain import PretrainConfig, backbone_state_dict, pretrain
 from cervix.stages.segmentation import (
     build_seg_model,
-    compare_mask_folders,
     dice_at_thresholds,
     evaluate_segmentation,
-    generate_masks,
     inference_kwargs,
     instance_scores,
     load_segmentation,
     predict_probabilities,
-    qc_table,
     run_records,
     seg_config,
     threshold_table,
-    tiled_vs_whole,
     train_segmentation,
     validate_segmentation,
 )
@@ -86,6 +90,8 @@ __all__ = [
     "compare_mask_folders",
     "qc_table",
     "generate_masks",
+    "size_examples",
+    "compare_sizes",
     "evaluate_segmentation",
     "instance_scores",
 ]

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from cervix.core.config import ClsConfig
-from cervix.data.datasets import AugmentConfig
+from cervix.data.augment import AugmentConfig
 from cervix.stages.classification import train_classifier
 
 __all__ = [

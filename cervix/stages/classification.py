@@ -42,7 +42,8 @@ from cervix.core.config import ClsConfig, Profile, TrainConfig, stage_config, to
 from cervix.core.files import atomic_write_text
 from cervix.core.labels import grouping_or_none
 from cervix.data import preflight, write_data_report
-from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, ClassificationDataset
+from cervix.data.augment import AugmentConfig
+from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record, RecordList, class_names_of
 from cervix.data.splits import kfold_records, load_split, save_split, split_records
@@ -111,7 +112,7 @@ def read_cls_records(
             true masks, or the masks under ``masks`` when given), ``sipakmed`` (the ``CROPPED``
             cell crops), ``labelmap``.
         masks: masks root ``<masks>/{cytoplasm,nucleus}/<class>/<id>.png`` (e.g. written by
-            ``cervix masks`` / :func:`cervix.stages.segmentation.generate_masks`).
+            ``cervix masks`` / :func:`cervix.stages.masks.generate_masks`).
         grouping: ``None``/``"5"`` the data's classes, ``"3"`` normal/benign/abnormal, ``"2"``
             normal/abnormal.
 

@@ -32,7 +32,7 @@ from cervix.data.decode import load_image
 from cervix.data.preflight import write_data_report
 from cervix.data.records import Record, Sample
 from cervix.inference.classify import predict_logits
-from cervix.inference.tiling import predict_tiled, single_cell_masks
+from cervix.inference.sizing import parse_diameter, run_cell_size, size_columns, sized_masks, sized_probabilities
 from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
 from cervix.stages.classification import load_classifier
@@ -77,22 +77,21 @@ def predict_crops(
     tta: bool = False,
     batch_size: int = 32,
     progress: bool = True,
+    cell_diameter: float | str | None = "auto",
 ):
     """Segment and classify every cell crop under ``images``.
 
-    Each image is one cell crop. The segmentation run gives the masks (tiled inference with the
-    run's tile, overlap, scale and thresholds), the classifier the class probabilities from RGB
-    + those masks (resized to its image size), :func:`cervix.cells.morphometrics.cell_morphometrics`
-    the areas (pixels of the original crop) and the N/C ratio.
-
-    Writes ``out/predictions.csv`` (one row per image: ``file`` relative to ``images``,
-    ``predicted_class``, ``confidence``, ``prob_<class>``, ``cell_area``, ``nucleus_area``,
-    ``cytoplasm_area``, ``nc_ratio``), the masks as ``out/masks/{cytoplasm,nucleus}/<file>.png``
-    and one overlay per image, ``out/overlays/<file>.png``, where ``<file>`` keeps the input's
-    extension (``x.jpg`` -> ``x.jpg.png``), so ``x.png`` and ``x.jpg`` in one folder never share
-    an output. A file that fails (unreadable, undecodable) is listed in ``out/errors.csv`` and
-    the run goes on; every file not predicted (failed, or passed over: hidden, not an image) is
-    also listed in ``out/skipped.csv``. The output folder is checked for writing before any work.
+    Each image is one cell crop. The segmentation run gives the masks (at the crop's estimated
+    cell size, :mod:`cervix.inference.sizing`), the classifier the class probabilities from RGB
+    + those masks, :func:`cervix.cells.morphometrics.cell_morphometrics` the areas (pixels of the
+    original crop) and the N/C ratio. Writes ``out/predictions.csv`` (one row per image: ``file``
+    relative to ``images``, ``predicted_class``, ``confidence``, ``prob_<class>``, the areas,
+    ``nc_ratio`` and the size columns of :func:`cervix.inference.sizing.size_columns`), the masks
+    as ``out/masks/{cytoplasm,nucleus}/<file>.png`` and overlays ``out/overlays/<file>.png``
+    (``<file>`` keeps the input's extension: ``x.jpg`` -> ``x.jpg.png``). A file that fails
+    (unreadable, undecodable) is listed in ``out/errors.csv`` and the run goes on; every file not
+    predicted (failed, or passed over: hidden, not an image) is also listed in ``out/skipped.csv``.
+    The output folder is checked for writing before any work.
 
     Args:
         seg: segmentation run folder or checkpoint.
@@ -102,6 +101,7 @@ def predict_crops(
         tta: flip test-time augmentation in both models.
         batch_size: crops per classifier batch.
         progress: tqdm bars.
+        cell_diameter: ``"auto"`` (size estimated per crop), the cells' diameter in px, or None.
 
     Returns:
         The predictions as a ``pandas.DataFrame``; ``df.attrs["errors"]`` lists the failed files
@@ -113,13 +113,15 @@ def predict_crops(
     """
     import pandas as pd
 
+    diameter = parse_diameter(cell_diameter)
     out = ensure_writable(out)
     passed_over: list[tuple[str, str]] = []
     items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)
     cls_model, cls_cfg = load_classifier(cls)
     class_names = list(cls_cfg["class_names"])
-    crops, errors = _segment_crops(seg_model, seg_cfg, items, out, class_names[0], tta, progress)
+    size = {"diameter": diameter, "cell_size": run_cell_size(seg_cfg, diameter)}
+    crops, errors = _segment_crops(seg_model, seg_cfg, items, out, class_names[0], tta, progress, size)
     if errors:
         _report_errors(errors, len(items), bool(crops), out)
     # float32 like evaluate_checkpoint, so the probabilities match its predictions.csv
@@ -134,6 +136,7 @@ def predict_crops(
                 "confidence": float(p[k]),
                 **{f"prob_{c}": float(p[j]) for j, c in enumerate(class_names)},
                 **crop.morphometrics,
+                **size_columns(crop.size),
             }
         )
         label, png = f"{class_names[k]} {p[k]:.2f}", out / "overlays" / f"{crop.rel}.png"
@@ -157,10 +160,18 @@ class _Crop:
     cytoplasm: np.ndarray  # (H, W) uint8 {0, 255} centre cell
     nucleus: np.ndarray  # (H, W) uint8 {0, 255} its nucleus
     morphometrics: dict[str, float]  # cell/nucleus/cytoplasm areas and N/C ratio
+    size: dict[str, Any]  # the size normalisation used (cervix.inference.sizing.sized_probabilities)
 
 
 def _segment_crops(
-    model: Any, cfg: dict[str, Any], items: list[tuple[Path, str]], out: Path, label: str, tta: bool, progress: bool
+    model: Any,
+    cfg: dict[str, Any],
+    items: list[tuple[Path, str]],
+    out: Path,
+    label: str,
+    tta: bool,
+    progress: bool,
+    size: dict[str, Any],
 ) -> tuple[list[_Crop], list[dict[str, str]]]:
     """Masks of every crop (written to ``out/masks``) and its morphometrics; failures listed."""
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
@@ -169,7 +180,7 @@ def _segment_crops(
         try:
             # each image is one cell crop, of unknown magnification
             image = load_image(path)
-            cyt, nuc = single_cell_masks(model, image, thr, **inference_kwargs(cfg, tta=tta))
+            cyt, nuc, info = sized_masks(model, image, thr, single_cell=True, **size, **inference_kwargs(cfg, tta=tta))
             mpaths = [write_png(out / "masks" / head / f"{rel}.png", m) for head, m in zip(HEADS, (cyt, nuc))]
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
@@ -185,6 +196,7 @@ def _segment_crops(
                 cyt,
                 nuc,
                 {k: m[k] for k in ("cell_area", "nucleus_area", "cytoplasm_area", "nc_ratio")},
+                info,
             )
         )
     return crops, errors
@@ -263,18 +275,24 @@ def analyze_field(
     instance_cfg: InstanceConfig | None = None,
     tta: bool = False,
     batch_size: int = 32,
-) -> tuple[Instances, list[dict[str, Any]]]:
-    """Instances and one row per cell (morphometrics, flags, class probabilities) of one field.
+    diameter: float | str | None = None,
+    cell_size: dict[str, Any] | None = None,
+) -> tuple[Instances, list[dict[str, Any]], dict[str, Any]]:
+    """Instances, one row per cell (morphometrics, flags, class probabilities) and the size
+    normalisation used (:func:`cervix.inference.sizing.sized_probabilities`) of one field.
 
-    The field is segmented tiled at the segmentation run's scale (:func:`cervix.inference.tiling.predict_tiled`),
+    The field is segmented tiled at the segmentation run's scale, or with ``diameter`` (``"auto"`` or
+    the cells' diameter in px, with the run's ``cell_size``) at its cells' training size; morphometrics
+    stay in the field's own pixels. It is
     separated into cells (:func:`cervix.cells.instances.separate`, the run's thresholds unless
     ``instance_cfg`` says otherwise), and every cell is cut with its own masks
     (:func:`cervix.cells.instances.cut_cell`) and classified.
     """
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
     icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
-    probs = predict_tiled(seg_model, image, **inference_kwargs(seg_cfg, tta=tta))  # (2, H, W)
-    inst = separate(probs[:2], icfg)
+    kw = inference_kwargs(seg_cfg, tta=tta)
+    probs, size = sized_probabilities(seg_model, image, thr, diameter=diameter, cell_size=cell_size, **kw)  # (2, H, W)
+    inst = separate(probs, icfg)
     rows = cell_table(inst)
     names = list(cls_cfg["class_names"])
     crops = []
@@ -291,7 +309,7 @@ def analyze_field(
         r.update(
             predicted_class=names[k], confidence=float(p[k]), **{f"prob_{c}": float(p[j]) for j, c in enumerate(names)}
         )
-    return inst, rows
+    return inst, rows, size
 
 
 def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]) -> dict[str, Any]:
@@ -317,6 +335,7 @@ def analyze(
     min_area: int | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    cell_diameter: float | str | None = None,
 ) -> dict[str, Any]:
     """From whole fields to a per-cell report (``python -m cervix analyze``).
 
@@ -326,19 +345,18 @@ def analyze(
     colour, with a legend); then ``out/cells.csv`` (one row per cell: image, cell id, bounding box,
     centroid, cell and nucleus area, N/C ratio, number of nuclei, flags, predicted class,
     confidence, probabilities) and ``out/summary.csv`` (one row per image: cells per class,
-    abnormal fraction, mean N/C per class). ``<rel>`` keeps the input's extension
-    (``x.jpg`` -> ``x.jpg.png``). A file that fails is listed in ``out/errors.csv`` and the run goes
-    on; every file not analysed is listed in ``out/skipped.csv``.
+    abnormal fraction, mean N/C per class, the size columns). ``<rel>`` keeps the input's extension
+    (``x.jpg`` -> ``x.jpg.png``). Failures go to ``out/errors.csv``, every file not analysed to
+    ``out/skipped.csv``.
 
     Args:
-        seg: segmentation run folder or checkpoint.
-        cls: classification run folder or checkpoint.
+        seg, cls: segmentation and classification run folders or checkpoints.
         images: folder of fields (searched recursively), or a list of image files.
         out: output folder (checked for writing before any work).
         tta: flip test-time augmentation in both models.
         min_area: smallest cell kept, in pixels (default :class:`cervix.cells.instances.InstanceConfig`).
-        batch_size: cells per classifier batch.
-        progress: tqdm bar over the fields.
+        batch_size, progress: cells per classifier batch; tqdm bar over the fields.
+        cell_diameter: None (the run's scale), ``"auto"`` or the cells' diameter in px.
 
     Returns:
         ``{"cells": DataFrame, "summary": DataFrame, "errors": [...], "report": "N used, M skipped"}``.
@@ -349,6 +367,7 @@ def analyze(
     """
     import pandas as pd
 
+    diameter = parse_diameter(cell_diameter)
     out = ensure_writable(out)
     passed_over: list[tuple[str, str]] = []
     items, images = _input_images(images, passed_over)
@@ -359,11 +378,14 @@ def analyze(
     icfg = InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
     if min_area is not None:
         icfg.min_cell_area = int(min_area)
+    sizing = {"diameter": diameter, "cell_size": run_cell_size(seg_cfg, diameter)}
     cells, summary, errors = [], [], []
     for path, rel in tqdm(items, desc="analyze", disable=not progress):
         try:
             image = load_image(path)
-            inst, rows = analyze_field(seg_model, seg_cfg, cls_model, cls_cfg, image, icfg, tta, batch_size)
+            inst, rows, size = analyze_field(
+                seg_model, seg_cfg, cls_model, cls_cfg, image, icfg, tta, batch_size, **sizing
+            )
             write_png(out / "instances" / f"{rel}.png", inst.cells)
             write_png(out / "nuclei" / f"{rel}.png", inst.nuclei)
             write_png(out / "overlays" / f"{rel}.png", overlay_instances(image, inst, rows, names), rgb=True)
@@ -371,7 +393,7 @@ def analyze(
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
             continue
         cells += [{"image": rel, **r} for r in rows]
-        summary.append(field_summary(rel, rows, names))
+        summary.append({**field_summary(rel, rows, names), **size_columns(size)})
     if errors:
         _report_errors(errors, len(items), bool(summary), out)
     front = ["image", "cell_id", "predicted_class", "confidence"]

@@ -1,12 +1,12 @@
-"""Stage 1: train the dual-head segmentation U-Net, write masks, evaluate.
+"""Stage 1: train the dual-head segmentation U-Net, evaluate it (its masks: :mod:`cervix.stages.masks`).
 
-Plain functions used by notebooks 02/03 and by ``python -m cervix segment|masks|evaluate``:
+Plain functions used by notebooks 02/03 and by ``python -m cervix segment|evaluate``:
 
 - :func:`train_segmentation` — reader -> grouped split -> random patches at native resolution
-  (after ``scale``) -> :func:`cervix.training.loop.fit` with Dice + BCE per head.
+  (after ``scale``; at random magnifications with ``scale_range``/``cell_views``) ->
+  :func:`cervix.training.loop.fit` with Dice + BCE per head; the run stores its training cell size.
 - :func:`load_segmentation` — model and run config from ``best.pt`` (``weights_only=True``).
 - :func:`predict_probabilities` — tiled, blended inference on records (optional flip TTA).
-- :func:`generate_masks` — masks for a folder of images in the layout the classifier reads.
 - :func:`evaluate_segmentation` — Dice / IoU / pixel accuracy per head with bootstrap 95% CIs
   into ``metrics.json``.
 """
@@ -25,15 +25,15 @@ from tqdm.auto import tqdm
 from cervix.core.config import Profile, SegConfig, TrainConfig, stage_config, to_dict
 from cervix.core.device import autocast_context, device_and_amp
 from cervix.core.files import atomic_write_text, ensure_writable
-from cervix.core.labels import HEADS, class_order
-from cervix.core.masks import binarise
+from cervix.core.labels import HEADS
 from cervix.data import preflight, write_data_report
-from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, SegmentationDataset
+from cervix.data.augment import AugmentConfig, ScaleViews
+from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record
 from cervix.data.splits import load_split, save_split, split_records
+from cervix.inference.sizing import training_cell_size
 from cervix.inference.tiling import predict_tiled
-from cervix.inference.writing import list_images, write_masks
 from cervix.losses.dice import DualHeadLoss
 from cervix.metrics.scores import bootstrap_ci, seg_metrics
 from cervix.models.backbone import resolve_pretrained
@@ -56,10 +56,6 @@ __all__ = [
     "dice_at_thresholds",
     "threshold_table",
     "run_records",
-    "tiled_vs_whole",
-    "compare_mask_folders",
-    "qc_table",
-    "generate_masks",
     "evaluate_segmentation",
     "instance_scores",
 ]
@@ -156,8 +152,9 @@ def _prepare_run(
     return records, parts
 
 
-def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConfig, n_train: int) -> dict[str, Any]:
-    """``config.json`` of a segmentation run (and the ``config`` of its checkpoints)."""
+def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConfig, train: list[Record]) -> dict:
+    """``config.json`` of a segmentation run (and the ``config`` of its checkpoints), with the
+    training median cell size that inference normalises images to (:mod:`cervix.inference.sizing`)."""
     return {
         "task": "segmentation",
         "heads": list(HEADS),
@@ -167,7 +164,8 @@ def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConf
         "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "in_chans": 3,
         "augment": to_dict(aug),
-        "n_train_images": n_train,
+        "n_train_images": len(train),
+        "cell_size": training_cell_size(train, cfg.scale),
         **to_dict(cfg),
         "pretrained": cfg.pretrained if isinstance(cfg.pretrained, bool) else str(cfg.pretrained),
     }
@@ -176,8 +174,9 @@ def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConf
 def _loaders(records: list[Record], parts: dict[str, list[int]], cfg: SegConfig, aug: AugmentConfig) -> tuple[Any, Any]:
     """Training patches (augmented) and whole validation images (the test or a training image if none)."""
     take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
+    views = ScaleViews(tuple(cfg.scale_range), cfg.cell_views)
     train_ds = SegmentationDataset(
-        take("train"), cfg.image_size, scale=cfg.scale, augment=aug, train=True, patches_per_image=cfg.patches_per_image
+        take("train"), cfg.image_size, cfg.scale, aug, True, cfg.patches_per_image, views=views
     )
     val_recs = take("val") or take("test") or take("train")[:1]
     val_ds = SegmentationDataset(val_recs, cfg.image_size, scale=cfg.scale, train=False)
@@ -234,7 +233,7 @@ def train_segmentation(
     seed_everything(cfg.seed)
     model = build_seg_model(cfg)
     loss_fn = DualHeadLoss(dice_weight=cfg.dice_weight, bce_weight=cfg.bce_weight, head_weights=tuple(cfg.head_weights))
-    run_config = _run_config(cfg, data, fmt, out, aug, len(parts["train"]))
+    run_config = _run_config(cfg, data, fmt, out, aug, [records[i] for i in parts["train"]])
     tcfg = TrainConfig.from_config(cfg, progress=progress)
     history = fit(
         model,
@@ -407,112 +406,6 @@ def run_records(run: str | os.PathLike, part: str = "val") -> list[Record]:
     cfg = load_checkpoint(ck_path).get("config", {})
     records = _records(cfg["data"], cfg.get("format", "masks"))
     return [records[i] for i in load_split(run_split_path(ck_path, cfg), records)[part]]
-
-
-@torch.no_grad()
-def tiled_vs_whole(model: torch.nn.Module, cfg: Mapping[str, Any], records: Sequence[Record]):
-    """Dice between masks from tiled inference and from one whole-image forward pass, per image.
-
-    The model's CBAM pools over its input, so tiles see different channel statistics than the
-    whole image; this measures how much that changes the masks (1.0 = identical).
-    """
-    import pandas as pd
-
-    kw = inference_kwargs(cfg)
-    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
-    rows = []
-    for rec in records:
-        image = rec.load().image
-        tiled = predict_tiled(model, image, **kw)
-        h, w = image.shape[:2]
-        whole = predict_tiled(model, image, **{**kw, "tile": 32 * int(np.ceil(max(h, w) * kw["scale"] / 32)) + 64})
-        m = seg_metrics(tiled[None], np.stack(binarise(whole, thr))[None] > 127, thr)
-        rows.append({"path": rec.path, "dice_cytoplasm": m["dice_cytoplasm"], "dice_nucleus": m["dice_nucleus"]})
-    return pd.DataFrame(rows)
-
-
-def compare_mask_folders(pred_root: str | os.PathLike, true_root: str | os.PathLike):
-    """Per-image Dice of predicted masks against true masks in the same masks-root layout.
-
-    Both roots hold ``cytoplasm/<rel>.png`` and ``nucleus/<rel>.png``; returns a DataFrame with
-    ``rel``, ``class`` (first folder of ``rel``), ``dice_cytoplasm``, ``dice_nucleus``, sorted worst first.
-    """
-    import pandas as pd
-
-    from cervix.data.decode import load_mask
-
-    pred_root, true_root = Path(pred_root), Path(true_root)
-    rows = []
-    for p in sorted((pred_root / HEADS[0]).rglob("*.png")):
-        rel = p.relative_to(pred_root / HEADS[0])
-        pred = np.stack([load_mask(pred_root / h / rel) > 127 for h in HEADS])
-        true = np.stack([load_mask(true_root / h / rel, shape=pred.shape[1:]) > 127 for h in HEADS])
-        m = seg_metrics(pred[None], true[None])
-        rows.append(
-            {
-                "rel": str(rel),
-                "class": rel.parts[0] if len(rel.parts) > 1 else "",
-                "dice_cytoplasm": m["dice_cytoplasm"],
-                "dice_nucleus": m["dice_nucleus"],
-            }
-        )
-    if not rows:
-        raise FileNotFoundError(f"no masks under {pred_root / HEADS[0]}")
-    df = pd.DataFrame(rows)
-    df["class"] = pd.Categorical(df["class"], categories=class_order(df["class"].unique()), ordered=True)
-    df["dice_mean"] = (df["dice_cytoplasm"] + df["dice_nucleus"]) / 2
-    return df.sort_values("dice_mean").reset_index(drop=True)
-
-
-def qc_table(qc: Mapping[str, Any]):
-    """The per-image rows of a mask QC summary as a DataFrame with a ``class`` column (first folder)."""
-    import pandas as pd
-
-    df = pd.DataFrame(qc["images"])
-    names = [Path(r).parts[0] if len(Path(r).parts) > 1 else "" for r in df["rel"]]
-    df["class"] = pd.Categorical(names, categories=class_order(set(names)), ordered=True)  # tables in class order
-    df["flags"] = [";".join(f) for f in df["flags"]]
-    return df
-
-
-def _image_list(images: Path, walk: str) -> list[tuple[Path, str]]:
-    if walk in ("auto", "masks") and (images / "images").is_dir():
-        images = images / "images"  # a masks-format folder: predict its images/
-    if not images.is_dir():
-        raise FileNotFoundError(f"--images: no such folder: {images}")
-    return list_images(images)
-
-
-def generate_masks(
-    checkpoint: str | os.PathLike,
-    images: str | os.PathLike,
-    out: str | os.PathLike,
-    walk: str = "auto",
-    tile: int | None = None,
-    overlap: float | None = None,
-    tta: bool = False,
-    thresholds: Sequence[float] | None = None,
-    amp: str | None = None,
-    single_cell: bool = False,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Write cytoplasm and nucleus masks for every image under ``images`` (``cervix masks``).
-
-    Writes ``<out>/cytoplasm/<relative path>.png`` and ``<out>/nucleus/...`` (uint8 {0, 255}), so a
-    classes folder gives exactly the masks root the classifier reads; plus ``qc.json``/``qc.csv``.
-    Tile, overlap, scale, normalisation and thresholds come from the run's config unless given.
-    ``single_cell=True`` (for single-cell crops) keeps only the centre cell of each image
-    (:func:`cervix.cells.instances.centre_instance`): a model trained on fields segments every cell in view.
-
-    Returns:
-        The QC dict of :func:`cervix.inference.writing.write_masks` (``summary``, ``rows``, ``flagged``,
-        ``errors``).
-    """
-    model, cfg = load_segmentation(checkpoint)
-    kw = inference_kwargs(cfg, tile, overlap, tta, amp)
-    thr = tuple(thresholds) if thresholds is not None else tuple(cfg.get("thresholds", (0.5, 0.5)))
-    items = _image_list(Path(images), walk)
-    return write_masks(model, items, out, thr, progress=progress, single_cell=single_cell, **kw)
 
 
 def evaluate_segmentation(

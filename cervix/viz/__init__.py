@@ -37,10 +37,14 @@ from cervix.viz.figures import (
     prediction_grid,
     worst_cases,
 )
+from cervix.viz.sizing import cell_size_table, size_comparison, size_label
 from cervix.viz.style import CLASS_PALETTE, HEAD_COLOURS, log_ticks, overlay, save_figure, set_style
 from cervix.viz.tables import classification_report_table, instance_table, metrics_table, segmentation_table
 
 __all__ = [
+    "size_comparison",
+    "size_label",
+    "cell_size_table",
     "UNLABELLED",
     "label_name",
     "class_order",

@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 from cervix.cells.morphometrics import cell_morphometrics, colour_stats
 from cervix.core.labels import SIPAKMED_CLASSES
 from cervix.core.labels import class_order as labels_class_order
-from cervix.data.datasets import AugmentConfig, preview_augmentations
+from cervix.data.augment import AugmentConfig
+from cervix.data.datasets import preview_augmentations
 from cervix.data.records import Record, Sample
 from cervix.viz.style import CLASS_PALETTE, HEAD_COLOURS, log_ticks, overlay
 

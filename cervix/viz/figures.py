@@ -493,7 +493,7 @@ def worst_cases(agreement, images_root, pred_root, true_root, n: int = 4) -> plt
     """The ``n`` crops whose predicted masks agree least with the true ones: image | truth | prediction.
 
     Args:
-        agreement: DataFrame from ``segmentation.compare_mask_folders`` (worst first).
+        agreement: DataFrame from ``stages.masks.compare_mask_folders`` (worst first).
         images_root: classes folder of the crops; ``pred_root``/``true_root``: masks roots.
     """
 

@@ -3,7 +3,14 @@
 from cervix.widgets.cells import CellPicker, cell_picker
 from cervix.widgets.data import ALL_CLASSES, AugmentationTuner, SampleBrowser, augmentation_tuner, sample_browser
 from cervix.widgets.evaluation import ConfusionWidget, GradCamWidget, confusion_widget, gradcam_widget
-from cervix.widgets.segmentation import OverlayBrowser, ThresholdSlider, overlay_browser, threshold_slider
+from cervix.widgets.segmentation import (
+    DiameterExplorer,
+    OverlayBrowser,
+    ThresholdSlider,
+    diameter_explorer,
+    overlay_browser,
+    threshold_slider,
+)
 from cervix.widgets.training import live_plot_callback
 
 __all__ = [
@@ -22,5 +29,7 @@ __all__ = [
     "OverlayBrowser",
     "threshold_slider",
     "overlay_browser",
+    "DiameterExplorer",
+    "diameter_explorer",
     "live_plot_callback",
 ]

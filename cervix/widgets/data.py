@@ -19,9 +19,9 @@ matplotlib figure to PNG bytes (:func:`cervix.viz.explore.figure_to_png`) into a
 ``ipywidgets.Image`` (the Dice readout is HTML text), so tests can move a slider and check the
 picture and the state without a browser.
 
-The tuner keeps the chosen strengths in ``tuner.config`` (a :class:`cervix.data.datasets.AugmentConfig`)
+The tuner keeps the chosen strengths in ``tuner.config`` (a :class:`cervix.data.augment.AugmentConfig`)
 so the next cell can read it and save it for training with
-:func:`cervix.data.datasets.save_augment_config` (or ``tuner.save()``).
+:func:`cervix.data.augment.save_augment_config` (or ``tuner.save()``).
 
 :func:`live_plot_callback` redraws the training curves in the notebook after each epoch of
 :func:`cervix.training.loop.fit` (notebooks 02 and 04).
@@ -37,7 +37,7 @@ from pathlib import Path
 import ipywidgets as W
 
 from cervix.cells.morphometrics import cell_morphometrics
-from cervix.data.datasets import AugmentConfig, check_augment_config, save_augment_config
+from cervix.data.augment import AugmentConfig, check_augment_config, save_augment_config
 from cervix.data.records import Record, Sample
 from cervix.viz import explore
 
@@ -214,7 +214,7 @@ class AugmentationTuner(W.VBox):
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
 
     def save(self, path: str | Path | None = None, profile: str | None = None) -> Path:
-        """Save :attr:`config` with :func:`cervix.data.datasets.save_augment_config`; return the path."""
+        """Save :attr:`config` with :func:`cervix.data.augment.save_augment_config`; return the path."""
         return save_augment_config(self.config, path=path, profile=profile)
 
 

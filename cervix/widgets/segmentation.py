@@ -1,5 +1,6 @@
 """Notebooks 02 and 03 widgets: :class:`ThresholdSlider` (validation Dice per head at adjustable
-thresholds) and :class:`OverlayBrowser` (stored masks beside the model's). Headless like every
+thresholds), :class:`OverlayBrowser` (stored masks beside the model's) and
+:class:`DiameterExplorer` (a crop re-segmented at the cell diameter of a slider). Headless like every
 widget: each redraw is a PNG in an ``ipywidgets.Image`` (the Dice readout is HTML text).
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from cervix.core.labels import HEADS
 from cervix.viz import explore
+from cervix.viz.sizing import size_label
 from cervix.viz.style import overlay
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "OverlayBrowser",
     "threshold_slider",
     "overlay_browser",
+    "DiameterExplorer",
+    "diameter_explorer",
 ]
 
 
@@ -141,3 +145,70 @@ def overlay_browser(
 ) -> OverlayBrowser:
     """Build an :class:`OverlayBrowser` over ``records`` with the model's thresholds as the start."""
     return OverlayBrowser(model, run_config, records, alpha=alpha)
+
+
+class DiameterExplorer(W.VBox):
+    """Re-segment a single-cell crop at the cell diameter of a slider; the masks follow it.
+
+    ``auto`` ticked: the crop's own estimate (:func:`cervix.inference.sizing.sized_probabilities`),
+    and the slider shows the cell diameter it implies; unticked: the slider's diameter.
+
+    Attributes:
+        images: ``(name, image)`` crops.
+        picker: ``ipywidgets.Dropdown`` over the crops.
+        auto: ``ipywidgets.Checkbox``, the estimated size.
+        diameter: ``ipywidgets.FloatLogSlider``, the cell diameter in pixels.
+        image: ``ipywidgets.Image`` (PNG) of the crop and its masks.
+        info: the size normalisation of the last drawing.
+    """
+
+    def __init__(self, model: Any, run_config: Mapping[str, Any], images: Sequence[tuple[str, np.ndarray]]) -> None:
+        if not images:
+            raise ValueError("diameter_explorer: no images")
+        size = run_config.get("cell_size") or {}
+        if not size.get("nucleus_diameter"):
+            raise ValueError("diameter_explorer: the run stores no training cell size (retrain it)")
+        self.model, self.run_config, self.images, self.info = model, run_config, list(images), {}
+        self.picker = W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], description="crop")
+        self.auto = W.Checkbox(value=True, description="auto")
+        self.diameter = W.FloatLogSlider(
+            value=float(size.get("cell_diameter") or 50.0), base=10, min=0.7, max=3.3, step=0.02,
+            description="cell px", continuous_update=False,
+        )  # fmt: skip
+        self.image = W.Image(format="png", layout=W.Layout(max_width="560px"))
+        super().__init__([W.HBox([self.picker, self.auto, self.diameter]), self.image])
+        for w in (self.picker, self.auto, self.diameter):
+            w.observe(self.draw, "value")
+        self.draw()
+
+    def draw(self, change: dict | None = None) -> None:
+        """Segment the chosen crop at the current size and redraw (called on every change)."""
+        from cervix.inference.sizing import sized_masks
+        from cervix.stages.segmentation import inference_kwargs
+
+        if change is not None and change.get("owner") is self.diameter and self.auto.value:
+            self.auto.value = False  # moving the slider is choosing a diameter (redraws through auto)
+            return
+        name, img = self.images[self.picker.value]
+        size = dict(self.run_config["cell_size"])
+        diameter = "auto" if self.auto.value else float(self.diameter.value)
+        thr = tuple(self.run_config.get("thresholds", (0.5, 0.5)))
+        kw = inference_kwargs(self.run_config)
+        cyt, nuc, self.info = sized_masks(
+            self.model, img, thr, single_cell=True, diameter=diameter, cell_size=size, **kw
+        )
+        fig, axes = plt.subplots(1, 2, figsize=(6.0, 3.2))
+        axes[0].imshow(img)
+        axes[0].set_title(name, fontsize="small")
+        axes[1].imshow(overlay(img, cyt, nuc, 0.45))
+        axes[1].set_title(size_label(self.info), fontsize="small")
+        for ax in axes:
+            ax.set_axis_off()
+        self.image.value = explore.figure_to_png(fig, dpi=90)  # closes the figure
+
+
+def diameter_explorer(
+    model: Any, run_config: Mapping[str, Any], images: Sequence[tuple[str, np.ndarray]]
+) -> DiameterExplorer:
+    """Build a :class:`DiameterExplorer` over ``(name, image)`` crops (:func:`cervix.stages.masks.size_examples`)."""
+    return DiameterExplorer(model, run_config, images)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib
 import pytest
 import torch
@@ -11,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from cervix import data as D
 from cervix.core.labels import SIPAKMED_CLASSES
+from cervix.data import augment as AU
 from cervix.data import datasets as DS
 
 matplotlib.use("Agg")
@@ -18,10 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cervix.data import datasets
-from cervix.data.datasets import AugmentConfig
-
-NO_AUG = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=0)
+NO_AUG = AU.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=0)
 
 
 @pytest.fixture
@@ -48,7 +44,7 @@ def test_to_model_input_roundtrip():
 
 
 def test_segmentation_dataset_train_shapes(seg_records):
-    ds = DS.SegmentationDataset(seg_records, patch_size=32, augment=DS.AugmentConfig(), patches_per_image=4)
+    ds = DS.SegmentationDataset(seg_records, patch_size=32, augment=AU.AugmentConfig(), patches_per_image=4)
     assert len(ds) == 12
     x, m = ds[5]
     assert x.shape == (3, 32, 32) and m.shape == (2, 32, 32)
@@ -88,7 +84,7 @@ def test_segmentation_needs_masks(tmp_path, make_masks_folder):
 
 def test_classification_dataset_5_and_3_channels(cls_records):
     names = list(SIPAKMED_CLASSES)
-    ds = DS.ClassificationDataset(cls_records, names, image_size=24, augment=DS.AugmentConfig())
+    ds = DS.ClassificationDataset(cls_records, names, image_size=24, augment=AU.AugmentConfig())
     x, y = ds[3]
     assert x.shape == (5, 24, 24) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert y.item() == names.index(cls_records[3].label)
@@ -122,7 +118,7 @@ def _aligned_sample() -> D.Sample:
 
 def test_geometric_transforms_keep_masks_aligned():
     s = _aligned_sample()
-    cfg = DS.AugmentConfig(rotate=180, scale=0.2, flip=True, stain=0, blur=0)
+    cfg = AU.AugmentConfig(rotate=180, scale=0.2, flip=True, stain=0, blur=0)
     views = DS.preview_augmentations(s, cfg, n=12, seed=0)
     moved = 0
     for img, cyt, nuc in views:
@@ -133,7 +129,7 @@ def test_geometric_transforms_keep_masks_aligned():
         moved += not np.array_equal(cyt, s.cytoplasm)
     assert moved >= 10  # the transforms actually moved things
     # flips / 90-degree rotations alone are exact
-    flips = DS.preview_augmentations(s, DS.AugmentConfig(rotate=0, scale=0, flip=True, stain=0, blur=0), n=8)
+    flips = DS.preview_augmentations(s, AU.AugmentConfig(rotate=0, scale=0, flip=True, stain=0, blur=0), n=8)
     for img, cyt, _ in flips:
         assert np.array_equal(img[..., 0], cyt)
 
@@ -142,29 +138,21 @@ def test_colour_jitter_and_blur_do_not_touch_masks():
     s = _aligned_sample()
     rng = np.random.default_rng(0)
     s.image = np.clip(s.image.astype(int) // 2 + rng.integers(0, 100, s.image.shape), 0, 255).astype(np.uint8)
-    cfg = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=1.0, blur=1.0)
+    cfg = AU.AugmentConfig(rotate=0, scale=0, flip=False, stain=1.0, blur=1.0)
     views = DS.preview_augmentations(s, cfg, n=6, seed=1)
     assert any(not np.array_equal(img, s.image) for img, _, _ in views)
     for _, cyt, nuc in views:
         assert np.array_equal(cyt, s.cytoplasm) and np.array_equal(nuc, s.nucleus)
     # and inside the dataset pipeline
-    t = DS.seg_transforms(cfg, train=True, seed=0)
+    t = AU.seg_transforms(cfg, train=True, seed=0)
     mask = np.dstack([s.cytoplasm, s.nucleus])
     assert np.array_equal(t(image=s.image, mask=mask)["mask"], mask)
 
 
-def test_stain_jitter_identity_and_range():
-    img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    same = DS.StainJitter(sigma=0, bias=0, p=1)(image=img)["image"]
-    assert np.abs(same.astype(int) - img).max() <= 1
-    out = DS.StainJitter(sigma=0.3, bias=0.1, p=1)(image=img)["image"]
-    assert out.dtype == np.uint8 and out.shape == img.shape and not np.array_equal(out, img)
-
-
 def test_preview_is_seeded_and_no_aug_is_identity():
     s = _aligned_sample()
-    a = DS.preview_augmentations(s, DS.AugmentConfig(), n=3, seed=7)
-    b = DS.preview_augmentations(s, DS.AugmentConfig(), n=3, seed=7)
+    a = DS.preview_augmentations(s, AU.AugmentConfig(), n=3, seed=7)
+    b = DS.preview_augmentations(s, AU.AugmentConfig(), n=3, seed=7)
     assert len(a) == 3 and all(np.array_equal(x[0], y[0]) for x, y in zip(a, b))
     img, cyt, nuc = DS.preview_augmentations(s, NO_AUG, n=1)[0]
     assert np.array_equal(img, s.image) and np.array_equal(cyt, s.cytoplasm)
@@ -173,7 +161,7 @@ def test_preview_is_seeded_and_no_aug_is_identity():
 def test_dataset_reproducible_under_torch_seed(seg_records):
     def draw():
         torch.manual_seed(123)
-        ds = DS.SegmentationDataset(seg_records, 24, augment=DS.AugmentConfig(), cache=False)
+        ds = DS.SegmentationDataset(seg_records, 24, augment=AU.AugmentConfig(), cache=False)
         return [ds[i][0] for i in range(3)]
 
     assert all(torch.equal(a, b) for a, b in zip(draw(), draw()))
@@ -203,73 +191,24 @@ def test_mask_dropout_blanks_only_the_mask_channels(cls_records):
     assert x3.shape == (3, 24, 24)
 
 
-def test_mask_jitter_erodes_dilates_and_shifts():
-    t = DS.MaskPerturb(dropout=0.0, jitter=1.0, max_px=3)
-    m = np.zeros((20, 20, 2), np.uint8)
-    m[5:15, 5:15, 0] = 255
-    m[8:12, 8:12, 1] = 255
-    grown = t.apply_to_mask(m, perturb=True, radii=[1, -1], shift=[0, 0])
-    assert (grown[..., 0] > 0).sum() > (m[..., 0] > 0).sum()  # dilated
-    assert (grown[..., 1] > 0).sum() < (m[..., 1] > 0).sum()  # eroded
-    moved = t.apply_to_mask(m, perturb=True, radii=[0, 0], shift=[2, -1])
-    assert np.array_equal(moved[7:17, 4:14, 0], m[5:15, 5:15, 0])
-    assert np.array_equal(t.apply_to_mask(m, perturb=False), m)
-    assert t.apply_to_mask(m, blank=True).sum() == 0
-    img = np.full((20, 20, 3), 7, np.uint8)
-    assert np.array_equal(t.apply(img), img)
-
-
-def test_grey_augmentation_in_segmentation_only():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    mask = np.zeros((32, 32, 2), np.uint8)
-    grey = DS.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=1.0)
-    out = DS.seg_transforms(grey, train=True, patch_size=32, seed=0)(image=img, mask=mask)["image"]
-    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
-    same = DS.cls_transforms(grey, train=True, image_size=32, seed=0)(image=img, mask=mask)["image"]
-    assert np.array_equal(same, img)  # the stain colour of a crop is diagnostic: never greyed
-
-
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
     plt.close("all")
 
 
-def test_augment_config_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setenv("CERVIX_ROOT", str(tmp_path))
-    cfg = AugmentConfig(rotate=45.0, scale=0.2, flip=False, stain=0.55, blur=0.1)
-    path = datasets.save_augment_config(cfg, profile="smoke")
-    assert path == tmp_path / "runs" / "smoke" / "augment.json"
-    assert json.loads(path.read_text()) == {
-        "rotate": 45.0,
-        "scale": 0.2,
-        "flip": False,
-        "stain": 0.55,
-        "blur": 0.1,
-        "grey": 0.25,
-    }
-    assert datasets.load_augment_config(profile="smoke") == cfg
-    assert datasets.load_augment_config(path) == cfg
-    monkeypatch.setenv("CERVIX_PROFILE", "smoke")
-    assert datasets.augment_config_path() == path
-    # missing file: defaults, or an error when asked
-    assert datasets.load_augment_config(profile="paper") == AugmentConfig()
-    with pytest.raises(FileNotFoundError, match="augment.json"):
-        datasets.load_augment_config(profile="paper", missing_ok=False)
-
-
-def test_augment_config_bad_files_and_values(tmp_path):
-    p = tmp_path / "a.json"
-    p.write_text("{not json")
-    with pytest.raises(ValueError, match="a.json.*not valid JSON"):
-        datasets.load_augment_config(p)
-    p.write_text(json.dumps({"rotate": 10, "shear": 3}))
-    with pytest.raises(ValueError, match="unknown augmentation field.*shear"):
-        datasets.load_augment_config(p)
-    p.write_text(json.dumps({"stain": 2.0}))
-    with pytest.raises(ValueError, match="stain must be"):
-        datasets.load_augment_config(p)
-    with pytest.raises(ValueError, match="rotate must be"):
-        datasets.save_augment_config(AugmentConfig(rotate=-5), tmp_path / "b.json")
-    assert not (tmp_path / "b.json").exists()
+def test_segmentation_dataset_with_scale_views_is_seeded_per_epoch(seg_records):
+    views = AU.ScaleViews((0.25, 4.0), cell_views=0.5)
+    ds = DS.SegmentationDataset(seg_records, 32, augment=NO_AUG, patches_per_image=2, views=views)
+    ds.set_epoch(3, seed=1)
+    first = [ds[i] for i in range(len(ds))]
+    assert all(x.shape == (3, 32, 32) and m.shape == (2, 32, 32) for x, m in first)
+    assert all(set(m.unique().tolist()) <= {0.0, 1.0} for _, m in first)
+    ds.set_epoch(3, seed=1)
+    again = [ds[i] for i in range(len(ds))]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    ds.set_epoch(4, seed=1)
+    assert any(not torch.equal(a[0], ds[i][0]) for i, a in enumerate(first))
+    # eval views ignore the scale views: the whole image, padded to a multiple of 32
+    ev = DS.SegmentationDataset(seg_records, 32, train=False, views=views)
+    assert ev.views is None and ev[0][0].shape[-2:] == (64, 64)

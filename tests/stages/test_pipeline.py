@@ -33,12 +33,16 @@ def run5(synth, tmp_path_factory) -> tuple[Path, dict]:
 
 
 # ------------------------------------------------------------------------------------ predict
-def _seg_run(synth, tmp_path) -> Path:
-    """An (untrained) segmentation run as cervix.stages.segmentation.load_segmentation reads it."""
+SIZE = {"measure": "nucleus_diameter", "nucleus_diameter": 20.0, "cell_diameter": 50.0, "n_nuclei": 9, "n_cells": 9}
+
+
+def _seg_run(synth, tmp_path, cell_size: dict | None = SIZE) -> Path:
+    """An (untrained) segmentation run as cervix.stages.segmentation.load_segmentation reads it
+    (``cell_size`` None: a run trained before cervix stored the training cell size)."""
     from cervix.models.networks import DualHeadAttConvNeXtUNet
     from cervix.training.checkpoints import save_checkpoint
 
-    seg = tmp_path / "seg"
+    seg = tmp_path / ("seg" if cell_size else "seg_old")
     if not (seg / "best.pt").is_file():
         torch.manual_seed(0)
         unet = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
@@ -55,6 +59,7 @@ def _seg_run(synth, tmp_path) -> Path:
                     "scale": 1.0,
                     "thresholds": [0.5, 0.5],
                     "amp": "none",
+                    **({"cell_size": cell_size} if cell_size else {}),
                 },
             },
         )
@@ -171,6 +176,7 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
     cells = pd.read_csv(out / "cells.csv")
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["image"]) == [p.name for p in fields] and len(res["errors"]) == 1
+    assert list(summary["size_source"]) == ["run"] * len(fields) and (summary["scale_used"] == 1.0).all()
     assert "broken.png" in (out / "errors.csv").read_text() and "broken.png" in (out / "skipped.csv").read_text()
     for p in fields:
         labels = load_mask_labels(out / "instances" / f"{p.name}.png")
@@ -189,21 +195,37 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
         assert image.shape[:2] == inst.cells.shape and len(rows) == inst.n
 
 
-def test_predict_keeps_the_centre_cell_instance(run5, synth, tmp_path, monkeypatch):
-    # predict segments each crop through inference.single_cell_masks (the centre instance)
+def test_predict_keeps_the_centre_cell_instance_at_the_estimated_size(run5, synth, tmp_path, monkeypatch):
+    # predict segments each crop through inference.sizing.sized_masks: centre instance, size "auto"
     from cervix.stages import pipeline
 
     seen = []
-    real = pipeline.single_cell_masks
+    real = pipeline.sized_masks
 
     def spy(*args, **kw):
-        seen.append(1)
+        seen.append((kw["single_cell"], kw["diameter"], kw["cell_size"]))
         return real(*args, **kw)
 
-    monkeypatch.setattr(pipeline, "single_cell_masks", spy)
+    monkeypatch.setattr(pipeline, "sized_masks", spy)
     images = tmp_path / "images"
     images.mkdir()
     for p in sorted((synth / "crops").rglob("*.png"))[:2]:
         shutil.copy(p, images / p.name)
-    predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred", progress=False)
-    assert len(seen) == 2
+    df = predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred", progress=False)
+    assert seen == [(True, "auto", SIZE)] * 2
+    assert set(df["size_source"]) <= {"auto", "auto: no nucleus found"} and (df["scale_used"] > 0).all()
+    # a given diameter sets the scale: training cell diameter / given
+    df = predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred2", progress=False, cell_diameter=25)
+    assert list(df["size_source"]) == ["given"] * 2 and np.allclose(df["scale_used"], 50.0 / 25)
+    with pytest.raises(ValueError, match="--cell-diameter must be a positive number"):
+        predict_crops(_seg_run(synth, tmp_path), run5[0], images, tmp_path / "pred3", cell_diameter="0")
+    assert not (tmp_path / "pred3").exists()  # refused before anything is written
+
+
+def test_a_run_without_a_cell_size_falls_back_to_the_four_scales_with_a_warning(run5, synth, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(sorted((synth / "crops").rglob("*.png"))[0], images / "a.png")
+    with pytest.warns(UserWarning, match="stores no training cell size"):
+        df = predict_crops(_seg_run(synth, tmp_path, None), run5[0], images, tmp_path / "pred", progress=False)
+    assert list(df["size_source"]) == ["multi-scale"] and df["scale_used"].isna().all()

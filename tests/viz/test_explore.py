@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cervix.core.labels import SIPAKMED_CLASSES
-from cervix.data.datasets import AugmentConfig
+from cervix.data.augment import AugmentConfig
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record, Sample
 from cervix.viz import explore

@@ -14,8 +14,8 @@ import pytest
 
 from cervix import widgets
 from cervix.core.labels import SIPAKMED_CLASSES
-from cervix.data import datasets
-from cervix.data.datasets import AugmentConfig
+from cervix.data import augment
+from cervix.data.augment import AugmentConfig
 from cervix.data.formats import read_dataset
 from cervix.data.records import Sample
 
@@ -91,7 +91,7 @@ def test_augmentation_tuner_updates_config_and_preview(tmp_path):
     t.seed.value = 5  # other random views, same strengths
     assert t.image.value != drawn and t.config.rotate == 30.0
     path = t.save(tmp_path / "aug.json")
-    assert datasets.load_augment_config(path) == t.config
+    assert augment.load_augment_config(path) == t.config
     assert start.rotate == 90  # the caller's config is not mutated
     with pytest.raises(ValueError):
         widgets.augmentation_tuner(_toy_sample(), AugmentConfig(blur=3.0))

@@ -78,3 +78,32 @@ def test_overlay_browser_redraws_png(monkeypatch):
     assert calls == [0, 1]
     with pytest.raises(ValueError, match="no records"):
         widgets.overlay_browser(object(), {}, [])
+
+
+def test_diameter_explorer_resegments_when_the_slider_moves(monkeypatch):
+    from cervix.inference import sizing
+
+    calls = []
+
+    def fake_predict(model, image, scale=1.0, **kw):  # a dark disk as nucleus, the crop as cell
+        calls.append(scale)
+        out = np.zeros((2, *image.shape[:2]), np.float32)
+        out[0] = 1.0
+        out[1] = image.mean(-1) < 100
+        return out
+
+    monkeypatch.setattr(sizing, "predict_tiled", fake_predict)
+    img = np.full((80, 80, 3), 220, np.uint8)
+    img[30:50, 30:50] = 40
+    cfg = {"cell_size": {"nucleus_diameter": 10.0, "cell_diameter": 40.0}, "tile": 64, "thresholds": [0.5, 0.5]}
+    ex = widgets.diameter_explorer(None, cfg, [("a", img), ("b", img[:60])])
+    assert ex.image.value.startswith(PNG) and ex.info["size_source"] == "auto"
+    assert ex.info["scale"] == pytest.approx(10.0 / ex.info["nucleus_diameter_px"])
+    first = ex.image.value
+    ex.diameter.value = 80.0  # a chosen diameter: auto off, re-segmented at cell 40 / 80
+    assert not ex.auto.value and ex.info["size_source"] == "given" and ex.info["scale"] == pytest.approx(0.5)
+    assert ex.image.value != first and calls[-1] == pytest.approx(0.5)
+    ex.picker.value = 1
+    assert ex.info["size_source"] == "given"
+    with pytest.raises(ValueError, match="stores no training cell size"):
+        widgets.diameter_explorer(None, {"tile": 64}, [("a", img)])

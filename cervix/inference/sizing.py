@@ -1,0 +1,280 @@
+"""Cell size: measured in training, estimated per image, normalised before segmentation.
+
+A segmentation model trained at one pixel scale segments well only near it: a single-cell crop
+magnified four times beyond the training fields is background to it. Cellpose (Stringer et al.,
+Nat. Methods 2021) trains at one canonical object size, estimates each image's size, resizes the
+image so its cells have that size, and lets the user give the diameter; nnU-Net (Isensee et al.,
+Nat. Methods 2021) normalises pixel spacing the same way. cervix does the same:
+
+- **The measure is the nucleus diameter** (equivalent-circle diameter, px). The nucleus is
+  always whole inside a crop (the cytoplasm is often cut by the crop's frame), it is what the
+  model finds most reliably (distinct and dark, in fields and crops alike; neighbouring cells'
+  cytoplasm clumps), and its size varies less between the normal cell types than the cell's
+  (a superficial cell is several times wider than a parabasal one, their nuclei are alike).
+  The run stores the training medians of both diameters (:func:`training_cell_size`).
+- **Two passes** (:func:`sized_probabilities`): the image is segmented on a pyramid (the run's
+  scale times 1, 1/2, 1/4, 1/8; levels that shrink its short side below ``min_side`` are
+  skipped); at each level the centre cell's nucleus (single-cell crops) or the median nucleus
+  (fields) is measured; the level whose nucleus, at that level's scale, is nearest the training
+  median (in log ratio) gives the estimate: the model is most trustworthy near its training size.
+  The image is then resized so its nucleus diameter matches the training median and segmented
+  again.
+- **A given diameter** (``--cell-diameter PX``) is the *cell's* diameter in the image, as in
+  Cellpose; the scale is then the training median cell diameter over it.
+- **Padding is background**: flat borders (the letterbox of Herlev and SIPaKMeD crops) are found
+  (:func:`flat_borders`), left out of segmentation and of every mask.
+
+Runs trained without a stored cell size fall back to averaging four fixed scales
+(:func:`cervix.inference.tiling.multi_scale_probabilities`) for crops and to the run's own scale
+for fields.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from torch import nn
+from tqdm.auto import tqdm
+
+from cervix.cells.instances import InstanceConfig, centre_instance, separate
+from cervix.cells.morphometrics import blob_diameters, equivalent_diameter
+from cervix.core.masks import binarise, foreground
+from cervix.data.records import Record
+from cervix.inference.tiling import CROP_SCALES, multi_scale_probabilities, predict_tiled
+
+__all__ = [
+    "SIZE_MEASURE",
+    "PYRAMID",
+    "flat_borders",
+    "training_cell_size",
+    "parse_diameter",
+    "run_cell_size",
+    "sized_probabilities",
+    "sized_masks",
+    "size_columns",
+]
+
+#: What the size of a cell is measured by (see the module docstring for why).
+SIZE_MEASURE = "nucleus_diameter"
+
+#: Relative levels of the first pass, down to 1/8.
+PYRAMID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+
+#: Smallest and largest resize factor relative to the run's scale (an estimate beyond is clipped).
+_FACTOR_RANGE = (1 / 16, 4.0)
+
+
+def flat_borders(image: np.ndarray, tol: float = 4.0, quantile: float = 99.0) -> tuple[int, int, int, int]:
+    """Rows and columns of flat padding at each side of an image: ``(top, bottom, left, right)``.
+
+    A border line is padding when ``quantile`` percent of its pixels lie within ``tol`` grey
+    levels (every channel) of the outermost line's median colour: the exact flat letterbox of
+    distributed crops, tolerant of JPEG noise, but not the noisy background of a real field (whose
+    lines vary by 5 and more). The lines next to the content, where JPEG rings, end the padding.
+    A letterbox pads one axis (a rectangular crop made square): flat lines on both axes are a
+    flat background around the cell, not padding, and an image flat everywhere has none.
+
+    Args:
+        image: ``(H, W, 3)`` or ``(H, W)`` uint8.
+        tol: largest deviation (grey levels) of a padding pixel from the padding colour.
+        quantile: percent of a line's pixels that must be within ``tol``.
+    """
+    img = np.asarray(image, np.int16)
+    img = img[..., None] if img.ndim == 2 else img
+    H, W = img.shape[:2]
+
+    def run(lines: np.ndarray) -> int:  # lines: (n, length, C), outermost first
+        ref = np.median(lines[0], axis=0)
+        dev = np.abs(lines - ref).max(-1)  # (n, length)
+        flat = np.percentile(dev, quantile, axis=1) <= tol
+        return int(np.argmin(flat)) if not flat.all() else len(flat)
+
+    top, bottom = run(img), run(img[::-1])
+    left, right = run(img.transpose(1, 0, 2)), run(img.transpose(1, 0, 2)[::-1])
+    if top + bottom >= H or left + right >= W or (top + bottom and left + right):
+        return 0, 0, 0, 0  # flat all round: a flat background (drawn images), not a letterbox
+    return top, bottom, left, right
+
+
+def training_cell_size(records: Sequence[Record], scale: float = 1.0, progress: bool = False) -> dict[str, Any]:
+    """Medians of the nucleus and cell diameters of training images, in model-input pixels.
+
+    Nuclei are the connected parts of the nucleus masks; cells are the per-cell truth
+    (``Sample.cells``) where the format has it, else the connected parts of the cytoplasm mask.
+    Diameters are equivalent-circle diameters times ``scale`` (the run's resize factor).
+
+    Returns:
+        ``{"measure", "nucleus_diameter", "cell_diameter", "n_nuclei", "n_cells"}``; a median is
+        None when no nucleus (cell) was found.
+    """
+    nuclei: list[np.ndarray] = []
+    cells: list[np.ndarray] = []
+    for r in tqdm(records, desc="cell size", disable=not progress, leave=False):
+        s = r.load()
+        if s.nucleus is not None:
+            nuclei.append(blob_diameters(s.nucleus, min_area=4))
+        if s.cells is not None and len(s.cells):
+            areas = s.cells.reshape(len(s.cells), -1).sum(1)
+            cells.append(np.asarray(equivalent_diameter(areas[areas > 0])).reshape(-1))
+        elif s.cytoplasm is not None:
+            cells.append(blob_diameters(s.cytoplasm, min_area=4))
+    nd = np.concatenate(nuclei) * scale if nuclei else np.zeros(0)
+    cd = np.concatenate(cells) * scale if cells else np.zeros(0)
+    return {
+        "measure": SIZE_MEASURE,
+        "nucleus_diameter": float(np.median(nd)) if len(nd) else None,
+        "cell_diameter": float(np.median(cd)) if len(cd) else None,
+        "n_nuclei": len(nd),
+        "n_cells": len(cd),
+    }
+
+
+def parse_diameter(value: Any) -> float | str | None:
+    """``None`` (the run's scale), ``"auto"`` (estimated per image) or a positive number of pixels.
+
+    Raises:
+        ValueError: anything else, naming the value (one line for the command line).
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None if value is None else "auto"
+    try:
+        d = float(value)
+    except (TypeError, ValueError):
+        d = math.nan
+    if isinstance(value, bool) or not math.isfinite(d) or d <= 0:
+        raise ValueError(f"--cell-diameter must be a positive number of pixels or 'auto', got {value!r}")
+    return d
+
+
+def run_cell_size(cfg: Mapping[str, Any], diameter: float | str | None) -> dict[str, Any] | None:
+    """The run's stored cell size, or None (with one warning when a size was asked for) for a run
+    trained before cervix stored it: crops then fall back to averaging four fixed scales."""
+    size = cfg.get("cell_size")
+    if size and size.get("nucleus_diameter"):
+        return dict(size)
+    if diameter is not None:
+        warnings.warn(
+            f"{cfg.get('checkpoint', 'this run')}: the run stores no training cell size (trained before "
+            "cervix measured it); single-cell crops fall back to averaging the scales "
+            f"{CROP_SCALES}, fields keep the run's scale. Retrain to get size normalisation.",
+            stacklevel=2,
+        )
+    return None
+
+
+def _measure(probs: np.ndarray, thresholds: Sequence[float], single_cell: bool) -> float | None:
+    """Nucleus diameter (image px) of the centre cell (crops) or the median nucleus (fields)."""
+    if single_cell:
+        inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+        area = int(foreground(centre_instance(inst)[1]).sum())
+        return float(equivalent_diameter(area)) if area else None
+    d = blob_diameters(probs[1] > thresholds[1], min_area=4)
+    return float(np.median(d)) if len(d) else None
+
+
+def _estimate(
+    model: nn.Module, image: np.ndarray, thresholds: Sequence[float], single_cell: bool, target: float, kw: dict
+) -> tuple[float | None, int]:
+    """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`."""
+    base, min_side = float(kw["scale"]), 32
+    best: tuple[float, float] | None = None  # (|log ratio to the target|, diameter)
+    tried = 0
+    for i, level in enumerate(PYRAMID):
+        s = base * level
+        if i > 0 and min(image.shape[:2]) * s < min_side:
+            break
+        tried += 1
+        d = _measure(predict_tiled(model, image, **{**kw, "scale": s})[:2], thresholds, single_cell)
+        if d is not None and d * s >= 2.0:  # a nucleus of under 2 px at that level is noise
+            gap = abs(math.log(d * s / target))
+            if best is None or gap < best[0]:
+                best = (gap, d)
+    return (best[1] if best else None), tried
+
+
+def sized_probabilities(
+    model: nn.Module,
+    image: np.ndarray,
+    thresholds: Sequence[float] = (0.5, 0.5),
+    *,
+    single_cell: bool = False,
+    diameter: float | str | None = None,
+    cell_size: Mapping[str, Any] | None = None,
+    **kw: Any,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(2, H, W)`` probabilities of an image segmented at its cells' training size.
+
+    Args:
+        model: segmentation network (logits ``(B, 2, H, W)``).
+        image: ``(H, W, 3)`` uint8 RGB.
+        thresholds: ``(cytoplasm, nucleus)`` thresholds (used to measure nuclei).
+        single_cell: the image is a single-cell crop (measure its centre cell).
+        diameter: None (the run's scale), ``"auto"`` (two passes) or the cell diameter in px.
+        cell_size: the run's :func:`training_cell_size`; None (older runs): the fallback.
+        **kw: :func:`cervix.inference.tiling.predict_tiled` arguments (``scale`` = the run's).
+
+    Returns:
+        ``(probs, info)``: probabilities, zero on flat padding; ``info`` holds
+        ``nucleus_diameter_px`` (the estimate, or None), ``scale`` (the resize factor of the final
+        pass, None for the multi-scale fallback), ``size_source`` (``run``, ``auto``, ``given``,
+        ``auto: no nucleus found`` or ``multi-scale``) and ``padding`` (top, bottom, left, right).
+    """
+    kw = {"scale": 1.0, **kw}
+    base = float(kw["scale"])
+    t, b, left, r = flat_borders(image)
+    H, W = image.shape[:2]
+    content = image[t : H - b, left : W - r]
+    info: dict[str, Any] = {"nucleus_diameter_px": None, "scale": base, "size_source": "run"}
+    if cell_size is None and single_cell:
+        probs = multi_scale_probabilities(model, content, CROP_SCALES, **kw)
+        info.update(scale=None, size_source="multi-scale")
+    else:
+        s = base
+        if cell_size is not None and diameter == "auto":
+            d, _ = _estimate(model, content, thresholds, single_cell, float(cell_size["nucleus_diameter"]), kw)
+            info.update(nucleus_diameter_px=d, size_source="auto" if d else "auto: no nucleus found")
+            s = float(cell_size["nucleus_diameter"]) / d if d else base
+        elif cell_size is not None and isinstance(diameter, (int, float)):
+            s = float(cell_size.get("cell_diameter") or cell_size["nucleus_diameter"]) / float(diameter)
+            info["size_source"] = "given"
+        s = float(np.clip(s, base * _FACTOR_RANGE[0], base * _FACTOR_RANGE[1]))
+        info["scale"] = s
+        probs = predict_tiled(model, content, **{**kw, "scale": s})[:2]
+    full = np.zeros((2, H, W), np.float32)
+    full[:, t : H - b, left : W - r] = probs
+    info["padding"] = [t, b, left, r]
+    return full, info
+
+
+def sized_masks(
+    model: nn.Module,
+    image: np.ndarray,
+    thresholds: Sequence[float] = (0.5, 0.5),
+    *,
+    single_cell: bool = False,
+    **kw: Any,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(cytoplasm, nucleus, info)``: uint8 {0, 255} masks of :func:`sized_probabilities` (single-cell
+    crops: the centre cell only, a neighbour cut off at the watershed line between their nuclei)."""
+    probs, info = sized_probabilities(model, image, thresholds, single_cell=single_cell, **kw)
+    if single_cell:
+        inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+        cyt, nuc = centre_instance(inst)
+    else:
+        cyt, nuc = binarise(probs, thresholds)
+    return cyt, nuc, info
+
+
+def size_columns(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The size columns of a row of ``qc.csv``, ``predictions.csv`` or ``summary.csv``: the nucleus
+    diameter estimate (px; empty when not estimated), the resize factor used (empty for the
+    multi-scale fallback) and where it came from (see :func:`sized_probabilities`)."""
+    return {
+        "nucleus_diameter_px": info.get("nucleus_diameter_px"),
+        "scale_used": info.get("scale"),
+        "size_source": info.get("size_source"),
+    }

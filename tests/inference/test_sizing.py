@@ -1,0 +1,177 @@
+"""Cell size: flat borders, training medians, the diameter argument, the two-pass estimate."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from cervix.data.records import Sample
+from cervix.inference import sizing, tiling
+from cervix.inference.writing import mask_qc
+
+SIZE = {"measure": "nucleus_diameter", "nucleus_diameter": 20.0, "cell_diameter": 50.0, "n_nuclei": 1, "n_cells": 1}
+
+
+def _crop(nucleus_d: int = 80, side: int = 200, pad: int = 20, colour=(200, 180, 190)) -> np.ndarray:
+    """A single-cell crop: a cell of twice the nucleus diameter, letterboxed at top and bottom."""
+    rng = np.random.default_rng(0)
+    img = np.clip(235 + rng.normal(0, 4, (side, side, 3)), 0, 255).astype(np.uint8)  # noisy background
+    c = side // 2
+    cv2.circle(img, (c, c), nucleus_d, (170, 150, 190), -1)
+    cv2.circle(img, (c, c), nucleus_d // 2, (60, 40, 120), -1)
+    img[:pad] = colour
+    img[side - pad :] = colour
+    return img
+
+
+def _fake_predict(model, image, scale=1.0, **kw):
+    """A model that sees nuclei of 14-40 px only: larger ones (in its input) show as a 40 px core,
+    smaller ones not at all. Probabilities at the image's size, like predict_tiled's."""
+    nuc = (image.mean(-1) < 100).astype(np.uint8)
+    cell = (image.mean(-1) < 200).astype(np.float32)
+    out = np.zeros((2, *image.shape[:2]), np.float32)
+    out[0] = cell
+    n, _, stats, cents = cv2.connectedComponentsWithStats(nuc)
+    for k in range(1, n):
+        d = math.sqrt(4 * stats[k, cv2.CC_STAT_AREA] / math.pi)
+        if d * scale < 14:
+            continue
+        if d * scale <= 40:
+            out[1][nuc == k] = 1.0  # (labels compared below)
+        else:
+            core = np.zeros(image.shape[:2], np.uint8)
+            cv2.circle(core, tuple(int(v) for v in cents[k]), int(20 / scale), 1, -1)
+            out[1][core > 0] = 1.0
+    return out
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    monkeypatch.setattr(sizing, "predict_tiled", _fake_predict)
+    monkeypatch.setattr(tiling, "predict_tiled", _fake_predict)
+    return None
+
+
+# ------------------------------------------------------------------------------------ flat borders
+def test_flat_borders_find_a_letterbox_and_tolerate_jpeg():
+    img = _crop()
+    assert sizing.flat_borders(img) == (20, 20, 0, 0)
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    jpg = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    t, b, left, r = sizing.flat_borders(jpg)
+    assert 16 <= t <= 20 and 16 <= b <= 20 and left == r == 0  # ringing next to the content ends it
+    side = np.ascontiguousarray(img.transpose(1, 0, 2))
+    assert sizing.flat_borders(side) == (0, 0, 20, 20)
+
+
+def test_no_padding_in_a_noisy_field_a_flat_background_or_a_flat_image():
+    rng = np.random.default_rng(1)
+    field = np.clip(200 + rng.normal(0, 3, (64, 64, 3)), 0, 255).astype(np.uint8)  # ISBI-like background
+    assert sizing.flat_borders(field) == (0, 0, 0, 0)
+    drawn = np.zeros((60, 60, 3), np.uint8)
+    cv2.circle(drawn, (30, 30), 10, (200, 200, 200), -1)  # flat all round: background, not a letterbox
+    assert sizing.flat_borders(drawn) == (0, 0, 0, 0)
+    assert sizing.flat_borders(np.full((10, 12, 3), 7, np.uint8)) == (0, 0, 0, 0)
+
+
+def test_touches_all_borders_counts_only_real_borders():
+    cyt = np.zeros((100, 100), np.uint8)
+    cyt[20:80, :] = 255  # a cell filling the crop between a letterbox of 20 rows above and below
+    nuc = np.zeros_like(cyt)
+    nuc[45:55, 45:55] = 255
+    assert "touches_all_borders" not in mask_qc(cyt, nuc)["flags"]
+    assert "touches_all_borders" in mask_qc(cyt, nuc, padding=(20, 20, 0, 0))["flags"]
+
+
+# ------------------------------------------------------------------------------ training medians
+class _Rec:
+    def __init__(self, sample: Sample):
+        self.sample = sample
+
+    def load(self) -> Sample:
+        return self.sample
+
+
+def test_training_cell_size_medians_of_nuclei_and_cells():
+    img = np.zeros((120, 120, 3), np.uint8)
+    nuc = np.zeros((120, 120), np.uint8)
+    cells = np.zeros((3, 120, 120), bool)
+    for k, (x, r) in enumerate(((20, 5), (60, 8), (100, 11))):
+        cv2.circle(nuc, (x, 60), r, 255, -1)
+        c = np.zeros((120, 120), np.uint8)
+        cv2.circle(c, (x, 60), 2 * r, 1, -1)
+        cells[k] = c > 0
+    s = Sample(img, (cells.any(0) * 255).astype(np.uint8), nuc, None, "g", "f", None, cells)
+    size = sizing.training_cell_size([_Rec(s)], scale=0.5)
+    assert size["measure"] == "nucleus_diameter" and size["n_nuclei"] == 3 and size["n_cells"] == 3
+    assert size["nucleus_diameter"] == pytest.approx(0.5 * 16, rel=0.08)  # median nucleus: r = 8
+    assert size["cell_diameter"] == pytest.approx(0.5 * 32, rel=0.08)
+    # without per-cell truth: the connected parts of the cytoplasm mask
+    s.cells = None
+    assert sizing.training_cell_size([_Rec(s)])["n_cells"] == 3
+
+
+def test_parse_diameter():
+    assert sizing.parse_diameter(None) is None
+    assert sizing.parse_diameter("auto") == sizing.parse_diameter(" AUTO ") == "auto"
+    assert sizing.parse_diameter("30.5") == 30.5 and sizing.parse_diameter(12) == 12.0
+    for bad in ("-5", "0", "abc", "nan", "inf", True, ""):
+        with pytest.raises(ValueError, match="--cell-diameter must be a positive number"):
+            sizing.parse_diameter(bad)
+
+
+def test_run_cell_size_and_the_warning_of_older_runs():
+    assert sizing.run_cell_size({"cell_size": SIZE}, "auto") == SIZE
+    with pytest.warns(UserWarning, match="stores no training cell size"):
+        assert sizing.run_cell_size({"checkpoint": "old/best.pt"}, "auto") is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sizing.run_cell_size({}, None) is None  # nothing asked, nothing to warn about
+
+
+# --------------------------------------------------------------------------------- the two passes
+def test_auto_finds_a_magnified_nucleus_and_resizes_to_the_training_size(fake_model):
+    img = _crop(nucleus_d=80)
+    probs, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    assert info["size_source"] == "auto" and info["padding"] == [20, 20, 0, 0]
+    assert info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05)
+    assert info["scale"] == pytest.approx(20 / 80, rel=0.05)  # the nucleus at its training diameter
+    assert probs.shape == (2, 200, 200) and not probs[:, :20].any() and not probs[:, 180:].any()
+    # the nucleus found whole at the normalised scale (a 40 px core at the crop's own scale)
+    cyt, nuc, _ = sizing.sized_masks(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    d = math.sqrt(4 * (nuc > 0).sum() / math.pi)
+    assert d == pytest.approx(80, rel=0.05) and not cyt[:20].any()
+    _, nuc1, info1 = sizing.sized_masks(None, img, single_cell=True, cell_size=SIZE)  # the run's scale
+    assert info1["size_source"] == "run" and math.sqrt(4 * (nuc1 > 0).sum() / math.pi) < 45
+
+
+def test_a_given_diameter_and_the_fallbacks(fake_model):
+    img = _crop(nucleus_d=80)
+    _, info = sizing.sized_probabilities(None, img, diameter=100.0, cell_size=SIZE)
+    assert info["size_source"] == "given" and info["scale"] == pytest.approx(50 / 100)
+    _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=None)
+    assert info["size_source"] == "multi-scale" and info["scale"] is None
+    _, info = sizing.sized_probabilities(None, img, diameter="auto", cell_size=None)
+    assert info["size_source"] == "run" and info["scale"] == 1.0  # fields of older runs: the run's scale
+    blank = np.clip(np.random.default_rng(0).normal(230, 4, (64, 64, 3)), 0, 255).astype(np.uint8)
+    _, info = sizing.sized_probabilities(None, blank, diameter="auto", cell_size=SIZE, scale=0.5)
+    assert info["size_source"] == "auto: no nucleus found" and info["scale"] == 0.5
+    assert sizing.size_columns(info) == {
+        "nucleus_diameter_px": None,
+        "scale_used": 0.5,
+        "size_source": info["size_source"],
+    }
+
+
+def test_fields_use_the_median_nucleus(fake_model):
+    rng = np.random.default_rng(0)
+    img = np.clip(235 + rng.normal(0, 4, (240, 240, 3)), 0, 255).astype(np.uint8)
+    for x, y, d in ((50, 50, 28), (150, 60, 32), (60, 170, 30), (170, 170, 60)):
+        cv2.circle(img, (x, y), d // 2, (60, 40, 120), -1)
+    _, info = sizing.sized_probabilities(None, img, diameter="auto", cell_size=SIZE)
+    assert 28 <= info["nucleus_diameter_px"] <= 40  # the median, not the one large nucleus
