@@ -160,6 +160,8 @@ def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: in
                     "scale": info["scale"],
                 }
             )
+    if not rows:
+        raise SystemExit("no cell of the ISBI images qualified (every one cut by the border or without a nucleus)")
     c = float(np.median([r["true_diameter"] / r["side"] for r in rows]))  # the naive baseline's constant
     per_mag = {}
     for m in MAGNIFICATIONS:

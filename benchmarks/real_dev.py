@@ -45,6 +45,7 @@ Usage::
     python benchmarks/real_dev.py --only cls --task 2 --arm cervix timm
     python benchmarks/real_dev.py --only pretrain    # offline pretraining (~20 min)
     python benchmarks/real_dev.py --only cls --arm cervix-pre
+    python benchmarks/real_dev.py --only cls --folds 5  # cervix vs cervix-rgb, fixed epochs, 5 folds
     python benchmarks/real_dev.py --table
     python benchmarks/real_dev.py --tiny --out /tmp/rd  # a check that every part runs (seconds each)
 
@@ -88,6 +89,7 @@ from cervix.data.datasets import ClassificationDataset, SegmentationDataset  # n
 from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.data.records import RecordList, class_names_of  # noqa: E402
 from cervix.data.splits import load_split, save_split  # noqa: E402
+from cervix.inference.sizing import sized_masks  # noqa: E402
 from cervix.inference.tiling import predict_tiled, single_cell_masks  # noqa: E402
 from cervix.losses.dice import DualHeadLoss  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
@@ -192,6 +194,21 @@ def herlev_split(records: Sequence[Any], out: Path, task: int) -> Path:
     return path
 
 
+def herlev_fold_split(records: Sequence[Any], out: Path, task: int, fold: int, folds: int) -> Path:
+    """Fold ``fold`` of a stratified (7 classes) ``folds``-fold split with seed 0 as the test part;
+    15% of the other folds (stratified, seed 0) for validation."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    y7 = [Path(r.path).parent.name for r in records]
+    rest, test = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y7)), y7))[fold]
+    train, val = train_test_split(rest, test_size=0.15, stratify=[y7[i] for i in rest], random_state=0)
+    path = out / "splits" / f"herlev_split_{task}_fold{fold}of{folds}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(test.tolist())}
+    save_split(path, parts, records)
+    return path
+
+
 # ------------------------------------------------------------------------------------ budgets
 def epochs_for_budget(
     model: torch.nn.Module, loader: Any, loss_fn: Callable, evaluate: Callable, budget_s: float, amp: str
@@ -241,14 +258,16 @@ def seg_scores(
     model: torch.nn.Module, cfg: dict[str, Any], records: Sequence[Any], single_cell: bool = False
 ) -> dict[str, list[float]]:
     """Dice per image and head with the run's tiled inference and thresholds (single-cell crops:
-    the centre cell at the crop scale chosen as `masks --single-cell` chooses it)."""
+    the centre cell at the crop's estimated cell size, as `masks --single-cell` does it; runs
+    without a stored cell size: the four-scale average)."""
     kw = S.inference_kwargs(cfg)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     out: dict[str, list[float]] = {h: [] for h in HEADS}
     for rec in records:
         s = rec.load()
         if single_cell:  # as `masks --single-cell` does it
-            cyt, nuc = single_cell_masks(model, s.image, thr, **kw)
+            size = cfg.get("cell_size")
+            cyt, nuc, _ = sized_masks(model, s.image, thr, single_cell=True, diameter="auto", cell_size=size, **kw)
         else:
             cyt, nuc = binarise(predict_tiled(model, s.image, **kw), thr)
         for h, pred, true in zip(HEADS, (cyt, nuc), (s.cytoplasm, s.nucleus)):
@@ -402,7 +421,11 @@ def run_pretrain(out: Path, sizes: Sizes = FULL) -> dict[str, Any]:
     return {"part": "pretrain", **pretrain(pretrained_file(out), config=sizes.pretrain, overwrite=True)}
 
 
-def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes = FULL) -> dict[str, Any]:
+def run_cls_arm(
+    arm: str, task: int, out: Path, budget_min: float, sizes: Sizes = FULL, fold: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """One classifier arm on Herlev: the 80/20 split at a wall-clock budget, or with ``fold``
+    ``(k, K)`` fold k of K as the test part, trained the profile's fixed epochs (no budget)."""
     masks = out / "herlev_masks"
     use_masks = arm in ("cervix", "cervix-profile", "cervix-es", "cervix-pre")
     weights = pretrained_file(out)
@@ -411,15 +434,15 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
     if use_masks and not (masks / "qc.json").is_file():
         raise SystemExit(f"{masks}: no masks of the Herlev crops yet; run --only synth first")
     records = herlev_records(task, masks if use_masks else None)
-    split = herlev_split(records, out, task)
+    split = herlev_split(records, out, task) if fold is None else herlev_fold_split(records, out, task, *fold)
     class_names = [str(c) for c in class_names_of(records)]
     idx = load_split(split, records)
-    run = out / "runs" / f"cls{task}_{arm}"
+    run = out / "runs" / (f"cls{task}_{arm}" + (f"_fold{fold[0]}" if fold else ""))
     in_chans = 5 if use_masks else 3
     pretrained = str(weights) if arm == "cervix-pre" else False
     base = C.cls_config(sizes.profile, {"in_chans": in_chans, "pretrained": pretrained})
-    if arm == "cervix-profile":
-        cfg, epochs, epoch_s = base, base.epochs, None
+    if arm == "cervix-profile" or fold is not None:  # fixed epochs: the profile's
+        cfg, epochs, epoch_s = C.cls_config(base, {"early_stopping_patience": None}), base.epochs, None
     else:
         cfg = C.cls_config(base, {"early_stopping_patience": None, "max_train_minutes": budget_min})
         if arm == "cervix-es":  # the former default: patience 8 on the raw monitor
@@ -449,7 +472,7 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
 
         return timm.create_model(cfg.encoder, pretrained=False, num_classes=len(class_names), in_chans=3)
 
-    if arm != "cervix-profile":
+    if arm != "cervix-profile" and fold is None:
         seed_everything(cfg.seed)
         probe = (
             timm_model()
@@ -501,7 +524,8 @@ def run_cls_arm(arm: str, task: int, out: Path, budget_min: float, sizes: Sizes 
         "task": task,
         "class_names": class_names,
         "in_chans": in_chans,
-        "budget_min": None if arm == "cervix-profile" else budget_min,
+        "budget_min": None if arm == "cervix-profile" or fold is not None else budget_min,
+        "fold": list(fold) if fold else None,
         "epochs_planned": cfg.epochs,
         "epoch_s_estimate": epoch_s,
         "epochs_run": len(history),
@@ -566,6 +590,37 @@ def _fmt(v: float, ci: Sequence[float]) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def folds_table(res: dict[str, dict[str, Any]], n_boot: int = 2000) -> list[str]:
+    """Rows of the k-fold classifier runs: out-of-fold predictions pooled per task and arm, and the
+    paired difference of ``cervix`` (RGB + masks) minus ``cervix-rgb`` over the pooled cells."""
+    lines = []
+    for task in (2, 7):
+        runs = [r for r in res.values() if r["part"] == "cls" and r["task"] == task and r.get("fold")]
+        pooled: dict[str, dict[str, int]] = {}  # arm -> {file: predicted}
+        truth: dict[str, int] = {}
+        folds: dict[str, set[int]] = {}
+        for r in runs:
+            pooled.setdefault(r["arm"], {}).update(zip(r["test_files"], r["y_pred"]))
+            truth.update(zip(r["test_files"], r["y_true"]))
+            folds.setdefault(r["arm"], set()).add(r["fold"][0])
+        for arm, pred in pooled.items():
+            files = sorted(pred)
+            y, p = np.array([truth[f] for f in files]), np.array([pred[f] for f in files])
+            k = runs[0]["fold"][1]
+            for name, fn in (("accuracy", _acc), ("macro F1", _f1)):
+                diff = ""
+                other = pooled.get("cervix-rgb") if arm == "cervix" else None
+                if other is not None and sorted(other) == files:
+                    q = np.array([other[f] for f in files])
+                    d = bootstrap_ci(lambda yy, a, b, fn=fn: fn(yy, a) - fn(yy, b), y, p, q, n_boot=n_boot)
+                    diff = f"{fn(y, p) - fn(y, q):+.3f} [{d[0]:+.3f}, {d[1]:+.3f}] vs cervix-rgb"
+                lines.append(
+                    f"| Herlev {task}-class, {len(files)} out-of-fold cells ({len(folds[arm])} of {k} folds) | "
+                    f"{arm} | {name} | {_fmt(fn(y, p), bootstrap_ci(fn, y, p, n_boot=n_boot))} | {diff} |  |  |  |"
+                )
+    return lines
+
+
 def table(out: Path, n_boot: int = 2000) -> str:
     res = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
     lines = [
@@ -588,8 +643,9 @@ def table(out: Path, n_boot: int = 2000) -> str:
                 f"| ISBI seg, {r['n_test']} test images | {arm} | Dice {h} | {_fmt(np.mean(v), ci)} | "
                 f"{diff} | {ratio} | {r['epochs_run']} | {r['train_s']:.0f} |"
             )
+    lines += folds_table(res, n_boot)
     for task in (2, 7):
-        cls = {r["arm"]: r for r in res.values() if r["part"] == "cls" and r["task"] == task}
+        cls = {r["arm"]: r for r in res.values() if r["part"] == "cls" and r["task"] == task and not r.get("fold")}
         peer = cls.get(PEER["cls"])
         for arm in [a for a in CLS_ARMS + CLS_EXTRA if a in cls]:
             r = cls[arm]
@@ -658,6 +714,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--arm", nargs="+", help=f"arms to run (seg: {SEG_ARMS}; cls: {CLS_ARMS + CLS_EXTRA})")
     ap.add_argument("--seg-minutes", type=float, default=15.0, help="wall-clock budget per seg arm")
     ap.add_argument("--cls-minutes", type=float, default=10.0, help="wall-clock budget per cls arm")
+    ap.add_argument(
+        "--folds",
+        type=int,
+        help="cls: K stratified folds of the Herlev cells, each arm trained the profile's fixed epochs per "
+        "fold (one JSON per fold, so each is resumable); the table pools the out-of-fold predictions",
+    )
     ap.add_argument("--synth-profile", default="cpu", help="profile of the synth arm (smoke: a quick check)")
     ap.add_argument(
         "--synth-reuse",
@@ -705,11 +767,17 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes) -> list[tuple[str, Callabl
                 jobs.append((f"seg_{arm}", lambda a=arm: run_seg_arm(a, out, args.seg_minutes, sizes)))
     if args.only in (None, "cls"):
         for task in args.task:
-            for arm in args.arm or CLS_ARMS:
-                if arm in CLS_ARMS + CLS_EXTRA:
+            for arm in args.arm or (("cervix", "cervix-rgb") if args.folds else CLS_ARMS):
+                if arm not in CLS_ARMS + CLS_EXTRA:
+                    continue
+                if not args.folds:
                     jobs.append(
                         (f"cls{task}_{arm}", lambda a=arm, t=task: run_cls_arm(a, t, out, args.cls_minutes, sizes))
                     )
+                for k in range(args.folds or 0):
+                    fold = (k, args.folds)
+                    job = lambda a=arm, t=task, f=fold: run_cls_arm(a, t, out, args.cls_minutes, sizes, f)  # noqa: E731
+                    jobs.append((f"cls{task}_{arm}_fold{k}of{args.folds}", job))
     return jobs
 
 

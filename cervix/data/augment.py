@@ -49,7 +49,9 @@ class AugmentConfig:
     """Augmentation strengths (tuned with the notebook-01 sliders)."""
 
     rotate: float = 180.0  # max rotation in degrees (cells have no preferred orientation)
-    scale: float = 0.15  # +- relative zoom (0.15 = 85%..115%)
+    # +- relative zoom (0.15 = 85%..115%); segmentation runs with scale views (SegConfig.scale_range,
+    # cell_views) draw their magnification there instead
+    scale: float = 0.15
     flip: bool = True  # horizontal/vertical flips and 90-degree rotations
     stain: float = 0.3  # 0..1 colour/stain jitter strength (hue/sat/value, brightness/contrast, HED)
     blur: float = 0.3  # 0..1 probability of a Gaussian blur (sigma 0.1..1.5)

@@ -13,8 +13,8 @@ Nat. Methods 2021) normalises pixel spacing the same way. cervix does the same:
   (a superficial cell is several times wider than a parabasal one, their nuclei are alike).
   The run stores the training medians of both diameters (:func:`training_cell_size`).
 - **Two passes** (:func:`sized_probabilities`): the image is segmented on a pyramid (the run's
-  scale times 1, 1/2, 1/4, 1/8; levels that shrink its short side below ``min_side`` are
-  skipped); at each level the centre cell's nucleus (single-cell crops) or the median nucleus
+  scale times 1, 1/2, 1/4, 1/8; levels that shrink its short side below 32 px, or leave its long
+  side above 1024 px while a coarser level is left, are skipped); at each level the centre cell's nucleus (single-cell crops) or the median nucleus
   (fields) is measured; the level whose nucleus, at that level's scale, is nearest the training
   median (in log ratio) gives the estimate: the model is most trustworthy near its training size.
   The image is then resized so its nucleus diameter matches the training median and segmented
@@ -179,16 +179,23 @@ def _measure(probs: np.ndarray, thresholds: Sequence[float], single_cell: bool) 
 def _estimate(
     model: nn.Module, image: np.ndarray, thresholds: Sequence[float], single_cell: bool, target: float, kw: dict
 ) -> tuple[float | None, int]:
-    """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`."""
-    base, min_side = float(kw["scale"]), 32
+    """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`.
+
+    Levels that shrink the short side below ``min_side`` px are skipped, and so are levels that
+    leave the long side above ``max_side`` px while a coarser level is left (a magnified crop's
+    nucleus is measured where it is small); the passes skip the tile overlap and flip TTA (a
+    measurement, not the masks)."""
+    base, min_side, max_side = float(kw["scale"]), 32, 1024
+    levels = [lv for i, lv in enumerate(PYRAMID) if i == 0 or min(image.shape[:2]) * base * lv >= min_side]
+    small = [lv for lv in levels if max(image.shape[:2]) * base * lv <= max_side]
+    levels = small or levels[-1:]
     best: tuple[float, float] | None = None  # (|log ratio to the target|, diameter)
     tried = 0
-    for i, level in enumerate(PYRAMID):
+    for level in levels:
         s = base * level
-        if i > 0 and min(image.shape[:2]) * s < min_side:
-            break
         tried += 1
-        d = _measure(predict_tiled(model, image, **{**kw, "scale": s})[:2], thresholds, single_cell)
+        probs = predict_tiled(model, image, **{**kw, "scale": s, "overlap": 0.0, "margin": 0, "tta": False})
+        d = _measure(probs[:2], thresholds, single_cell)
         if d is not None and d * s >= 2.0:  # a nucleus of under 2 px at that level is noise
             gap = abs(math.log(d * s / target))
             if best is None or gap < best[0]:

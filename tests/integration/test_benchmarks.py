@@ -214,6 +214,16 @@ def test_real_dev_tiny(tmp_path):
     assert "| cervix-pre |" in finish(again).stdout and finish(figure)
     assert json.loads((out / "synth_again.json").read_text())["label"] == "again"
     assert (out / "figures" / "real_crops_masks_synthetic_model.png").is_file()
+    # k folds: masks against RGB only, fixed epochs, one JSON per fold, out-of-fold predictions pooled
+    run_script("real_dev.py", "--tiny", "--out", out, "--only", "cls", "--task", "2", "--folds", "5", env=env)
+    names = [f"cls2_{a}_fold{k}of5.json" for a in ("cervix", "cervix-rgb") for k in range(5)]
+    folds = [json.loads((out / n).read_text()) for n in names]
+    tested = [f for r in folds[:5] for f in r["test_files"]]
+    assert len(tested) == len(set(tested)) == 7 * 8  # every cell tested once, in one fold
+    assert {r["budget_min"] for r in folds} == {None} and [r["fold"] for r in folds[:2]] == [[0, 5], [1, 5]]
+    table = (out / "table.md").read_text()
+    assert "| Herlev 2-class, 56 out-of-fold cells (5 of 5 folds) | cervix | macro F1 |" in table
+    assert "vs cervix-rgb" in table
     if not HAS_SMP:
         pytest.skip(NO_SMP)
 
@@ -224,3 +234,51 @@ def test_bench_analyze_tiny(tmp_path):
     assert res["width"] == res["height"] == 256 and res["trained_runs"] is False
     assert res["analyze_total_s"] > 0 and res["peak_rss_mb"] > 0 and res["cells"] >= 0
     finite_numbers(res)
+
+
+def test_magnified_crops_tiny(tmp_path):
+    import torch
+
+    from cervix.models.networks import DualHeadAttConvNeXtUNet
+    from cervix.training.checkpoints import save_checkpoint
+
+    env = {
+        "CERVIX_REAL_DEV": str(fake_real_dev(tmp_path / "real-dev", size=64, per_class=1)),
+        "CERVIX_REAL_SAMPLES": str(fake_real_samples(tmp_path / "real-samples")),
+    }
+    torch.manual_seed(0)
+    size = {"measure": "nucleus_diameter", "nucleus_diameter": 12.0, "cell_diameter": 30.0}
+    config = {"task": "segmentation", "encoder": "convnext_atto", "decoder_channels": [32, 16, 8], "tile": 64}
+    config.update(overlap=0.25, scale=1.0, thresholds=[0.5, 0.5], amp="none", cell_size=size)
+    net = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(32, 16, 8))
+    save_checkpoint(tmp_path / "seg" / "best.pt", {"model": net.state_dict(), "config": config})
+    out = tmp_path / "out"
+    for method in ("auto", "multi-scale"):
+        run_script("magnified_crops.py", "--run", tmp_path / "seg", "--method", method, "--out", out, env=env)
+    res = json.loads((out / "seg_auto.json").read_text())
+    crops = res["crops"]
+    assert set(crops["per_magnification"]) == {"1", "2", "3", "4", "6"} and crops["n_cells"] > 0
+    sides = {m: [r["side"] for r in crops["rows"] if r["magnification"] == m] for m in (1, 6)}
+    assert all(b >= 5 * a for a, b in zip(sides[1], sides[6]))  # the same framing, magnified
+    assert 0 <= res["sipakmed"]["dice_nucleus"]["mean"] <= 1 and res["sipakmed"]["disc_cytoplasm"]["dice"] > 0
+    assert len(res["fields"]["dice_cytoplasm"]) == 3  # mean, ci95, n
+    assert json.loads((out / "seg_multi-scale.json").read_text())["crops"]["rows"][0]["scale"] is None
+    table = (out / "table.md").read_text()
+    assert "| seg | auto |" in table and "| seg | multi-scale |" in table
+
+
+def test_magnified_crops_framing_and_letterbox():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import magnified_crops as MC
+
+    rng = np.random.default_rng(0)
+    fills = []
+    for _ in range(50):
+        t, left, h, w = MC.framing((100, 120, 140, 150), (512, 512), rng)  # a 40 x 30 cell box
+        assert t <= 100 and left <= 120 and t + h >= 140 and left + w >= 150  # the cell inside
+        fills.append(40 / max(h, w))
+    assert 0.29 <= min(fills) and max(fills) <= 0.91
+    img = np.zeros((20, 10, 3), np.uint8)
+    truth = np.ones((20, 10), bool)
+    big, tru = MC.letterbox(img, truth, 3)
+    assert big.shape == (60, 60, 3) and tru.sum() == 60 * 30 and not tru[:, :15].any()

@@ -34,11 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 OUT = ROOT / "runs" / "uitest"
-#: notebook -> a substring of the source of the cell whose widget's slider is moved
+#: notebook -> substrings of the sources of the cells whose widgets' first slider is moved
 NOTEBOOKS = {
-    "01_data_exploration.ipynb": "sample_browser(",
-    "02_segmentation_training.ipynb": "display(slider)",
-    "03_mask_generation.ipynb": "display(browser)",
+    "01_data_exploration.ipynb": ("sample_browser(",),
+    "02_segmentation_training.ipynb": ("display(slider)",),
+    "03_mask_generation.ipynb": ("display(browser)", "display(explorer)"),
 }
 BAD_WIDGET_TEXT = (
     "Error displaying widget",
@@ -229,7 +229,27 @@ def move_slider(driver, area) -> None:
         time.sleep(0.2)
 
 
-def check_notebook(driver, base: str, name: str, marker: str, notebooks: Path) -> list[str]:
+def slider_changes_widget(driver, marker: str, shot: str) -> list[str]:
+    """Move the first slider of the widget in the cell with ``marker``; a problem unless its picture
+    changes. Screenshots ``<shot>_before.png`` and ``<shot>_after.png``."""
+    area = widget_output(driver, marker)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", area)
+    time.sleep(0.5)
+    driver.save_screenshot(str(OUT / f"{shot}_before.png"))
+    before = area.screenshot_as_png
+    move_slider(driver, area)
+    changed = False
+    for _ in range(60):
+        time.sleep(0.5)
+        if area.screenshot_as_png != before:
+            changed = True
+            break
+    time.sleep(1.0)
+    driver.save_screenshot(str(OUT / f"{shot}_after.png"))
+    return [] if changed else [f"moving a slider in the cell with {marker!r} did not change the rendered widget"]
+
+
+def check_notebook(driver, base: str, name: str, markers: tuple[str, ...], notebooks: Path) -> list[str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -267,22 +287,8 @@ def check_notebook(driver, base: str, name: str, marker: str, notebooks: Path) -
     controls = driver.find_elements(By.CSS_SELECTOR, f"{NB} .widget-slider")
     if not controls:
         problems.append("no slider control rendered")
-    area = widget_output(driver, marker)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", area)
-    time.sleep(0.5)
-    driver.save_screenshot(str(OUT / f"{stem}_widget_before.png"))
-    before = area.screenshot_as_png
-    move_slider(driver, area)
-    changed = False
-    for _ in range(60):
-        time.sleep(0.5)
-        if area.screenshot_as_png != before:
-            changed = True
-            break
-    time.sleep(1.0)
-    driver.save_screenshot(str(OUT / f"{stem}_widget_after.png"))
-    if not changed:
-        problems.append(f"moving a slider in the cell with {marker!r} did not change the rendered widget")
+    for k, marker in enumerate(markers):
+        problems += slider_changes_widget(driver, marker, f"{stem}_widget{k if k else ''}")
     driver.execute_script(
         "document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook').forEach(e => { e.scrollTop = 0; })"
     )
@@ -319,9 +325,9 @@ def main() -> int:
         driver = make_driver(browser, driver_path)
         driver.get(f"http://127.0.0.1:{port}/lab?token={token}")  # logs in (cookie)
         time.sleep(2)
-        for name, marker in NOTEBOOKS.items():
+        for name, markers in NOTEBOOKS.items():
             try:
-                problems += check_notebook(driver, f"http://127.0.0.1:{port}", name, marker, notebooks)
+                problems += check_notebook(driver, f"http://127.0.0.1:{port}", name, markers, notebooks)
             except Exception as exc:  # noqa: BLE001 - one notebook's failure is reported, the next still runs
                 problems.append(f"{name}: {type(exc).__name__}: {exc}")
                 driver.save_screenshot(str(OUT / f"{name.removesuffix('.ipynb')}_failure.png"))
