@@ -14,11 +14,11 @@ Nat. Methods 2021) normalises pixel spacing the same way. cervix does the same:
   The run stores the training medians of both diameters (:func:`training_cell_size`).
 - **Two passes** (:func:`sized_probabilities`): the image is segmented on a pyramid (the run's
   scale times 1, 1/2, 1/4, 1/8; levels that shrink its short side below 32 px, or leave its long
-  side above 1024 px while a coarser level is left, are skipped); at each level the centre cell's nucleus (single-cell crops) or the median nucleus
-  (fields) is measured; the level whose nucleus, at that level's scale, is nearest the training
-  median (in log ratio) gives the estimate: the model is most trustworthy near its training size.
-  The image is then resized so its nucleus diameter matches the training median and segmented
-  again.
+  side above 1024 px while a coarser level is left, are skipped); at each level the centre
+  cell's nucleus (single-cell crops) or the median nucleus (fields) is measured; the level
+  whose nucleus, at that level's scale, is nearest the training median (in log ratio) gives
+  the estimate: the model is most trustworthy near its training size. The image is then
+  resized so its nucleus diameter matches the training median and segmented again.
 - **A given diameter** (``--cell-diameter PX``) is the *cell's* diameter in the image, as in
   Cellpose; the scale is then the training median cell diameter over it.
 - **Padding is background**: flat borders (the letterbox of Herlev and SIPaKMeD crops) are found
