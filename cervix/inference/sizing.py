@@ -68,13 +68,16 @@ PYRAMID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
 _FACTOR_RANGE = (1 / 16, 4.0)
 
 
-def flat_borders(image: np.ndarray, tol: float = 4.0, quantile: float = 99.0) -> tuple[int, int, int, int]:
+def flat_borders(
+    image: np.ndarray, tol: float = 4.0, quantile: float = 99.0, ring_tol: float = 12.0
+) -> tuple[int, int, int, int]:
     """Rows and columns of flat padding at each side of an image: ``(top, bottom, left, right)``.
 
     A border line is padding when ``quantile`` percent of its pixels lie within ``tol`` grey
     levels (every channel) of the outermost line's median colour: the exact flat letterbox of
     distributed crops, tolerant of JPEG noise, but not the noisy background of a real field (whose
-    lines vary by 5 and more). The lines next to the content, where JPEG rings, end the padding.
+    lines vary by 5 and more). Once such a flat run is found it goes on through the lines within
+    ``ring_tol`` (JPEG rings up to a block or two next to the content) and ends at the content.
     A letterbox pads one axis (a rectangular crop made square): flat lines on both axes are a
     flat background around the cell, not padding, and an image flat everywhere has none.
 
@@ -82,6 +85,7 @@ def flat_borders(image: np.ndarray, tol: float = 4.0, quantile: float = 99.0) ->
         image: ``(H, W, 3)`` or ``(H, W)`` uint8.
         tol: largest deviation (grey levels) of a padding pixel from the padding colour.
         quantile: percent of a line's pixels that must be within ``tol``.
+        ring_tol: the same for the lines after the flat run (JPEG ringing).
     """
     img = np.asarray(image, np.int16)
     img = img[..., None] if img.ndim == 2 else img
@@ -90,8 +94,12 @@ def flat_borders(image: np.ndarray, tol: float = 4.0, quantile: float = 99.0) ->
     def run(lines: np.ndarray) -> int:  # lines: (n, length, C), outermost first
         ref = np.median(lines[0], axis=0)
         dev = np.abs(lines - ref).max(-1)  # (n, length)
-        flat = np.percentile(dev, quantile, axis=1) <= tol
-        return int(np.argmin(flat)) if not flat.all() else len(flat)
+        p = np.percentile(dev, quantile, axis=1)
+        n = int(np.argmin(p <= tol)) if not (p <= tol).all() else len(p)
+        if n == 0:
+            return 0
+        ringing = p[n:] <= ring_tol
+        return n + (int(np.argmin(ringing)) if not ringing.all() else len(ringing))
 
     top, bottom = run(img), run(img[::-1])
     left, right = run(img.transpose(1, 0, 2)), run(img.transpose(1, 0, 2)[::-1])
