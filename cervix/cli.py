@@ -100,7 +100,12 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--images", required=True, type=Path, help="folder of fields (any size)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
-    p.add_argument("--min-area", type=int, help="smallest cell kept, in pixels (default 200)")
+    p.add_argument("--min-area", metavar="PX", help="smallest cell kept, in pixels (default 200)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="OUT holds an earlier analysis: remove what analyze wrote there (and nothing else) first",
+    )
     _cell_diameter(p, "the run's scale")
 
 
@@ -134,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="train the dual-head segmentation U-Net")
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--format", default="masks", help="masks | sipakmed | isbi2014 | labelmap | synthetic")
+    p.add_argument(
+        "--format", default="masks", help="masks | sipakmed | isbi2014 | labelmap | geojson | coco | synthetic"
+    )
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--scale", type=float, help="resize factor applied before patching (kept for masks/predict)")
     p.add_argument("--split", type=Path, help="reuse a split.json")
@@ -399,11 +406,13 @@ def _analyze(args: argparse.Namespace) -> None:
         tta=args.tta,
         min_area=args.min_area,
         cell_diameter=args.cell_diameter,
+        overwrite=args.overwrite,
     )
     failed = len(res["errors"])
     print(
         f"{len(res['summary'])} field(s), {len(res['cells'])} cells -> {Path(args.out) / 'cells.csv'}, "
-        f"{Path(args.out) / 'summary.csv'}"
+        f"{Path(args.out) / 'summary.csv'}; QuPath: {Path(args.out) / 'geojson'}/, COCO: "
+        f"{Path(args.out) / 'cells_coco.json'}"
         + (f"; {failed} failed: see {Path(args.out) / 'errors.csv'}" if failed else "")
     )
     print(res["report"])

@@ -1,5 +1,7 @@
-"""From probability maps to cells: instance separation, crops, morphometrics."""
+"""From probability maps to cells: instance separation, crops, morphometrics, and the cells as
+polygons and COCO RLE for QuPath, napari and COCO tools."""
 
+from cervix.cells.exports import FLAG_NAMES, coco_annotations, coco_document, coco_image, field_geojson
 from cervix.cells.instances import (
     CELL_COLUMNS,
     CROP_MARGIN,
@@ -14,6 +16,15 @@ from cervix.cells.instances import (
     separate,
 )
 from cervix.cells.morphometrics import blob_diameters, cell_morphometrics, colour_stats, equivalent_diameter, nc_ratio
+from cervix.cells.shapes import (
+    decode_rle,
+    encode_rle,
+    geometry_from_json,
+    geometry_json,
+    mask_to_polygon,
+    napari_vertices,
+    polygon_to_mask,
+)
 
 __all__ = [
     "InstanceConfig",
@@ -32,4 +43,16 @@ __all__ = [
     "blob_diameters",
     "cell_morphometrics",
     "colour_stats",
+    "mask_to_polygon",
+    "polygon_to_mask",
+    "geometry_json",
+    "geometry_from_json",
+    "napari_vertices",
+    "encode_rle",
+    "decode_rle",
+    "FLAG_NAMES",
+    "field_geojson",
+    "coco_image",
+    "coco_annotations",
+    "coco_document",
 ]

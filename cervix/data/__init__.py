@@ -1,6 +1,12 @@
 """Datasets: decoding, records, annotations, one reader per format, torch datasets, splits, pre-flight."""
 
-from cervix.data.annotations import decode_masks, rasterize_sipakmed_contours, read_sipakmed_contour
+from cervix.data.annotations import (
+    coco_index,
+    decode_masks,
+    geojson_cells,
+    rasterize_sipakmed_contours,
+    read_sipakmed_contour,
+)
 from cervix.data.augment import (
     AugmentConfig,
     MaskPerturb,
@@ -24,12 +30,22 @@ from cervix.data.datasets import (
     to_image,
     to_model_input,
 )
-from cervix.data.decode import IMAGE_EXTENSIONS, cells_from_instances, load_image, load_instances, load_mask, load_uint8
+from cervix.data.decode import (
+    IMAGE_EXTENSIONS,
+    cells_from_instances,
+    image_size,
+    load_image,
+    load_instances,
+    load_mask,
+    load_uint8,
+)
 from cervix.data.formats import FORMATS, read_dataset
 from cervix.data.preflight import DataCheckError, preflight, skipped_info, write_data_report
 from cervix.data.readers import (
     ensure_synthetic,
     read_classes_folder,
+    read_coco,
+    read_geojson,
     read_isbi2014,
     read_labelmap,
     read_masks_folder,
@@ -41,6 +57,11 @@ from cervix.data.splits import check_disjoint_groups, kfold_records, load_split,
 
 __all__ = [
     "read_classes_folder",
+    "read_coco",
+    "read_geojson",
+    "geojson_cells",
+    "coco_index",
+    "image_size",
     "read_isbi2014",
     "read_labelmap",
     "read_masks_folder",

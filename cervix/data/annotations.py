@@ -1,13 +1,15 @@
 """Annotations that are no mask files, turned into masks: SIPaKMeD ``.dat`` contours
 (:func:`read_sipakmed_contour`, :func:`rasterize_sipakmed_contours`), ISBI 2014 ``.mat`` per-cell
-masks and grey-level label maps. :func:`decode_masks` is what :meth:`cervix.data.records.Record.load`
+masks, grey-level label maps, QuPath GeoJSON cells (:func:`geojson_cells`) and COCO instances
+(:func:`coco_index`). :func:`decode_masks` is what :meth:`cervix.data.records.Record.load`
 calls for a record whose masks come from one of them; it returns the per-cell masks too
-(SIPaKMeD, ISBI 2014), overlaps kept.
+(SIPaKMeD, ISBI 2014, GeoJSON, COCO), overlaps kept.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,12 +18,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from cervix.cells.shapes import decode_rle, geometry_from_json, polygon_to_mask
 from cervix.data.decode import load_uint8
 
 __all__ = [
     "read_sipakmed_contour",
     "rasterize_sipakmed_contours",
     "decode_masks",
+    "geojson_cells",
+    "coco_index",
 ]
 
 
@@ -181,6 +186,175 @@ def _labelmap_masks(path: str, shape: tuple[int, int], cell_t: int, nuc_t: int) 
 
 
 # --------------------------------------------------------------------------------------------
+# QuPath GeoJSON and COCO instances (what `analyze` exports, read back as per-cell truth)
+# --------------------------------------------------------------------------------------------
+def _load_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def _version(path: str) -> tuple[int, int]:
+    """Modification time and size: a file edited (e.g. exported again from QuPath) is read again."""
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def geojson_cells(path: str, height: int, width: int) -> tuple[tuple[Any, Any], ...]:
+    """The cells of a QuPath GeoJSON file: ``(cell, nucleus or None)`` shapely geometries, in
+    file order, checked against an image of ``height`` x ``width`` pixels.
+
+    Every Feature with a Polygon or MultiPolygon ``geometry`` is a cell (QuPath cells, detections
+    and annotations alike); a ``nucleusGeometry`` is its nucleus. A FeatureCollection, a list of
+    Features (older QuPath exports) or a single Feature is read.
+
+    Raises:
+        ValueError: one line naming the file and the first problem (not JSON, not GeoJSON
+            features, a geometry that is not a valid polygon or reaches outside the image, no cell).
+    """
+    return _geojson_cells(str(path), _version(path), int(height), int(width))
+
+
+@functools.lru_cache(maxsize=4)
+def _geojson_cells(path: str, version: tuple[int, int], height: int, width: int) -> tuple[tuple[Any, Any], ...]:
+    doc = _load_json(path)
+    feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else doc
+    feats = [feats] if isinstance(feats, dict) and feats.get("type") == "Feature" else feats
+    if not isinstance(feats, list):
+        raise ValueError(f"{path}: not a GeoJSON FeatureCollection or list of Features")
+    out = []
+    for i, f in enumerate(feats, 1):
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            raise ValueError(f"{path}: item {i} of the features is not a GeoJSON Feature")
+        try:
+            cell = geometry_from_json(f.get("geometry"), (height, width))
+            nucleus = f.get("nucleusGeometry")
+            nucleus = None if nucleus is None else geometry_from_json(nucleus, (height, width))
+        except ValueError as e:
+            raise ValueError(f"{path}: feature {i}: {e}") from None
+        out.append((cell, nucleus))
+    if not out:
+        raise ValueError(f"{path}: holds no cell (no Feature)")
+    return tuple(out)
+
+
+def _cells_truth(cells: list[np.ndarray], nuclei: list[np.ndarray | None], shape: tuple[int, int]):
+    """``(cytoplasm, nucleus, instances, cells)`` of per-cell masks (a cell's own nucleus is part of
+    it; later cells lie on top in the label map)."""
+    stack = np.zeros((len(cells), *shape), bool)
+    inst = np.zeros(shape, np.int32)
+    nuc = np.zeros(shape, bool)
+    for k, (c, n) in enumerate(zip(cells, nuclei)):
+        stack[k] = c if n is None else c | n
+        inst[stack[k]] = k + 1
+        if n is not None:
+            nuc |= n
+    cyt = stack.any(axis=0) | nuc
+    return cyt.astype(np.uint8) * 255, nuc.astype(np.uint8) * 255, inst, stack
+
+
+def _geojson_masks(path: str, shape: tuple[int, int]):
+    cells = geojson_cells(path, *shape)
+    return _cells_truth(
+        [polygon_to_mask(c, shape) for c, _ in cells],
+        [None if n is None else polygon_to_mask(n, shape) for _, n in cells],
+        shape,
+    )
+
+
+#: COCO category names whose annotations are nuclei (given to the cell they lie in), not cells.
+NUCLEUS_CATEGORIES = ("nucleus", "nuclei")
+
+
+def _coco_check(path: str, doc: Any) -> dict[int, dict[str, Any]]:
+    """COCO ``images`` by id, with each image's ``annotations``; one-line errors naming ``path``."""
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("annotations"), list)
+    ):
+        raise ValueError(f"{path}: not a COCO instances file (needs 'images' and 'annotations' lists)")
+    images: dict[int, dict[str, Any]] = {}
+    for i, im in enumerate(doc["images"], 1):
+        if not isinstance(im, dict) or not {"id", "file_name", "height", "width"} <= im.keys():
+            raise ValueError(f"{path}: image {i} lacks one of id, file_name, height, width")
+        images[im["id"]] = {**im, "annotations": []}
+    nucleus_cats = {
+        c.get("id") for c in doc.get("categories") or [] if str(c.get("name", "")).lower() in NUCLEUS_CATEGORIES
+    }
+    for i, a in enumerate(doc["annotations"], 1):
+        if not isinstance(a, dict) or a.get("image_id") not in images or "segmentation" not in a:
+            raise ValueError(f"{path}: annotation {i} has no segmentation or an image_id not in 'images'")
+        im = images[a["image_id"]]
+        for key in ("segmentation", "nucleus_segmentation"):
+            if key in a:
+                _check_segmentation(path, i, a[key], im)
+        im["annotations"].append({**a, "is_nucleus": a.get("category_id") in nucleus_cats})
+    return images
+
+
+def _check_segmentation(path: str, i: int, seg: Any, im: dict[str, Any]) -> None:
+    """Polygons inside the image, an RLE of the image's size."""
+    h, w = int(im["height"]), int(im["width"])
+    if isinstance(seg, dict):
+        if list(seg.get("size", [])) != [h, w]:
+            raise ValueError(
+                f"{path}: annotation {i}: RLE of size {seg.get('size')}, image {im['file_name']} is {[h, w]}"
+            )
+        return
+    if not isinstance(seg, list) or not seg:
+        raise ValueError(f"{path}: annotation {i}: segmentation is neither an RLE nor a list of polygons")
+    for poly in seg:
+        xy = np.asarray(poly, dtype=float).reshape(-1, 2) if len(poly) % 2 == 0 else None
+        if xy is None or len(xy) < 3:
+            raise ValueError(f"{path}: annotation {i}: a polygon needs at least 3 (x, y) pairs")
+        if (xy < 0).any() or (xy[:, 0] > w).any() or (xy[:, 1] > h).any():
+            raise ValueError(f"{path}: annotation {i}: polygon reaches outside the {w}x{h} image {im['file_name']}")
+
+
+def coco_index(path: str) -> dict[int, dict[str, Any]]:
+    """A COCO instances file, checked: ``images`` by id, each with its ``annotations``.
+
+    Raises:
+        ValueError: one line naming the file and its first problem (not JSON, no ``images`` or
+            ``annotations``, an annotation of an unknown image, an RLE of another size than its
+            image, a polygon outside it).
+    """
+    return _coco_index(str(path), _version(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _coco_index(path: str, version: tuple[int, int]) -> dict[int, dict[str, Any]]:
+    return _coco_check(path, _load_json(path))
+
+
+def _coco_masks(path: str, image_id: Any, shape: tuple[int, int]):
+    im = coco_index(path)[image_id]
+    if (int(im["height"]), int(im["width"])) != tuple(shape):
+        raise ValueError(
+            f"{path}: image {im['file_name']} is listed as {im['width']}x{im['height']} but is {shape[1]}x{shape[0]}"
+        )
+    cells, nuclei, loose = [], [], []
+    for a in im["annotations"]:
+        try:
+            m = decode_rle(a["segmentation"], *shape)
+            n = decode_rle(a["nucleus_segmentation"], *shape) if "nucleus_segmentation" in a else None
+        except ValueError as e:
+            raise ValueError(f"{path}: annotation {a.get('id')}: {e}") from None
+        if a["is_nucleus"]:
+            loose.append(m)
+        else:
+            cells.append(m)
+            nuclei.append(n)
+    cyt, nuc, inst, stack = _cells_truth(cells, nuclei, shape)
+    for m in loose:  # nuclei annotated on their own
+        nuc[m] = 255
+        cyt[m] = 255
+    return cyt, nuc, inst, stack
+
+
+# --------------------------------------------------------------------------------------------
 # Masks of records without mask files
 # --------------------------------------------------------------------------------------------
 def decode_masks(
@@ -189,15 +363,16 @@ def decode_masks(
     """Cytoplasm and nucleus masks (H, W) uint8 {0, 255} of a record whose masks are no mask files.
 
     Args:
-        source: the record's mask source, ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry)
-            or ``"labelmap"`` (grey levels).
+        source: the record's mask source, ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry),
+            ``"labelmap"`` (grey levels), ``"geojson"`` (QuPath cells) or ``"coco"`` (COCO instances).
         meta: the record's format details (contour paths, .mat path and index, label-map thresholds).
         path: the record's image file (named in errors).
         shape: its image's (H, W).
 
     Returns:
-        ``(cytoplasm, nucleus, instances, cells)``; instances: the SIPaKMeD cell ids (H, W) int32,
-        else None; cells: (N, H, W) bool per-cell masks (SIPaKMeD, ISBI 2014), else None.
+        ``(cytoplasm, nucleus, instances, cells)``; instances: the cell ids (H, W) int32 (SIPaKMeD,
+        GeoJSON, COCO; the later cell on top), else None; cells: (N, H, W) bool per-cell masks
+        (SIPaKMeD, ISBI 2014, GeoJSON, COCO), else None.
 
     Raises:
         ValueError: naming the file, for masks of another size than the image or an unknown source.
@@ -220,6 +395,10 @@ def decode_masks(
     elif source == "labelmap":
         m = meta
         cyt, nuc = _labelmap_masks(m["labelmap"], shape, m["cell_threshold"], m["nucleus_threshold"])
+    elif source == "geojson":
+        cyt, nuc, inst, cells = _geojson_masks(meta["geojson"], tuple(shape))
+    elif source == "coco":
+        cyt, nuc, inst, cells = _coco_masks(meta["json"], meta["image_id"], tuple(shape))
     else:
         raise ValueError(f"record {path}: unknown mask source {source!r}")
     return cyt, nuc, inst, cells

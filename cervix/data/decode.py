@@ -16,6 +16,7 @@ from cervix.core.masks import mask_from_values
 __all__ = [
     "IMAGE_EXTENSIONS",
     "load_uint8",
+    "image_size",
     "load_image",
     "load_mask",
     "load_instances",
@@ -35,9 +36,18 @@ def _read_bytes(path: str | Path) -> bytes:
     return p.read_bytes()
 
 
+#: The first bytes of every PNG and JPEG file.
+PNG_SIGNATURE, JPEG_SIGNATURE = b"\x89PNG\r\n\x1a\n", b"\xff\xd8"
+
+
 def _check_complete(path: Path, data: bytes) -> None:
-    """Cheap truncation check for PNG (IEND chunk) and JPEG (EOI marker)."""
+    """Cheap checks of PNG and JPEG files: the signature (a text file named ``.png`` is not a PNG
+    image), then truncation (IEND chunk, end-of-image marker)."""
     ext = path.suffix.lower()
+    if ext == ".png" and not data.startswith(PNG_SIGNATURE):
+        raise ValueError(f"{path}: not a PNG image (the file does not start with the PNG signature)")
+    if ext in (".jpg", ".jpeg") and not data.startswith(JPEG_SIGNATURE):
+        raise ValueError(f"{path}: not a JPEG image (the file does not start with the JPEG signature)")
     if ext == ".png" and b"IEND" not in data[-64:]:
         raise ValueError(f"{path}: truncated PNG image (no IEND chunk at the end of the file)")
     if ext in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-4096:]:
@@ -55,6 +65,26 @@ def _decode(path: str | Path) -> np.ndarray:
     if arr is None or arr.size == 0:
         raise ValueError(f"{p}: unreadable or truncated image (OpenCV could not decode it)")
     return arr
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header, without decoding the pixels.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming the file, when it is no image Pillow can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"image file not found: {p}")
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{p}: not a readable image ({e})") from None
+    return int(h), int(w)
 
 
 def _bit_depth(max_value: int) -> int:

@@ -10,6 +10,8 @@ Formats (the readers are in :mod:`cervix.data.readers`, one file each):
 - ``sipakmed``: the official SIPaKMeD layout (Plissiti et al., ICIP 2018) with ``.dat`` contours.
 - ``isbi2014``: ISBI 2014 Overlapping Cervical Cytology challenge (Lu et al., IEEE TMI 2017).
 - ``labelmap``: one grey-level PNG per image coding background / cell / nucleus.
+- ``geojson``: images with a QuPath GeoJSON of cells beside each (``x.tif`` + ``x.geojson``).
+- ``coco``: a folder of images and one COCO instances ``.json``.
 - ``synthetic``: the built-in generator (:mod:`cervix.synthetic`), cached under ``data/``.
 
 Files a reader passes over are never dropped silently: they are listed in the returned
@@ -26,6 +28,8 @@ from typing import Any
 from cervix.data.readers import (
     ensure_synthetic,
     read_classes_folder,
+    read_coco,
+    read_geojson,
     read_isbi2014,
     read_labelmap,
     read_masks_folder,
@@ -39,7 +43,7 @@ __all__ = [
 ]
 
 #: Formats understood by :func:`read_dataset`.
-FORMATS: tuple[str, ...] = ("masks", "classes", "sipakmed", "isbi2014", "labelmap", "synthetic")
+FORMATS: tuple[str, ...] = ("masks", "classes", "sipakmed", "isbi2014", "labelmap", "geojson", "coco", "synthetic")
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,6 +130,10 @@ def read_dataset(
         records = read_sipakmed(root, crops, mroot, grouping, class_names, require_masks, skipped)
     elif fmt == "isbi2014":
         records = read_isbi2014(root, str(mat) if mat else None, require_masks, skipped)
+    elif fmt == "geojson":
+        records = read_geojson(root, require_masks, skipped)
+    elif fmt == "coco":
+        records = read_coco(root, require_masks, skipped)
     else:
         records = read_labelmap(root, cell_threshold, nucleus_threshold, grouping, class_names, skipped)
     if skipped:

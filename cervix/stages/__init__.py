@@ -28,11 +28,13 @@ from cervix.stages.masks import (
     tiled_vs_whole,
 )
 from cervix.stages.pipeline import (
+    ANALYZE_OUTPUTS,
     analyze,
     analyze_field,
     field_summary,
     load_field_analysis,
     load_mask_labels,
+    parse_min_area,
     predict_crops,
 )
 from cervix.stages.pretrain import PretrainConfig, backbone_state_dict, pretrain
@@ -73,6 +75,8 @@ __all__ = [
     "field_summary",
     "load_field_analysis",
     "load_mask_labels",
+    "ANALYZE_OUTPUTS",
+    "parse_min_area",
     "PretrainConfig",
     "pretrain",
     "backbone_state_dict",

@@ -3,7 +3,9 @@
 :func:`analyze` is ``python -m cervix analyze``: every image is a whole field; the segmentation
 run's probabilities are separated into cells (:func:`cervix.cells.instances.separate`), every cell is
 cut with its own masks the way the synthetic training crops are cut, classified, measured and
-drawn on an overlay; ``cells.csv`` holds one row per cell, ``summary.csv`` one per field.
+drawn on an overlay; ``cells.csv`` holds one row per cell, ``summary.csv`` one per field, and the
+cells are exported for the field's viewers (:mod:`cervix.cells.exports`: QuPath GeoJSON per field,
+one COCO instances file).
 
 :func:`predict_crops` is ``python -m cervix predict``: every image is one cell crop; the
 segmentation run gives its masks (the centre cell kept, :func:`cervix.inference.tiling.single_cell_masks`),
@@ -13,6 +15,7 @@ the classifier its class probabilities from RGB + those masks, and
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from cervix.cells.exports import coco_annotations, coco_document, coco_image, field_geojson
 from cervix.cells.instances import CELL_COLUMNS, InstanceConfig, Instances, cell_table, cut_cell, separate
 from cervix.cells.morphometrics import cell_morphometrics
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
@@ -37,8 +41,10 @@ from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
 from cervix.stages.classification import load_classifier
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
+from cervix.training.rundir import prepare_output_dir
 from cervix.training.sampling import make_loader
 from cervix.viz.figures import overlay_instances
+from cervix.viz.style import class_rgb
 
 __all__ = [
     "predict_crops",
@@ -47,7 +53,23 @@ __all__ = [
     "field_summary",
     "load_field_analysis",
     "load_mask_labels",
+    "ANALYZE_OUTPUTS",
+    "parse_min_area",
 ]
+
+#: What :func:`analyze` writes into its output folder (all of it, and only it, is replaced with
+#: ``overwrite``).
+ANALYZE_OUTPUTS: tuple[str, ...] = (
+    "instances",
+    "nuclei",
+    "overlays",
+    "geojson",
+    "cells.csv",
+    "summary.csv",
+    "cells_coco.json",
+    "errors.csv",
+    "skipped.csv",
+)
 
 
 def _input_images(images: Any, passed_over: list[tuple[str, str]]) -> tuple[list[tuple[Path, str]], Path]:
@@ -326,6 +348,23 @@ def field_summary(image: str, rows: list[dict[str, Any]], class_names: list[str]
     return out
 
 
+def parse_min_area(value: Any) -> int | None:
+    """``--min-area``: None, or a whole number of pixels above 0.
+
+    Raises:
+        ValueError: a non-numeric, fractional or non-positive value.
+    """
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--min-area must be a number of pixels, not {value!r}") from None
+    if not np.isfinite(f) or f <= 0 or not f.is_integer():
+        raise ValueError(f"--min-area must be a whole number of pixels above 0, not {value!r}")
+    return int(f)
+
+
 def analyze(
     seg: str | os.PathLike,
     cls: str | os.PathLike,
@@ -336,6 +375,7 @@ def analyze(
     batch_size: int = 32,
     progress: bool = True,
     cell_diameter: float | str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """From whole fields to a per-cell report (``python -m cervix analyze``).
 
@@ -345,9 +385,12 @@ def analyze(
     colour, with a legend); then ``out/cells.csv`` (one row per cell: image, cell id, bounding box,
     centroid, cell and nucleus area, N/C ratio, number of nuclei, flags, predicted class,
     confidence, probabilities) and ``out/summary.csv`` (one row per image: cells per class,
-    abnormal fraction, mean N/C per class, the size columns). ``<rel>`` keeps the input's extension
-    (``x.jpg`` -> ``x.jpg.png``). Failures go to ``out/errors.csv``, every file not analysed to
-    ``out/skipped.csv``.
+    abnormal fraction, mean N/C per class, the size columns). The cells go to QuPath as
+    ``out/geojson/<rel>.geojson`` (:func:`cervix.cells.exports.field_geojson`) and to COCO tools as
+    ``out/cells_coco.json`` (compressed RLE, one file for the run). ``<rel>`` keeps the input's
+    extension (``x.jpg`` -> ``x.jpg.png``). Failures go to ``out/errors.csv``, every file not
+    analysed to ``out/skipped.csv``. A folder that holds an earlier analysis is refused unless
+    ``overwrite``, which removes only :data:`ANALYZE_OUTPUTS`.
 
     Args:
         seg, cls: segmentation and classification run folders or checkpoints.
@@ -357,18 +400,18 @@ def analyze(
         min_area: smallest cell kept, in pixels (default :class:`cervix.cells.instances.InstanceConfig`).
         batch_size, progress: cells per classifier batch; tqdm bar over the fields.
         cell_diameter: None (the run's scale), ``"auto"`` or the cells' diameter in px.
+        overwrite: replace an earlier analysis in ``out``.
 
     Returns:
         ``{"cells": DataFrame, "summary": DataFrame, "errors": [...], "report": "N used, M skipped"}``.
 
     Raises:
-        ValueError: no images under ``images``.
+        ValueError: no images under ``images``, a bad ``min_area`` or ``cell_diameter``.
+        RunExistsError: ``out`` holds an earlier analysis and ``overwrite`` is not set.
         RuntimeError: every image failed.
     """
-    import pandas as pd
-
-    diameter = parse_diameter(cell_diameter)
-    out = ensure_writable(out)
+    diameter, min_area = parse_diameter(cell_diameter), parse_min_area(min_area)
+    out = ensure_writable(prepare_output_dir(out, ANALYZE_OUTPUTS, overwrite, "an analysis"))
     passed_over: list[tuple[str, str]] = []
     items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)
@@ -377,18 +420,16 @@ def analyze(
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
     icfg = InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
     if min_area is not None:
-        icfg.min_cell_area = int(min_area)
+        icfg.min_cell_area = min_area
     sizing = {"diameter": diameter, "cell_size": run_cell_size(seg_cfg, diameter)}
-    cells, summary, errors = [], [], []
+    cells, summary, errors, coco = [], [], [], {"images": [], "annotations": []}
     for path, rel in tqdm(items, desc="analyze", disable=not progress):
         try:
             image = load_image(path)
             inst, rows, size = analyze_field(
                 seg_model, seg_cfg, cls_model, cls_cfg, image, icfg, tta, batch_size, **sizing
             )
-            write_png(out / "instances" / f"{rel}.png", inst.cells)
-            write_png(out / "nuclei" / f"{rel}.png", inst.nuclei)
-            write_png(out / "overlays" / f"{rel}.png", overlay_instances(image, inst, rows, names), rgb=True)
+            _write_field(out, rel, image, inst, rows, names, coco)
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
             continue
@@ -396,16 +437,48 @@ def analyze(
         summary.append({**field_summary(rel, rows, names), **size_columns(size)})
     if errors:
         _report_errors(errors, len(items), bool(summary), out)
+    cells_df, summary_df = _write_tables(out, cells, summary, coco, names)
+    report = write_data_report(
+        out, len(summary), passed_over, [(str(Path(images) / e["file"]), e["error"]) for e in errors]
+    )
+    return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
+
+
+def _write_tables(
+    out: Path, cells: list[dict], summary: list[dict], coco: dict[str, list], names: list[str]
+) -> tuple[Any, Any]:
+    """``cells.csv``, ``summary.csv`` and ``cells_coco.json`` of a whole analysis; the two tables."""
+    import pandas as pd
+
     front = ["image", "cell_id", "predicted_class", "confidence"]
     columns = front + [c for c in (*CELL_COLUMNS, *(f"prob_{n}" for n in names)) if c not in front]
     cells_df = pd.DataFrame(cells, columns=columns)  # the header even when no field has a cell
     summary_df = pd.DataFrame(summary)
     atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
-    report = write_data_report(
-        out, len(summary), passed_over, [(str(Path(images) / e["file"]), e["error"]) for e in errors]
-    )
-    return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
+    atomic_write_text(out / "cells_coco.json", json.dumps(coco_document(coco["images"], coco["annotations"], names)))
+    return cells_df, summary_df
+
+
+def _write_field(
+    out: Path,
+    rel: str,
+    image: np.ndarray,
+    inst: Instances,
+    rows: list[dict[str, Any]],
+    names: list[str],
+    coco: dict[str, list],
+) -> None:
+    """The files of one analysed field (label maps, overlay, QuPath GeoJSON); its image and cells
+    are added to ``coco`` (``images``, ``annotations``) last, once everything else is written."""
+    write_png(out / "instances" / f"{rel}.png", inst.cells)
+    write_png(out / "nuclei" / f"{rel}.png", inst.nuclei)
+    write_png(out / "overlays" / f"{rel}.png", overlay_instances(image, inst, rows, names), rgb=True)
+    doc = field_geojson(inst, rows, names, class_rgb(names), image=rel)
+    atomic_write_text(out / "geojson" / f"{rel}.geojson", json.dumps(doc))
+    image_id, first = len(coco["images"]) + 1, len(coco["annotations"]) + 1
+    coco["annotations"] += coco_annotations(inst, rows, names, image_id, first_id=first)
+    coco["images"].append(coco_image(image_id, rel, *image.shape[:2]))
 
 
 def load_field_analysis(

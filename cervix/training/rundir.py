@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from cervix.core.files import atomic_write_text, json_ready
 __all__ = [
     "RUN_FILES",
     "RUN_PATTERNS",
+    "prepare_output_dir",
     "run_files",
     "prepare_run_dir",
     "run_split_path",
@@ -162,17 +163,49 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool = False, overwrite: boo
                 p.unlink()
     if existing and not resume:
         if not overwrite:
-            names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in existing[:12])
-            more = f" (+{len(existing) - 12} more)" if len(existing) > 12 else ""
             raise RunExistsError(
-                f"{out} already holds a run ({names}{more}); continue it with --resume / resume=True, "
+                f"{out} already holds a run ({_listing(existing)}); continue it with --resume / resume=True, "
                 "replace it with --overwrite / overwrite=True, or choose another folder"
             )
-        for p in existing:
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+        _remove(existing)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _listing(paths: list[Path], n: int = 12) -> str:
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths[:n])
+    return names + (f" (+{len(paths) - n} more)" if len(paths) > n else "")
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def prepare_output_dir(out: str | os.PathLike, outputs: Sequence[str], overwrite: bool = False, what: str = "") -> Path:
+    """Make ``out`` ready for a command that writes ``outputs`` there (e.g. ``analyze``), under the
+    run folders' no-silent-overwrite rule.
+
+    Args:
+        out: the output folder (created when missing).
+        outputs: names and glob patterns of what the command writes into ``out``.
+        overwrite: remove those (and nothing else) first.
+        what: what the outputs are, for the message (e.g. "an analysis").
+
+    Raises:
+        RunExistsError: ``out`` holds some of ``outputs`` and ``overwrite`` is not set (naming them).
+    """
+    out = Path(out)
+    existing = sorted({p for name in outputs for p in out.glob(name)}) if out.is_dir() else []
+    if existing and not overwrite:
+        raise RunExistsError(
+            f"{out} already holds {what or 'earlier results'} ({_listing(existing)}); replace it with "
+            "--overwrite / overwrite=True (removes only these), or choose another folder"
+        )
+    _remove(existing)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -38,7 +38,7 @@ from cervix.viz.figures import (
     worst_cases,
 )
 from cervix.viz.sizing import cell_size_table, size_comparison, size_label
-from cervix.viz.style import CLASS_PALETTE, HEAD_COLOURS, log_ticks, overlay, save_figure, set_style
+from cervix.viz.style import CLASS_PALETTE, HEAD_COLOURS, class_rgb, log_ticks, overlay, save_figure, set_style
 from cervix.viz.tables import classification_report_table, instance_table, metrics_table, segmentation_table
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "save_figure",
     "overlay",
     "CLASS_PALETTE",
+    "class_rgb",
     "HEAD_COLOURS",
     "log_ticks",
     "instance_table",

@@ -40,7 +40,7 @@ from cervix.core.labels import HEADS, class_names_of_predictions, class_order
 from cervix.data.datasets import ClassificationDataset, to_image
 from cervix.data.decode import load_image, load_mask
 from cervix.metrics.scores import expected_calibration_error, reliability_curve
-from cervix.viz.style import CLASS_PALETTE, overlay
+from cervix.viz.style import CLASS_PALETTE, class_rgb, overlay
 
 __all__ = [
     "plot_field_analysis",
@@ -559,7 +559,7 @@ def overlay_instances(
 ) -> np.ndarray:
     """(H', W, 3) uint8 RGB: each cell's contour in its class colour, nuclei outlined in white, and
     (``legend``) a band with each class's colour, name and count above the field."""
-    colours = {c: tuple(int(255 * v) for v in CLASS_PALETTE[i % len(CLASS_PALETTE)]) for i, c in enumerate(class_names)}
+    colours = class_rgb(class_names)
     out = np.ascontiguousarray(image.copy())
     t = thickness or max(1, round(min(image.shape[:2]) / 400))
     for r in rows:

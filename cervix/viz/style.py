@@ -5,6 +5,7 @@ Figures are written to ``figures/`` (see :mod:`cervix.core.paths`) as PDF and 30
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ __all__ = [
     "save_figure",
     "overlay",
     "CLASS_PALETTE",
+    "class_rgb",
     "HEAD_COLOURS",
     "log_ticks",
 ]
@@ -28,6 +30,12 @@ HEAD_COLOURS = {"cytoplasm": (0.10, 0.75, 0.30), "nucleus": (0.90, 0.15, 0.60)}
 
 #: Colour-blind-safe palette used for classes across figures.
 CLASS_PALETTE = sns.color_palette("colorblind", 8)
+
+
+def class_rgb(class_names: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """Class -> RGB 0-255 in classifier order: the class colours of the field overlays and of the
+    exported cells (QuPath ``classification.color``)."""
+    return {c: tuple(int(255 * v) for v in CLASS_PALETTE[i % len(CLASS_PALETTE)]) for i, c in enumerate(class_names)}
 
 
 def set_style(context: str = "paper") -> None:

@@ -35,6 +35,25 @@ def test_truncated_and_unreadable_images_name_the_file(tmp_path):
         D.load_image(tmp_path / "nothere.png")
 
 
+def test_a_text_file_named_png_is_not_a_png_image_rather_than_a_truncated_one(tmp_path):
+    for name, kind in (("notes.png", "PNG"), ("notes.jpg", "JPEG")):
+        (tmp_path / name).write_text("x,y\n1,2\n" * 20)
+        with pytest.raises(ValueError, match=f"^{tmp_path / name}: not a {kind} image") as e:
+            D.load_image(tmp_path / name)
+        assert "truncated" not in str(e.value)
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    img = np.zeros((23, 41, 3), np.uint8)
+    for ext in (".png", ".jpg", ".tif", ".bmp"):
+        assert D.image_size(write_image(tmp_path / f"a{ext}", img)) == (23, 41)
+    (tmp_path / "junk.png").write_text("hello")
+    with pytest.raises(ValueError, match="junk.png: not a readable image"):
+        D.image_size(tmp_path / "junk.png")
+    with pytest.raises(FileNotFoundError, match="nothere.png"):
+        D.image_size(tmp_path / "nothere.png")
+
+
 def test_16bit_grey_rgba_are_converted(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 256, (9, 11, 3), dtype=np.uint8)
     grey = rgb[..., 0]
