@@ -411,7 +411,7 @@ def analyze(
         RuntimeError: every image failed.
     """
     diameter, min_area = parse_diameter(cell_diameter), parse_min_area(min_area)
-    out = ensure_writable(prepare_output_dir(out, ANALYZE_OUTPUTS, overwrite, "an analysis"))
+    out = prepare_output_dir(ensure_writable(out), ANALYZE_OUTPUTS, overwrite, "an analysis")
     passed_over: list[tuple[str, str]] = []
     items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, write_image
 
 from cervix.stages.classification import (
     load_classifier,
@@ -193,6 +193,89 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
         np.testing.assert_allclose(cells[[f"prob_{c}" for c in names]].sum(axis=1), 1.0, atol=1e-6)
         image, inst, rows = load_field_analysis(out, tmp_path / "fields", fields[0].name)
         assert image.shape[:2] == inst.cells.shape and len(rows) == inst.n
+    _check_exports(out, cells, fields)
+
+
+def _check_exports(out: Path, cells: pd.DataFrame, fields: list[Path]) -> None:
+    """One GeoJSON feature and one COCO annotation per row of cells.csv, with its id and class."""
+    coco = json.loads((out / "cells_coco.json").read_text())
+    assert [im["file_name"] for im in coco["images"]] == [p.name for p in fields]
+    assert [(a["cell_id"], a["image_id"]) for a in coco["annotations"]] == [
+        (int(r.cell_id), [p.name for p in fields].index(r.image) + 1) for r in cells.itertuples()
+    ]
+    for p in fields:
+        doc = json.loads((out / "geojson" / f"{p.name}.geojson").read_text())
+        mine = cells[cells["image"] == p.name]
+        assert [int(f["properties"]["metadata"]["cell_id"]) for f in doc["features"]] == list(mine["cell_id"])
+        assert [f["properties"]["classification"]["name"] for f in doc["features"]] == list(mine["predicted_class"])
+
+
+def test_analyze_refuses_an_earlier_analysis_and_overwrite_removes_only_its_own(run5, synth, tmp_path, capsys):
+    from cervix.cli import main
+    from cervix.stages.pipeline import ANALYZE_OUTPUTS, analyze
+    from cervix.training.rundir import RunExistsError
+
+    seg = _seg_run(synth, tmp_path)
+    (tmp_path / "fields").mkdir()
+    shutil.copy(sorted((synth / "fields" / "images").glob("*.png"))[0], tmp_path / "fields" / "a.png")
+    out = tmp_path / "analysis"
+    analyze(seg, run5[0], tmp_path / "fields", out, progress=False)
+    (out / "notes.txt").write_text("mine")
+    before = (out / "cells.csv").read_bytes()
+    with pytest.raises(RunExistsError, match=r"already holds an analysis \(cells.csv, cells_coco.json, geojson/"):
+        analyze(seg, run5[0], tmp_path / "fields", out, progress=False)
+    assert (out / "cells.csv").read_bytes() == before
+    (out / "geojson" / "stale.png.geojson").write_text("{}")
+    analyze(seg, run5[0], tmp_path / "fields", out, progress=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "geojson" / "stale.png.geojson").exists()
+    assert {p.name for p in out.iterdir()} <= set(ANALYZE_OUTPUTS) | {"notes.txt"}
+    args = ["analyze", "--seg", str(seg), "--cls", str(run5[0]), "--images", str(tmp_path / "fields"), "--out"]
+    assert main([*args, str(out)]) == 2
+    assert "already holds an analysis" in capsys.readouterr().err
+    assert main([*args, str(out), "--overwrite"]) == 0
+    capsys.readouterr()
+    for bad, why in (("-5", "above 0"), ("abc", "a number of pixels"), ("2.5", "whole number"), ("0", "above 0")):
+        assert main([*args, str(tmp_path / "other"), "--min-area", bad]) == 2
+        err = capsys.readouterr().err
+        assert f"--min-area must be {'a whole' if why != 'a number of pixels' else 'a number'}" in err
+        assert why in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()  # refused before anything is written
+
+
+def test_evaluate_instances_on_cells_read_back_from_geojson_equals_the_label_maps(run5, synth, tmp_path):
+    """evaluate --instances against the cells of an analysis: its uint16 label maps (masks format)
+    and its QuPath GeoJSON (geojson format) give the same numbers."""
+    from cervix.data.decode import load_image
+    from cervix.stages.pipeline import analyze, load_mask_labels
+    from cervix.stages.segmentation import evaluate_segmentation
+
+    seg = _seg_run(synth, tmp_path)
+    fields = sorted((synth / "fields" / "images").glob("*.png"))[:3]
+    gj, masks = tmp_path / "from_geojson", tmp_path / "from_labels"
+    gj.mkdir()
+    for p in fields:
+        shutil.copy(p, gj / p.name)
+    out = tmp_path / "analysis"
+    cells = analyze(seg, run5[0], gj, out, min_area=20, progress=False)["cells"]
+    assert len(cells) > 0
+    for p in fields:
+        shutil.copy(out / "geojson" / f"{p.name}.geojson", gj / f"{p.name}.geojson")
+        labels, nuclei = (
+            load_mask_labels(out / "instances" / f"{p.name}.png"),
+            load_mask_labels(out / "nuclei" / f"{p.name}.png"),
+        )
+        write_image(masks / "images" / p.name, load_image(p))
+        write_image(masks / "masks" / "cytoplasm" / p.name, np.where(labels > 0, 255, 0).astype(np.uint8))
+        write_image(masks / "masks" / "nucleus" / p.name, np.where(nuclei > 0, 255, 0).astype(np.uint8))
+        write_image(masks / "masks" / "instances" / p.name, labels)
+    kw = dict(split="all", instances=True, n_boot=50, progress=False)
+    a = evaluate_segmentation(seg, data=masks, fmt="masks", out=tmp_path / "ev_masks", **kw)
+    b = evaluate_segmentation(seg, data=gj, fmt="geojson", out=tmp_path / "ev_geojson", **kw)
+    keys = [k for k, v in a["instances"].items() if isinstance(v, float)]
+    assert len(keys) >= 8 and a["n_images"] == b["n_images"] == 3
+    assert {k: round(a["instances"][k], 3) for k in keys} == {k: round(b["instances"][k], 3) for k in keys}
+    for k in ("dice_cytoplasm", "dice_nucleus"):
+        assert a[k] == pytest.approx(b[k], abs=1e-9)
 
 
 def test_predict_keeps_the_centre_cell_instance_at_the_estimated_size(run5, synth, tmp_path, monkeypatch):
