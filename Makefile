@@ -45,7 +45,7 @@ nbtest: install
 
 test: lint unit nbtest
 
-# Notebooks 01-03 in JupyterLab in a real headless Chromium (Debian's, installed with apt when
+# Notebooks 01-04 and 06 in JupyterLab in a real headless Chromium (Debian's, installed with apt when
 # absent): Run All, no error output, widgets render as controls and react to a slider.
 # Screenshots in runs/uitest/. Skips without a browser, except under CI.
 uitest: install

@@ -5,8 +5,9 @@ The field is synthetic (cells at the generator's pixel scale, cropped from a squ
 runs are any trained segmentation and classification runs (without them, untrained models of
 the ``cpu`` profile's architecture stand in: the same compute for the networks, but the number
 of cells, and so the classifier's share of the time, differs). Reports the wall-clock time of
-each part (segmentation, instance separation, cutting and classifying the cells, writing) and
-the process' peak resident memory; writes ``benchmarks/results/bench_analyze.json``.
+each part (segmentation, instance separation, cutting and classifying the cells, writing; the
+QuPath GeoJSON and COCO exports of the cells on their own) and the process' peak resident memory;
+writes ``benchmarks/results/bench_analyze.json``.
 ``--tiny --out DIR``: a check that it runs (a 256 x 256 field, untrained tiny models).
 """
 
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from tinyargs import parse_args_tiny  # beside this script
 
-from cervix.cells.instances import InstanceConfig, separate
+from cervix.cells.exports import coco_annotations, field_geojson
+from cervix.cells.instances import InstanceConfig, cell_table, separate
 from cervix.inference.tiling import predict_tiled
 from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
 from cervix.stages import pipeline
@@ -93,6 +95,15 @@ def field(width: int, height: int) -> np.ndarray:
     return f["image"][:height, :width]
 
 
+def export_seconds(inst) -> float:
+    """Seconds to turn the separated cells into QuPath GeoJSON and COCO annotations (JSON text included)."""
+    rows = [{**r, "predicted_class": "cell", "confidence": 1.0} for r in cell_table(inst)]
+    t0 = time.perf_counter()
+    json.dumps(field_geojson(inst, rows, ["cell"], {"cell": (0, 0, 0)}))
+    json.dumps(coco_annotations(inst, rows, ["cell"], image_id=1))
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,8 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
     t_seg = time.perf_counter() - t0
     inst = separate(probs, InstanceConfig())
     t_sep = time.perf_counter() - t0 - t_seg
+    t_export = export_seconds(inst)
     t1 = time.perf_counter()
-    res = pipeline.analyze(seg, cls, [work / "field.png"], work / "analysis", progress=False)
+    res = pipeline.analyze(seg, cls, [work / "field.png"], work / "analysis", progress=False, overwrite=True)
     t_all = time.perf_counter() - t1
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
     out = {
@@ -120,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         "separate_s": round(t_sep, 2),
         "analyze_total_s": round(t_all, 2),
         "cells_and_writing_s": round(t_all - t_seg - t_sep, 2),
+        "exports_s": round(t_export, 2),
         "peak_rss_mb": round(peak_mb, 1),
         "trained_runs": bool(args.seg and args.cls),
         "threads": torch.get_num_threads(),

@@ -211,7 +211,8 @@ def geojson_cells(path: str, height: int, width: int) -> tuple[tuple[Any, Any], 
 
     Raises:
         ValueError: one line naming the file and the first problem (not JSON, not GeoJSON
-            features, a geometry that is not a valid polygon or reaches outside the image, no cell).
+            features, a geometry that is not a valid polygon or reaches outside the image). No
+            Feature at all is a field without cells.
     """
     return _geojson_cells(str(path), _version(path), int(height), int(width))
 
@@ -234,8 +235,6 @@ def _geojson_cells(path: str, version: tuple[int, int], height: int, width: int)
         except ValueError as e:
             raise ValueError(f"{path}: feature {i}: {e}") from None
         out.append((cell, nucleus))
-    if not out:
-        raise ValueError(f"{path}: holds no cell (no Feature)")
     return tuple(out)
 
 

@@ -36,6 +36,7 @@ from cervix.stages.pipeline import (
     load_mask_labels,
     parse_min_area,
     predict_crops,
+    read_back_exports,
 )
 from cervix.stages.pretrain import PretrainConfig, backbone_state_dict, pretrain
 from cervix.stages.segmentation import (
@@ -77,6 +78,7 @@ __all__ = [
     "load_mask_labels",
     "ANALYZE_OUTPUTS",
     "parse_min_area",
+    "read_back_exports",
     "PretrainConfig",
     "pretrain",
     "backbone_state_dict",

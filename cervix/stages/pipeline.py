@@ -31,6 +31,7 @@ from cervix.cells.instances import CELL_COLUMNS, InstanceConfig, Instances, cell
 from cervix.cells.morphometrics import cell_morphometrics
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
 from cervix.core.labels import HEADS, group_label
+from cervix.data.annotations import coco_index, decode_masks
 from cervix.data.datasets import ClassificationDataset
 from cervix.data.decode import load_image
 from cervix.data.preflight import write_data_report
@@ -53,6 +54,7 @@ __all__ = [
     "field_summary",
     "load_field_analysis",
     "load_mask_labels",
+    "read_back_exports",
     "ANALYZE_OUTPUTS",
     "parse_min_area",
 ]
@@ -500,6 +502,43 @@ def load_field_analysis(
     rows = df[df["image"] == rel].drop(columns="image").to_dict("records")
     no_nucleus = {int(r["cell_id"]) for r in rows if "no_nucleus" in str(r["flags"]).split(";")}
     return load_image(Path(images) / rel), Instances(cells, nuclei, no_nucleus), rows
+
+
+def read_back_exports(out: str | os.PathLike, rel: str) -> Any:
+    """One field's exported cells read back the way the ``geojson`` and ``coco`` formats read them,
+    against its label maps: a DataFrame with one row per format (cells written and read, the
+    smallest per-cell IoU, whether the cell and nucleus maps come back equal).
+
+    Args:
+        out: the analyze output folder.
+        rel: the field's path relative to the images (the ``image`` column of ``cells.csv``).
+    """
+    import pandas as pd
+
+    out = Path(out)
+    labels = load_mask_labels(out / "instances" / f"{rel}.png")
+    nuclei = load_mask_labels(out / "nuclei" / f"{rel}.png")
+    coco_path = str(out / "cells_coco.json")
+    image_id = next(i for i, im in coco_index(coco_path).items() if im["file_name"] == rel)
+    ids = [int(k) for k in np.unique(labels) if k]
+    rows = []
+    for fmt, meta in (
+        ("geojson", {"geojson": str(out / "geojson" / f"{rel}.geojson")}),
+        ("coco", {"json": coco_path, "image_id": image_id}),
+    ):
+        _, nuc, inst, cells = decode_masks(fmt, meta, rel, labels.shape)
+        ious = [(c & (labels == k)).sum() / (c | (labels == k)).sum() for c, k in zip(cells, ids)]
+        rows.append(
+            {
+                "format": fmt,
+                "cells written": len(ids),
+                "cells read": len(cells),
+                "smallest cell IoU": float(min(ious, default=1.0)),
+                "cell map equal": bool(np.array_equal(inst, labels)),
+                "nucleus map equal": bool(np.array_equal(np.where(nuc > 0, inst, 0), nuclei)),
+            }
+        )
+    return pd.DataFrame(rows).set_index("format")
 
 
 def load_mask_labels(path: str | os.PathLike) -> np.ndarray:

@@ -194,6 +194,13 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
         image, inst, rows = load_field_analysis(out, tmp_path / "fields", fields[0].name)
         assert image.shape[:2] == inst.cells.shape and len(rows) == inst.n
     _check_exports(out, cells, fields)
+    from cervix.stages.pipeline import read_back_exports
+
+    for p in fields:
+        back = read_back_exports(out, p.name)
+        assert list(back.index) == ["geojson", "coco"] and back["cell map equal"].all()
+        assert back["nucleus map equal"].all() and (back["smallest cell IoU"] == 1.0).all()
+        assert (back["cells read"] == back["cells written"]).all()
 
 
 def _check_exports(out: Path, cells: pd.DataFrame, fields: list[Path]) -> None:

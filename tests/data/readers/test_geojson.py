@@ -52,6 +52,9 @@ def test_analyze_style_names_and_images_without_geojson(tmp_path):
     assert [Path(r.path).name for r in recs] == ["a.png"]
     assert recs.skipped == [(str(tmp_path / "b.png"), "no .geojson beside it")]
     assert len(D.read_dataset(tmp_path, "geojson")) == 2  # without masks required: read as unlabelled
+    (tmp_path / "b.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    s = D.read_dataset(tmp_path, "geojson", require_masks=True)[1].load()  # a field without cells
+    assert s.cells.shape == (0, 30, 40) and not s.cytoplasm.any() and not s.instances.any()
 
 
 @pytest.mark.parametrize(
@@ -68,7 +71,6 @@ def test_analyze_style_names_and_images_without_geojson(tmp_path):
             "feature 1: geometry",
         ),
         ([{"type": "Polygon"}], "item 1 of the features is not a GeoJSON Feature"),
-        ([], "holds no cell"),
     ],
 )
 def test_bad_geojson_is_refused_with_the_file_and_the_first_problem(tmp_path, features, message):
