@@ -10,8 +10,8 @@
 3. per notebook: opens it, Run -> Run All Cells, waits until the kernel is done, saves it, and
    asserts that every code cell ran without an error output (read back from the saved file),
    that every widget shows as a control (no "Error displaying widget", no ``HBox(children=...)``
-   text), and that moving one slider (where the notebook has one) changes the rendered widget (PNG bytes of the widget before
-   and after differ);
+   text), and that moving one slider (where the notebook has one) changes the rendered widget
+   (PNG bytes of the widget before and after differ);
 4. saves screenshots to ``runs/uitest/`` for a person to look at.
 
 Without Chromium (and no way to install it) the test is skipped with a message, except with
