@@ -79,7 +79,8 @@ class Record:
         cytoplasm: cytoplasm mask file (``masks``/``classes`` formats), else None.
         nucleus: nucleus mask file, else None.
         source: how the masks are obtained: ``"files"`` (mask PNGs, possibly none),
-            ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry), ``"labelmap"`` (grey levels).
+            ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry), ``"labelmap"`` (grey levels),
+            ``"geojson"`` (QuPath cells), ``"coco"`` (COCO instances).
         meta: format-specific details (contour paths, .mat path and index, label-map thresholds).
         instances: cell instance map file (``masks`` format, ``masks/instances/<id>.png``), else None.
     """
