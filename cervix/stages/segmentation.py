@@ -373,8 +373,8 @@ def instance_scores(
         )
     if not rows:
         raise ValueError(
-            "no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png "
-            "or SIPaKMeD contours): instance metrics need it"
+            "no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png, "
+            "SIPaKMeD contours, QuPath GeoJSON or COCO cells): instance metrics need it"
         )
     summary = aggregate_instance_metrics(
         [{k: v for k, v in r.items() if k != "path"} for r in rows], n_boot=n_boot, seed=seed
