@@ -92,8 +92,8 @@ class SegConfig(LoopConfig):
     scale: float = 1.0  # resize factor applied to every image before patching; reused by inference
     patches_per_image: int = 4  # random patches drawn per field per epoch
     # magnification of a training patch, drawn log-uniformly: a window of image_size / s pixels
-    # resized to image_size; (1.0, 1.0) = plain crops at the run's scale (cervix.data.augment.scale_view)
-    scale_range: tuple[float, float] = (1.0, 1.0)
+    # resized to image_size (cervix.data.augment.scale_view)
+    scale_range: tuple[float, float] = (1.0, 1.0)  # (1.0, 1.0) = plain crops at the run's scale
     cell_views: float = 0.0  # fraction of patches that are single-cell crop views (one cell magnified, letterboxed)
     val_fraction: float = 0.15  # fraction of fields held out for validation (grouped split)
     test_fraction: float = 0.15  # fraction of fields held out for the final test

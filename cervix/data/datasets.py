@@ -102,6 +102,7 @@ class _Base(Dataset):
         after epoch *k* draws the same augmentations as the uninterrupted run (called by
         :func:`cervix.training.loop.fit` before each epoch)."""
         self._epoch = (int(seed), int(epoch))
+        self._seeded = None  # the next item reseeds, even when the same epoch is set again
 
     def _seed_once(self) -> None:
         info = get_worker_info()
