@@ -51,7 +51,7 @@ BAD_WIDGET_TEXT = (
     "interactive(children=",
     "Loading widget...",
 )
-RUN_TIMEOUT_S = 300  # per notebook; the smoke profile needs under 2 minutes each
+RUN_TIMEOUT_S = 1200  # per notebook; 02 trains the smoke segmentation run (8 epochs, ~8 min on 2 cores)
 #: the notebook on screen (each is opened in a workspace of its own, but be safe)
 NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
 
