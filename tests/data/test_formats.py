@@ -42,7 +42,7 @@ def test_empty_dataset_and_unknown_format(tmp_path):
         warnings.simplefilter("ignore")
         D.read_dataset(tmp_path, "masks")
     with pytest.raises(ValueError, match="unknown dataset format"):
-        D.read_dataset(tmp_path, "coco")
+        D.read_dataset(tmp_path, "labelme")
     with pytest.raises(FileNotFoundError, match="nope"):
         D.read_dataset(tmp_path / "nope", "classes")
     with pytest.raises(ValueError, match="no masks_root"):
