@@ -37,6 +37,7 @@ __all__ = [
     "LoopConfig",
     "SegConfig",
     "ClsConfig",
+    "CellConfig",
     "Profile",
     "PROFILES",
     "get_profile",
@@ -118,6 +119,26 @@ class SegConfig(LoopConfig):
 
 
 @dataclass
+class CellConfig(LoopConfig):
+    """The cell head: whole (overlapping) cells from a window around each nucleus."""
+
+    # --- data
+    window: int = 256  # window side in field pixels around a nucleus (ISBI 2014 cells reach ~126 px from it)
+    image_size: int = 128  # model input side the window is resized to (multiple of 32)
+    perturb_px: int = 3  # training: largest erosion/dilation and shift of the given nucleus (input px)
+    centre_jitter: float = 0.08  # training: shift of the window centre, fraction of the window
+    num_workers: int = 0  # DataLoader workers
+    batch_size: int = 16  # windows per step
+    # --- the loop (LoopConfig), with this stage's defaults
+    epochs: int = 8  # passes over the training cells (fixed: early stopping off)
+    amp: str = "bf16"  # "none" | "bf16" | "fp16" (fp16 only on CUDA, with GradScaler)
+    monitor: str = "val_dice"  # metric that selects best.pt (mean Dice of whole cell and own nucleus)
+    mode: str = "max"  # "max": larger monitor is better
+    # --- inference
+    threshold: float = 0.5  # whole-cell probability threshold
+
+
+@dataclass
 class ClsConfig(LoopConfig):
     """Classification stage: 5-channel (RGB + cytoplasm + nucleus) crops."""
 
@@ -159,6 +180,7 @@ class Profile:
     name: str  # profile name: "smoke", "cpu" or "paper"
     seg: SegConfig = field(default_factory=SegConfig)  # segmentation stage
     cls: ClsConfig = field(default_factory=ClsConfig)  # classification stage
+    cells: CellConfig = field(default_factory=CellConfig)  # the cell head (epochs 0 = not trained)
     synth: dict[str, Any] = field(default_factory=dict)  # cervix.synthetic.dataset.generate keyword arguments
     floors: dict[str, float] = field(default_factory=dict)  # test-metric floors of a full run; empty = none
 
@@ -181,6 +203,7 @@ def _smoke() -> Profile:
             overlap=0.25,
         ),
         cls=ClsConfig(image_size=64, epochs=10, batch_size=8, lr=2e-3, warmup_epochs=0.5, early_stopping_patience=None),
+        cells=CellConfig(image_size=64, epochs=2, batch_size=8, lr=2e-3, warmup_epochs=0.5),
         synth=dict(seed=0, n_fields=8, n_crops=40, size=None, field_size=256, difficulty=0.5),
     )
 
@@ -403,7 +426,7 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None) -> T:
     ov = dict(overrides or {})
     unknown = sorted(set(ov) - names)
     if unknown:
-        stage = {"SegConfig": "segmentation", "ClsConfig": "classifier"}.get(type(cfg).__name__, type(cfg).__name__)
+        stage = {"SegConfig": "segmentation", "ClsConfig": "classifier", "CellConfig": "cell head"}.get(type(cfg).__name__, type(cfg).__name__)
         raise TypeError(f"unknown {stage} setting(s) {unknown}; valid: {sorted(names)}")
     for key, value in list(ov.items()):
         if value is None and not _allows_none(hints[key]):
@@ -414,21 +437,23 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None) -> T:
 
 
 def stage_config(
-    profile: str | Profile | SegConfig | ClsConfig | None, kind: type[T], overrides: Mapping[str, Any] | None = None
+    profile: str | Profile | SegConfig | ClsConfig | CellConfig | None,
+    kind: type[T],
+    overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """The :class:`SegConfig` or :class:`ClsConfig` (``kind``) of a profile, with ``overrides``.
+    """The :class:`SegConfig`, :class:`ClsConfig` or :class:`CellConfig` (``kind``) of a profile, with ``overrides``.
 
     Args:
         profile: a profile name (None = ``$CERVIX_PROFILE`` or ``cpu``), a :class:`Profile`, or a
             config of ``kind`` used as is.
-        kind: ``SegConfig`` or ``ClsConfig``.
+        kind: ``SegConfig``, ``ClsConfig`` or ``CellConfig``.
         overrides: fields to change (see :func:`apply_overrides`).
     """
     if isinstance(profile, kind):
         cfg = profile
     else:
         prof = profile if isinstance(profile, Profile) else get_profile(profile)  # type: ignore[arg-type]
-        cfg = prof.seg if kind is SegConfig else prof.cls
+        cfg = {SegConfig: prof.seg, ClsConfig: prof.cls, CellConfig: prof.cells}[kind]
     return apply_overrides(cfg, overrides)
 
 

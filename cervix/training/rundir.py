@@ -53,7 +53,7 @@ RUN_FILES: tuple[str, ...] = (
 
 #: Glob patterns of the other things cervix writes there (TensorBoard events, k-fold runs,
 #: evaluation figures, temporary files of an interrupted atomic write).
-RUN_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*", "fold_*", "figures", ".*.tmp", "*.tmp")
+RUN_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*", "fold_*", "figures", "cells", ".*.tmp", "*.tmp")
 
 
 @dataclass
