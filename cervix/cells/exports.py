@@ -152,11 +152,14 @@ def coco_annotations(
 
 
 def coco_document(
-    images: Sequence[Mapping[str, Any]], annotations: Sequence[Mapping[str, Any]], class_names: Sequence[str]
+    images: Sequence[Mapping[str, Any]],
+    annotations: Sequence[Mapping[str, Any]],
+    class_names: Sequence[str],
+    description: str = "cells of cervix analyze",
 ) -> dict[str, Any]:
     """A COCO instances file: ``info``, ``images``, ``categories`` (the classes) and ``annotations``."""
     return {
-        "info": {"description": "cells of cervix analyze", "version": "1.0"},
+        "info": {"description": description, "version": "1.0"},
         "images": list(images),
         "categories": [{"id": i + 1, "name": c, "supercategory": "cell"} for i, c in enumerate(class_names)],
         "annotations": list(annotations),

@@ -23,6 +23,8 @@ stays a nucleus-less fragment.
 :func:`cell_box` and :func:`cut_cell` cut one cell with its own masks (neighbours blanked from
 the mask channels) the way :func:`cervix.synthetic.fields.cut_crop` cuts the synthetic training crops, at
 the field's pixel scale. :func:`centre_instance` keeps the cell a single-cell crop is centred on.
+:func:`covered_fractions` measures how much of each whole cell other cells cover (the overlap a
+partition cannot give back).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "padded_crop",
     "cut_cell",
     "centre_instance",
+    "covered_fractions",
     "CROP_MARGIN",
     "CROP_MAX_STRETCH",
     "CELL_COLUMNS",
@@ -307,3 +310,23 @@ def centre_instance(inst: Instances) -> tuple[np.ndarray, np.ndarray]:
         i = int(np.argmin((ys - h // 2) ** 2 + (xs - w // 2) ** 2))
         keep = int(cells[ys[i], xs[i]])
     return ((cells == keep) * 255).astype(np.uint8), ((inst.nuclei == keep) * 255).astype(np.uint8)
+
+
+def covered_fractions(cells: np.ndarray) -> np.ndarray:
+    """Fraction of each cell's area that the other cells cover.
+
+    Args:
+        cells: (N, H, W) bool whole-cell masks of one image, overlaps allowed (``Sample.cells``).
+
+    Returns:
+        (N,) float64: pixels of cell ``i`` inside at least one other cell / pixels of cell ``i``;
+        NaN for an empty mask.
+    """
+    m = np.asarray(cells).astype(bool)
+    if m.ndim != 3:
+        raise ValueError(f"cells must be an (N, H, W) stack, got shape {m.shape}")
+    shared = m.sum(axis=0, dtype=np.int32) >= 2  # (H, W) pixels of two cells or more
+    area = m.sum(axis=(1, 2)).astype(np.float64)
+    covered = (m & shared[None]).sum(axis=(1, 2)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area > 0, covered / np.maximum(area, 1), np.nan)

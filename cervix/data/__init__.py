@@ -1,6 +1,7 @@
 """Datasets: decoding, records, annotations, one reader per format, torch datasets, splits, pre-flight."""
 
 from cervix.data.annotations import (
+    coco_cells,
     coco_index,
     decode_masks,
     geojson_cells,
@@ -61,6 +62,7 @@ __all__ = [
     "read_geojson",
     "geojson_cells",
     "coco_index",
+    "coco_cells",
     "image_size",
     "read_isbi2014",
     "read_labelmap",

@@ -1,7 +1,7 @@
 """Annotations that are no mask files, turned into masks: SIPaKMeD ``.dat`` contours
 (:func:`read_sipakmed_contour`, :func:`rasterize_sipakmed_contours`), ISBI 2014 ``.mat`` per-cell
 masks, grey-level label maps, QuPath GeoJSON cells (:func:`geojson_cells`) and COCO instances
-(:func:`coco_index`). :func:`decode_masks` is what :meth:`cervix.data.records.Record.load`
+(:func:`coco_index`, :func:`coco_cells`). :func:`decode_masks` is what :meth:`cervix.data.records.Record.load`
 calls for a record whose masks come from one of them; it returns the per-cell masks too
 (SIPaKMeD, ISBI 2014, GeoJSON, COCO), overlaps kept.
 """
@@ -27,6 +27,7 @@ __all__ = [
     "decode_masks",
     "geojson_cells",
     "coco_index",
+    "coco_cells",
 ]
 
 
@@ -328,7 +329,9 @@ def _coco_index(path: str, version: tuple[int, int]) -> dict[int, dict[str, Any]
     return _coco_check(path, _load_json(path))
 
 
-def _coco_masks(path: str, image_id: Any, shape: tuple[int, int]):
+def _coco_decoded(path: str, image_id: Any, shape: tuple[int, int]):
+    """``(cells, nuclei, loose)`` masks of one image of a COCO file: each cell's mask and its
+    ``nucleus_segmentation`` (or None), and the nuclei annotated on their own."""
     im = coco_index(path)[image_id]
     if (int(im["height"]), int(im["width"])) != tuple(shape):
         raise ValueError(
@@ -346,6 +349,31 @@ def _coco_masks(path: str, image_id: Any, shape: tuple[int, int]):
         else:
             cells.append(m)
             nuclei.append(n)
+    return cells, nuclei, loose
+
+
+def coco_cells(path: str, image_id: Any, shape: tuple[int, int]) -> np.ndarray:
+    """The whole-cell masks of one image of a COCO instances file, in file order.
+
+    Args:
+        path: the COCO file (read and checked once by :func:`coco_index`).
+        image_id: the image's ``id`` in ``images``.
+        shape: the image's ``(H, W)``.
+
+    Returns:
+        (N, H, W) bool, one mask per cell annotation (its ``nucleus_segmentation`` added),
+        overlaps kept; nucleus-category annotations are left out.
+
+    Raises:
+        ValueError: one line naming the file: an image of another size than listed, a malformed
+            segmentation.
+    """
+    cells, nuclei, _ = _coco_decoded(str(path), image_id, tuple(shape))
+    return _cells_truth(cells, nuclei, tuple(shape))[3]
+
+
+def _coco_masks(path: str, image_id: Any, shape: tuple[int, int]):
+    cells, nuclei, loose = _coco_decoded(path, image_id, shape)
     cyt, nuc, inst, stack = _cells_truth(cells, nuclei, shape)
     for m in loose:  # nuclei annotated on their own
         nuc[m] = 255

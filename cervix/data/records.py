@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cervix.core.labels import class_order, grouping_classes
-from cervix.data.annotations import decode_masks
+from cervix.data.annotations import coco_cells, decode_masks
 from cervix.data.decode import cells_from_instances, load_image, load_instances, load_mask
 
 __all__ = [
@@ -49,8 +49,10 @@ class Sample:
         instances: (H, W) int32 cell ids, 0 = background, the top cell where cells overlap
             (SIPaKMeD contours, the ``masks`` format's ``masks/instances/<id>.png``), else None.
         cells: (N, H, W) bool, one whole-cell mask per annotated cell (overlaps allowed: ISBI
-            2014 and SIPaKMeD full images; from ``instances`` for the ``masks`` format, so its
-            cells are their visible parts), else None: the one way to get per-cell truth.
+            2014, SIPaKMeD full images, GeoJSON, COCO, and the ``masks`` format's
+            ``masks/cells.json`` (COCO RLE, e.g. the synthetic fields' whole cells); without that
+            file, from ``instances`` for the ``masks`` format, so its cells are their visible
+            parts), else None: the one way to get per-cell truth.
     """
 
     image: np.ndarray
@@ -81,7 +83,8 @@ class Record:
         source: how the masks are obtained: ``"files"`` (mask PNGs, possibly none),
             ``"sipakmed"`` (contours), ``"isbi2014"`` (.mat entry), ``"labelmap"`` (grey levels),
             ``"geojson"`` (QuPath cells), ``"coco"`` (COCO instances).
-        meta: format-specific details (contour paths, .mat path and index, label-map thresholds).
+        meta: format-specific details (contour paths, .mat path and index, label-map thresholds;
+            for the ``masks`` format ``cells_json`` and ``image_id`` of the image in ``masks/cells.json``).
         instances: cell instance map file (``masks`` format, ``masks/instances/<id>.png``), else None.
     """
 
@@ -118,6 +121,9 @@ class Record:
                 nuc = load_mask(self.nucleus, shape)
             if self.instances is not None:
                 inst = load_instances(self.instances, shape)
+            if "cells_json" in self.meta:  # whole cells, overlaps kept
+                cells = coco_cells(self.meta["cells_json"], self.meta["image_id"], shape)
+            elif inst is not None:  # visible parts only
                 cells = cells_from_instances(inst)
         else:
             cyt, nuc, inst, cells = decode_masks(self.source, self.meta, self.path, shape)

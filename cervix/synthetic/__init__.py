@@ -10,6 +10,9 @@ from cervix.synthetic.fields import (
     item_rng,
     make_field,
     sample_cell_params,
+    truth_cells,
+    whole_cell_window,
+    whole_cells,
 )
 
 __all__ = [
@@ -29,4 +32,7 @@ __all__ = [
     "item_rng",
     "make_field",
     "cut_crop",
+    "truth_cells",
+    "whole_cell_window",
+    "whole_cells",
 ]

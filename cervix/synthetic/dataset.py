@@ -1,6 +1,7 @@
 """A synthetic data set on disk: :func:`generate` writes fields (masks format, with per-cell
-``masks/instances``) and class-balanced single-cell crops (classes format) drawn by
-:mod:`cervix.synthetic.fields`, byte-identical for the same arguments.
+``masks/instances`` and the whole cells in ``masks/cells.json``) and class-balanced single-cell
+crops (classes format) drawn by :mod:`cervix.synthetic.fields`, byte-identical for the same
+arguments.
 """
 
 from __future__ import annotations
@@ -15,8 +16,18 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from cervix.cells.exports import coco_document, coco_image
+from cervix.cells.shapes import encode_rle
+from cervix.core.files import atomic_write_text
 from cervix.core.labels import SIPAKMED_CLASSES
-from cervix.synthetic.fields import SynthConfig, cut_crop, item_rng, make_field
+from cervix.synthetic.fields import (
+    SynthConfig,
+    cut_crop,
+    item_rng,
+    make_field,
+    truth_cells,
+    whole_cell_window,
+)
 
 __all__ = [
     "generate",
@@ -42,8 +53,63 @@ def _write_field(folder: Path, fid: str, f: dict[str, Any]) -> None:
         _write_png(folder / "masks" / name / f"{fid}.png", arr)
 
 
+def _whole_cell_annotations(f: dict[str, Any], image_id: int, first_id: int) -> tuple[list[dict[str, Any]], int]:
+    """COCO annotations of the whole cells of field ``f`` whose nucleus centroid lies in it.
+
+    Returns:
+        ``(annotations, excluded)``: one annotation per such cell (compressed RLE of the whole
+        cell clipped to the field, ``bbox``, ``area``, ``category_id`` = its class, ``cell_id`` =
+        its id in the instance map), and the number of cells left out (nucleus outside).
+    """
+    H, W = f["instances"].shape
+    keep = truth_cells(f)
+    out = []
+    for i in keep:
+        c = f["cells"][i]
+        win = whole_cell_window(c, H, W)
+        if win is None:  # cannot happen: the nucleus is inside the cell, and inside the field
+            continue
+        m, (x, y) = win
+        out.append(
+            {
+                "id": first_id + len(out),
+                "image_id": int(image_id),
+                "category_id": SIPAKMED_CLASSES.index(c.params.cls) + 1,
+                "segmentation": encode_rle(m, (x, y), (H, W)),
+                "area": int(m.sum()),
+                "bbox": [x, y, int(m.shape[1]), int(m.shape[0])],
+                "iscrowd": 0,
+                "cell_id": i + 1,
+            }
+        )
+    return out, len(f["cells"]) - len(keep)
+
+
+def _write_crops(
+    out: Path, f: dict[str, Any], k: int, seed: int, n: int, size: int | None, cfg: SynthConfig
+) -> list[str]:
+    """Cut and write the first ``n`` target cells of field ``k`` as crops; their ``groups.csv`` lines."""
+    lines = []
+    for j, cls in enumerate(SIPAKMED_CLASSES[:n]):
+        crop = cut_crop(f, f["targets"][j], item_rng(seed, k, j + 1), size, cfg)
+        name = f"f{k:04d}_c{j:02d}.png"
+        _write_png(out / "crops" / cls / name, crop["image"])
+        _write_png(out / "crops_masks" / "cytoplasm" / cls / name, crop["cytoplasm"])
+        _write_png(out / "crops_masks" / "nucleus" / cls / name, crop["nucleus"])
+        lines.append(f"{cls}/{name},field_{k:04d}")
+    return lines
+
+
 def _manifest(
-    seed: int, n_fields: int, n_crops: int, size: int | None, field_size: int, difficulty: float, counts: dict
+    seed: int,
+    n_fields: int,
+    n_crops: int,
+    size: int | None,
+    field_size: int,
+    difficulty: float,
+    counts: dict,
+    cfg: SynthConfig,
+    excluded: dict[str, int],
 ) -> dict[str, Any]:
     """``manifest.json`` of :func:`generate`: its arguments, the crops per class and the generator's settings."""
     return {
@@ -55,12 +121,14 @@ def _manifest(
             "size": None if size is None else int(size),
             "field_size": int(field_size),
             "difficulty": float(difficulty),
+            "clumping": float(cfg.clumping),
         },
         "classes": list(SIPAKMED_CLASSES),
         "crops_per_class": counts,
         "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), "
         + ("at the fields' pixel scale" if size is None else "resized to size x size"),
-        "config": {k: v for k, v in asdict(SynthConfig()).items()},
+        "config": {k: v for k, v in asdict(cfg).items()},
+        "whole_cells": excluded,
     }
 
 
@@ -72,13 +140,17 @@ def generate(
     size: int | None = None,
     field_size: int = 512,
     difficulty: float = 0.5,
+    clumping: float = 0.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write a synthetic data set: fields (masks format) and class-balanced crops (classes format).
 
     Layout under ``out``: ``fields/images/field_NNNN.png``, ``fields/masks/{cytoplasm,nucleus,
     instances}/field_NNNN.png`` (instances: uint16 cell ids, 0 = background, the top cell where
-    cells overlap); ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``, group
+    cells overlap), ``fields/masks/cells.json`` (COCO instances of every field: one compressed-RLE
+    annotation per whole cell, overlaps kept, for the cells whose nucleus centroid lies in the
+    field; ``category_id`` its class, ``cell_id`` its id in the instance map);
+    ``crops/<class>/fNNNN_cJJ.png``, ``crops/groups.csv`` (``path,group``, group
     ``field_NNNN``), ``crops_masks/{cytoplasm,nucleus}/<class>/fNNNN_cJJ.png`` and
     ``manifest.json`` (the arguments). Field ``k`` holds one target cell per class; crop
     ``fNNNN_cJJ`` is target ``JJ`` (class ``SIPAKMED_CLASSES[JJ]``) of field ``NNNN``, so crop
@@ -86,41 +158,46 @@ def generate(
     the crops are generated but not written. Same arguments -> byte-identical files.
     ``size=None`` (default) keeps crops at the fields' pixel scale (variable size, like
     SIPaKMeD's ``CROPPED`` cells); an integer resizes every crop to ``size`` x ``size``.
+    ``clumping`` is :attr:`SynthConfig.clumping` (0: the fields of earlier versions, unchanged).
 
     Returns:
         dict with ``out``, ``n_fields``, ``n_crops``, ``crops_per_class``, ``fields_dir``,
-        ``crops_dir``, ``crops_masks_dir``, ``groups_csv``, ``manifest``.
+        ``crops_dir``, ``crops_masks_dir``, ``groups_csv``, ``manifest``, ``whole_cells``
+        (``annotated`` and ``excluded`` cells of the written fields).
     """
     if not 0.0 <= float(difficulty) <= 1.0:
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    if not 0.0 <= float(clumping) <= 1.0:
+        raise ValueError(f"clumping must be in [0, 1], got {clumping}")
     if n_fields < 0 or n_crops < 0:
         raise ValueError("n_fields and n_crops must be >= 0")
     if size is not None and size < 16:
         raise ValueError(f"crop size must be >= 16, got {size}")
     out = Path(out)
+    cfg = SynthConfig(clumping=float(clumping))
     k_cls = len(SIPAKMED_CLASSES)
     n_src = max(int(n_fields), math.ceil(int(n_crops) / k_cls))
-    counts = {c: 0 for c in SIPAKMED_CLASSES}
     groups: list[str] = []
+    images, anns, excluded = [], [], 0
     for k in tqdm(range(n_src), desc="synth fields", disable=not progress):
-        f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES))
+        f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES), cfg=cfg)
         fid = f"field_{k:04d}"
         if k < n_fields:
             _write_field(out / "fields", fid, f)
-        for j, cls in enumerate(SIPAKMED_CLASSES):
-            if k * k_cls + j >= n_crops:
-                break
-            crop = cut_crop(f, f["targets"][j], item_rng(seed, k, j + 1), size)
-            name = f"f{k:04d}_c{j:02d}.png"
-            _write_png(out / "crops" / cls / name, crop["image"])
-            _write_png(out / "crops_masks" / "cytoplasm" / cls / name, crop["cytoplasm"])
-            _write_png(out / "crops_masks" / "nucleus" / cls / name, crop["nucleus"])
-            groups.append(f"{cls}/{name},{fid}")
-            counts[cls] += 1
+            images.append(coco_image(k + 1, f"{fid}.png", *f["instances"].shape))
+            a, n_out = _whole_cell_annotations(f, k + 1, len(anns) + 1)
+            anns += a
+            excluded += n_out
+        groups += _write_crops(out, f, k, seed, max(0, min(k_cls, int(n_crops) - k * k_cls)), size, cfg)
+    if n_fields:
+        doc = coco_document(images, anns, SIPAKMED_CLASSES, "whole cells of the synthetic fields")
+        atomic_write_text(out / "fields" / "masks" / "cells.json", json.dumps(doc, separators=(",", ":")) + "\n")
     if n_crops:
         (out / "crops").mkdir(parents=True, exist_ok=True)
         (out / "crops" / "groups.csv").write_text("path,group\n" + "\n".join(groups) + "\n")
-    manifest = _manifest(seed, n_fields, n_crops, size, field_size, difficulty, counts)
+    whole = {"annotated": len(anns), "excluded": excluded}
+    counts = {c: sum(g.startswith(f"{c}/") for g in groups) for c in SIPAKMED_CLASSES}
+    manifest = _manifest(seed, n_fields, n_crops, size, field_size, difficulty, counts, cfg, whole)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return {
@@ -133,4 +210,5 @@ def generate(
         "crops_masks_dir": str(out / "crops_masks"),
         "groups_csv": str(out / "crops" / "groups.csv"),
         "manifest": str(out / "manifest.json"),
+        "whole_cells": whole,
     }

@@ -51,6 +51,9 @@ __all__ = [
     "item_rng",
     "make_field",
     "cut_crop",
+    "truth_cells",
+    "whole_cell_window",
+    "whole_cells",
 ]
 
 Range = tuple[float, float]
@@ -73,6 +76,7 @@ class SynthConfig:
     crop_max_stretch: float = 1.3  # crop box aspect (w/h) kept within 1/x..x (resized square only with size)
     widen: float = 0.6  # at difficulty 1 each class range grows by this fraction of its width per side
     atypical: float = 0.24  # at difficulty 1, prob. that a feature group comes from a confusable class
+    clumping: float = 0.0  # prob. that a random neighbour is laid over a placed cell (overlap), not spread out
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,16 @@ def _place(
     cell.y0 = int(round(cy - cell.cell.shape[0] / 2))
 
 
+def _place_against(rng: np.random.Generator, cell: Cell, other: Cell, spacing: Range) -> None:
+    """Put ``cell`` against ``other``: centres ``(r1 + r2) * U(*spacing)`` apart in a random direction
+    (0.65-0.95: touching clustered cells; 0.3-0.8: a clump, the cells largely overlapping)."""
+    a = rng.uniform(0, 2 * np.pi)
+    dist = (cell.params.radius + other.params.radius) * rng.uniform(*spacing)
+    cx = other.x0 + other.cell.shape[1] / 2 + math.cos(a) * dist
+    cy = other.y0 + other.cell.shape[0] / 2 + math.sin(a) * dist
+    cell.x0, cell.y0 = int(round(cx - cell.cell.shape[1] / 2)), int(round(cy - cell.cell.shape[0] / 2))
+
+
 def _clip(c: Cell, H: int, W: int) -> tuple[slice, slice, slice, slice] | None:
     """Field and local slices where the cell's canvas overlaps the field."""
     h, w = c.cell.shape
@@ -397,17 +411,16 @@ def _populate(
         cells.append(cell)
         for _ in range(cell.params.cluster):  # clustered same-class neighbours (dyskeratotic)
             nb = render_cell(rng, sample_cell_params(rng, c, d, cfg))
-            a = rng.uniform(0, 2 * np.pi)
-            dist = (cell.params.radius + nb.params.radius) * rng.uniform(0.65, 0.95)
-            cx = cell.x0 + cell.cell.shape[1] / 2 + math.cos(a) * dist
-            cy = cell.y0 + cell.cell.shape[0] / 2 + math.sin(a) * dist
-            nb.x0, nb.y0 = int(round(cx - nb.cell.shape[1] / 2)), int(round(cy - nb.cell.shape[0] / 2))
+            _place_against(rng, nb, cell, (0.65, 0.95))
             cells.append(nb)
     n_extra = int(round(rng.integers(cfg.n_extra[0], cfg.n_extra[1] + 1) * area * (0.7 + 0.6 * d)))
     for _ in range(n_extra):
         c = SIPAKMED_CLASSES[int(rng.integers(len(SIPAKMED_CLASSES)))]
         nb = render_cell(rng, sample_cell_params(rng, c, d, cfg))
-        _place(rng, nb, size, cells, inside=False, min_sep=0.8 - 0.2 * d, tries=15)
+        if cfg.clumping > 0 and rng.random() < cfg.clumping:  # no draw at 0: unclumped fields stay as they were
+            _place_against(rng, nb, cells[int(rng.integers(len(cells)))], (0.3, 0.8))
+        else:
+            _place(rng, nb, size, cells, inside=False, min_sep=0.8 - 0.2 * d, tries=15)
         cells.append(nb)
     return cells, targets
 
@@ -443,6 +456,54 @@ def _paint(cells: list[Cell], order: np.ndarray, size: int) -> tuple[np.ndarray,
         nuc[fy, fx] |= nm
         inst[fy, fx][nm] = i + 1
     return od, cyt, nuc, inst
+
+
+def truth_cells(field: dict[str, Any]) -> list[int]:
+    """Indices of a field's cells whose nucleus centroid lies inside the field: its per-cell truth.
+
+    A cell whose nucleus is outside shows at most a rim of cytoplasm at the border, which no
+    annotator would outline as a cell; such cells stay in the union masks and the instance map.
+    """
+    H, W = field["instances"].shape
+    out = []
+    for i, c in enumerate(field["cells"]):
+        ys, xs = np.nonzero(c.nucleus)
+        cy, cx = c.y0 + ys.mean() + 0.5, c.x0 + xs.mean() + 0.5  # pixel r spans [r, r + 1)
+        if 0 <= cy < H and 0 <= cx < W:
+            out.append(i)
+    return out
+
+
+def whole_cell_window(cell: Cell, height: int, width: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """A cell's whole mask clipped to a ``height`` x ``width`` field, cut to its bounding box.
+
+    Returns:
+        ``(mask, (x, y))``: (h, w) bool and the field position of its top-left pixel; None when
+        no pixel of the cell lies in the field.
+    """
+    sl = _clip(cell, height, width)
+    if sl is None:
+        return None
+    m = cell.cell[sl[2], sl[3]]
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if not len(rows):
+        return None
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return m[r0:r1, c0:c1], (int(sl[1].start + c0), int(sl[0].start + r0))
+
+
+def whole_cells(field: dict[str, Any], indices: list[int] | None = None) -> np.ndarray:
+    """(N, H, W) bool whole (amodal) masks of cells ``indices`` of a field (default: all), clipped to it."""
+    H, W = field["instances"].shape
+    cells = field["cells"]
+    idx = range(len(cells)) if indices is None else indices
+    out = np.zeros((len(idx), H, W), bool)
+    for k, i in enumerate(idx):
+        win = whole_cell_window(cells[i], H, W)
+        if win is not None:
+            m, (x, y) = win
+            out[k, y : y + m.shape[0], x : x + m.shape[1]] = m
+    return out
 
 
 def _photograph(rng: np.random.Generator, od: np.ndarray, size: int, d: float, cfg: SynthConfig) -> np.ndarray:

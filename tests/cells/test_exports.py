@@ -108,3 +108,5 @@ def test_coco_export_reads_back_with_pycocotools():
         assert a["category_id"] == NAMES.index(r["predicted_class"]) + 1 and a["score"] == r["confidence"]
         assert isinstance(a["segmentation"]["counts"], str)
     assert "nucleus_segmentation" not in coco.anns[12] and "nucleus_segmentation" in coco.anns[11]
+    assert doc["info"]["description"] == "cells of cervix analyze"
+    assert coco_document([], [], NAMES, "whole cells")["info"]["description"] == "whole cells"

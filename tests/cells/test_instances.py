@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cervix.cells.instances import InstanceConfig, Instances, cell_table, cut_cell, separate
+from cervix.cells.instances import InstanceConfig, Instances, cell_table, covered_fractions, cut_cell, separate
 from cervix.synthetic.fields import item_rng, make_field
 
 
@@ -93,3 +93,19 @@ def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
     # no cell at all: both empty
     c, n = centre_instance(separate(np.zeros((2, 64, 64)), cfg))
     assert c.max() == 0 and n.max() == 0
+
+
+def test_covered_fractions_of_a_hand_computed_stack():
+    cells = np.zeros((4, 6, 8), bool)
+    cells[0, 0:4, 0:4] = True  # 16 px; cell 1 covers its 2x2 corner, cell 2 one more pixel
+    cells[1, 2:6, 2:6] = True  # 16 px; cell 0 covers 4, cell 2 covers column 5 rows 2-5 (4, none shared)
+    cells[2, 0:6, 5:8] = True  # 18 px; cell 1 covers column 5 rows 2-5
+    cells[2, 0, 3] = True  # one more pixel, inside cell 0 -> 19 px, 5 covered
+    # cell 3 empty
+    got = covered_fractions(cells)
+    assert got.shape == (4,) and got.dtype == np.float64
+    np.testing.assert_allclose(got[:3], [5 / 16, 8 / 16, 5 / 19])
+    assert np.isnan(got[3])
+    assert covered_fractions(cells[:1]).tolist() == [0.0]  # a lone cell is uncovered
+    with pytest.raises(ValueError, match="N, H, W"):
+        covered_fractions(cells[0])

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from cervix import data as D
+from cervix.cells.shapes import decode_rle
 from cervix.core.labels import SIPAKMED_CLASSES
 from cervix.synthetic.dataset import generate
-from cervix.synthetic.fields import item_rng, make_field
+from cervix.synthetic.fields import SynthConfig, item_rng, make_field, truth_cells, whole_cells
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -114,12 +115,52 @@ SYNTH = dict(n_fields=2, n_crops=5, field_size=256)
 
 
 # ------------------------------------------------------------------------------ synthetic
-def test_synthetic_fields_carry_their_cells(tmp_path):
+def test_synthetic_fields_carry_their_whole_cells(tmp_path):
     recs = D.read_dataset(tmp_path / "s", "synthetic", synth=SYNTH)
     assert len(recs) == 2
-    for r in recs:
+    for k, r in enumerate(recs):
         s = r.load()
         ids = np.unique(s.instances)
-        assert ids[0] == 0 and len(s.cells) == len(ids) - 1 > 0
-        assert np.array_equal(s.cells.any(axis=0), s.cytoplasm > 0)
-        assert not (s.cells.sum(axis=0) > 1).any()  # visible parts: an instance map has no overlaps
+        assert ids[0] == 0 and 0 < len(s.cells) <= len(ids) - 1  # cells with the nucleus outside left out
+        f = make_field(item_rng(0, k), 256, 0.5, classes=list(SIPAKMED_CLASSES))
+        assert np.array_equal(s.cells, whole_cells(f, truth_cells(f)))  # whole cells, from cells.json
+        assert not (s.cells.any(axis=0) & (s.cytoplasm == 0)).any()
+        for i in truth_cells(f):  # each holds its visible part
+            assert not ((s.instances == i + 1) & ~s.cells.any(axis=0)).any()
+
+
+def test_cells_json_holds_the_whole_cells_with_a_nucleus_in_the_field(gen_dir):
+    doc = json.loads((gen_dir / "fields" / "masks" / "cells.json").read_text())
+    assert [c["name"] for c in doc["categories"]] == list(SIPAKMED_CLASSES)
+    assert [(im["id"], im["file_name"], im["height"], im["width"]) for im in doc["images"]] == [
+        (1, "field_0000.png", 384, 384),
+        (2, "field_0001.png", 384, 384),
+    ]
+    assert [a["id"] for a in doc["annotations"]] == list(range(1, len(doc["annotations"]) + 1))
+    n_cells = 0
+    for k in range(2):
+        f = make_field(item_rng(3, k), 384, 0.5, classes=list(SIPAKMED_CLASSES))
+        anns = [a for a in doc["annotations"] if a["image_id"] == k + 1]
+        keep = truth_cells(f)
+        assert [a["cell_id"] for a in anns] == [i + 1 for i in keep]
+        for a, m in zip(anns, whole_cells(f, keep)):
+            assert np.array_equal(decode_rle(a["segmentation"], 384, 384), m)  # whole, overlaps kept
+            ys, xs = np.nonzero(m)
+            assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            assert a["area"] == m.sum() and a["iscrowd"] == 0
+            cls = f["cell_classes"][a["cell_id"] - 1]
+            assert doc["categories"][a["category_id"] - 1]["name"] == cls
+        n_cells += len(f["cells"])
+    summary = json.loads((gen_dir / "manifest.json").read_text())["whole_cells"]
+    assert summary == {"annotated": len(doc["annotations"]), "excluded": n_cells - len(doc["annotations"])}
+
+
+def test_clumping_is_passed_on_and_recorded(tmp_path):
+    generate(tmp_path / "k", seed=3, n_fields=1, n_crops=0, field_size=384, clumping=0.8, progress=False)
+    manifest = json.loads((tmp_path / "k" / "manifest.json").read_text())
+    assert manifest["args"]["clumping"] == 0.8 and manifest["config"]["clumping"] == 0.8
+    f = make_field(item_rng(3, 0), 384, 0.5, classes=list(SIPAKMED_CLASSES), cfg=SynthConfig(clumping=0.8))
+    inst = cv2.imread(str(tmp_path / "k" / "fields" / "masks" / "instances" / "field_0000.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(inst, f["instances"])
+    with pytest.raises(ValueError, match="clumping"):
+        generate(tmp_path / "bad", clumping=1.5, progress=False)

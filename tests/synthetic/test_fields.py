@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
 
+from cervix.cells.instances import covered_fractions
 from cervix.core.labels import SIPAKMED_CLASSES
 from cervix.synthetic.dataset import generate
-from cervix.synthetic.fields import CLASS_SPECS, cut_crop, item_rng, make_field, sample_cell_params
+from cervix.synthetic.fields import (
+    CLASS_SPECS,
+    SynthConfig,
+    cut_crop,
+    item_rng,
+    make_field,
+    sample_cell_params,
+    truth_cells,
+    whole_cell_window,
+    whole_cells,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +118,77 @@ def test_difficulty_overlaps_class_parameters():
         pb = [sample_cell_params(rng, "superficial-intermediate", d).nuc_ratio for _ in range(300)]
         ko = [sample_cell_params(rng, "koilocytotic", d).nuc_ratio for _ in range(300)]
         assert (max(pb) > min(ko)) == overlap
+
+
+def _digest(f: dict) -> str:
+    h = hashlib.sha256()
+    for k in ("image", "cytoplasm", "nucleus", "instances"):
+        h.update(f[k].tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "seed, size, d, targets, want",
+    [  # digests of fields made before clumping existed
+        (0, 256, 0.5, False, "02521ef7212f809f"),
+        (3, 512, 0.5, True, "3a2992d6cb107bb3"),
+        (7, 300, 0.9, False, "61697c2a2ab50356"),
+    ],
+)
+def test_no_clumping_draws_the_fields_of_before(seed, size, d, targets, want):
+    classes = list(SIPAKMED_CLASSES) if targets else None
+    assert _digest(make_field(item_rng(seed, 0), size, d, classes=classes, cfg=SynthConfig(clumping=0.0))) == want
+
+
+def test_clumping_lays_neighbours_over_placed_cells():
+    def covered(k: float) -> float:
+        fr = []
+        for j in range(4):
+            f = make_field(item_rng(5, j), 384, 0.5, classes=list(SIPAKMED_CLASSES), cfg=SynthConfig(clumping=k))
+            fr += covered_fractions(whole_cells(f))[truth_cells(f)].tolist()
+        return float(np.median(fr))
+
+    assert covered(1.0) > covered(0.0) + 0.15
+    f = make_field(item_rng(5, 0), 384, 0.5, classes=list(SIPAKMED_CLASSES), cfg=SynthConfig(clumping=1.0))
+    assert len(f["targets"]) == 5 and f["instances"].max() <= len(f["cells"])
+
+
+def test_truth_cells_are_those_whose_nucleus_centre_is_in_the_field(field):
+    keep = truth_cells(field)
+    assert set(field["targets"]) <= set(keep)  # targets lie fully inside
+    for i, c in enumerate(field["cells"]):
+        ys, xs = np.nonzero(c.nucleus)
+        inside = 0 <= c.y0 + ys.mean() + 0.5 < 384 and 0 <= c.x0 + xs.mean() + 0.5 < 384
+        assert (i in keep) == inside
+    # a cell whose nucleus is just outside is left out; moved in by one pixel, kept
+    c = field["cells"][0]
+    ys, _ = np.nonzero(c.nucleus)
+    y0 = c.y0
+    try:
+        c.y0 = int(np.ceil(-ys.mean() - 0.5)) - 1  # centroid in [-1, 0) px: above the field
+        assert 0 not in truth_cells(field)
+        c.y0 += 1  # centroid in [0, 1) px: in the first row
+        assert 0 in truth_cells(field)
+    finally:
+        c.y0 = y0
+
+
+def test_whole_cells_are_the_cells_clipped_to_the_field(field):
+    stack = whole_cells(field)
+    assert stack.shape == (len(field["cells"]), 384, 384)
+    for i, c in enumerate(field["cells"]):
+        assert stack[i].sum() <= c.cell.sum()
+        win = whole_cell_window(c, 384, 384)
+        if win is None:
+            assert not stack[i].any()
+            continue
+        m, (x, y) = win
+        assert m.any(axis=0)[[0, -1]].all() and m.any(axis=1)[[0, -1]].all()  # cut to its box
+        assert np.array_equal(stack[i, y : y + m.shape[0], x : x + m.shape[1]], m) and stack[i].sum() == m.sum()
+        if i in field["targets"]:  # fully inside: the whole canvas mask
+            assert m.sum() == c.cell.sum()
+    # visible parts (the instance map) lie inside the whole cells
+    inst = field["instances"]
+    for i in range(len(field["cells"])):
+        assert not ((inst == i + 1) & ~stack[i]).any()
+    assert np.array_equal(whole_cells(field, [2, 0]), stack[[2, 0]])

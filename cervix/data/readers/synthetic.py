@@ -1,7 +1,7 @@
 """The built-in synthetic data set as a format: generated once by :mod:`cervix.synthetic.dataset`
 into a cache under ``data/`` keyed by its parameters (:func:`ensure_synthetic`), then read as a
 masks folder (fields) and a class folder (crops). Caches written before the generator wrote
-per-cell truth get their ``masks/instances`` added.
+per-cell truth get their ``masks/instances`` and ``masks/cells.json`` added.
 """
 
 from __future__ import annotations
@@ -19,21 +19,30 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Synthetic data cache
 # --------------------------------------------------------------------------------------------
-_SYNTH_DEFAULTS: dict[str, Any] = dict(seed=0, n_fields=20, n_crops=200, size=None, field_size=512, difficulty=0.5)
+_SYNTH_DEFAULTS: dict[str, Any] = dict(
+    seed=0, n_fields=20, n_crops=200, size=None, field_size=512, difficulty=0.5, clumping=0.0
+)
 
 _SYNTH_MARKER = "synth.json"
 
 _SYNTH_INSTANCES = "fields/masks/instances"
 
+_SYNTH_CELLS = "fields/masks/cells.json"
+
+_SYNTH_ADDED = (_SYNTH_INSTANCES, _SYNTH_CELLS)  # what later generators added to a set, in this order
+
 
 def synthetic_cache_dir(**params: Any) -> Path:
-    """Cache folder ``data/synthetic/<params>`` for one set of generator parameters."""
+    """Cache folder ``data/synthetic/<params>`` for one set of generator parameters (``_k<clumping>``
+    appended only when clumping is on, so the unclumped sets keep their folders)."""
     from cervix.core.paths import data_dir
 
     p = {**_SYNTH_DEFAULTS, **params}
     name = "s{seed}_f{n_fields}_c{n_crops}_{size}_{field_size}_d{difficulty}".format(
         **{**p, "size": p["size"] or "native"}
     )
+    if float(p["clumping"]):
+        name += f"_k{p['clumping']}"
     return data_dir() / "synthetic" / name
 
 
@@ -42,13 +51,14 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
 
     The generator writes into ``<out>.partial`` which is renamed to ``out`` when complete, with
     ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set. A
-    set made before the fields had instance maps gets them added (:func:`_add_instances`).
+    set made before the fields had instance maps or ``masks/cells.json`` gets them added
+    (:func:`_add_instances`); a set recorded without ``clumping`` was made with none.
 
     Args:
         out: cache folder; default :func:`synthetic_cache_dir` of the parameters.
         progress: show the generator's progress bar.
         **params: ``cervix.synthetic.dataset.generate`` parameters (seed, n_fields, n_crops, size,
-            field_size, difficulty).
+            field_size, difficulty, clumping).
 
     Raises:
         ValueError: ``out`` holds a set generated with other parameters.
@@ -60,12 +70,12 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     out = Path(out) if out is not None else synthetic_cache_dir(**p)
     marker = out / _SYNTH_MARKER
     if marker.is_file():
-        old = json.loads(marker.read_text())
+        old = {"clumping": 0.0, **json.loads(marker.read_text())}  # sets from before clumping had none
         if old != json.loads(json.dumps(p)):
             raise ValueError(
                 f"{out}: holds synthetic data generated with {old}, not {p}; choose another folder or delete it"
             )
-        if p["n_fields"] and not (out / _SYNTH_INSTANCES).is_dir():
+        if p["n_fields"] and not all((out / a).exists() for a in _SYNTH_ADDED):
             _add_instances(out, p, progress)
         return out
     if out.exists() and any(out.iterdir()):
@@ -96,12 +106,13 @@ def _fresh_partial(out: Path) -> Path:
 
 
 def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
-    """Upgrade a synthetic set made before ``fields/masks/instances/`` existed, in place.
+    """Upgrade a synthetic set made before ``fields/masks/instances/`` or ``fields/masks/cells.json``
+    existed, in place.
 
     Its fields are rendered again into ``<out>.partial`` (the generator is deterministic per
     field, so these are the same fields; no crops, so only ``n_fields`` fields are drawn), and
-    only the finished instances folder is moved in: the files already there are not touched and
-    an interrupted upgrade leaves the set as it was. The new cytoplasm masks must equal the
+    only the missing instances folder or whole-cell file is moved in: the files already there are
+    not touched and an interrupted upgrade leaves the set as it was. The new cytoplasm masks must equal the
     cached ones byte for byte, else the set came from an older generator and is refused.
 
     Raises:
@@ -121,6 +132,7 @@ def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
                 f"{out}: made by an older synthetic generator ({old_cyt / f.name} differs from "
                 "today's); delete the folder to generate it again"
             )
-    if not (out / _SYNTH_INSTANCES).is_dir():  # another process may have upgraded it meanwhile
-        (tmp / _SYNTH_INSTANCES).rename(out / _SYNTH_INSTANCES)
+    for added in _SYNTH_ADDED:
+        if not (out / added).exists():  # another process may have upgraded it meanwhile
+            (tmp / added).rename(out / added)
     shutil.rmtree(tmp)

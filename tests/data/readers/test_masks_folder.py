@@ -4,6 +4,7 @@ synthetic caches made before the instance maps existed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +52,39 @@ def test_masks_folder(tmp_path, make_masks_folder):
     s = recs[1].load()
     assert s.image.shape == (48, 56, 3) and s.label is None
     assert set(np.unique(s.cytoplasm)) == {0, 255} and not np.any((s.nucleus > 0) & (s.cytoplasm == 0))
+
+
+def test_masks_cells_json_gives_the_whole_cells(tmp_path, make_masks_folder):
+    from cervix.cells import coco_document, coco_image, encode_rle
+
+    root = make_masks_folder(tmp_path / "ds", n=3, size=40)  # images 40x48
+    inst = np.zeros((40, 48), np.uint16)
+    inst[5:20, 5:30], inst[15:35, 20:45] = 1, 2  # cell 2 on top of cell 1
+    write_image(root / "masks" / "instances" / "f001.png", inst)
+    whole1 = np.zeros((40, 48), bool)
+    whole1[5:25, 5:30] = True  # cell 1 reaches under cell 2
+    anns = [
+        {"id": 1, "image_id": 9, "category_id": 1, "segmentation": encode_rle(whole1[5:25, 5:30], (5, 5), (40, 48))},
+        {"id": 2, "image_id": 9, "category_id": 2, "segmentation": encode_rle(inst == 2)},
+    ]
+    images = [coco_image(9, "f001.png", 40, 48), coco_image(4, "f002.png", 40, 48), coco_image(5, "gone.png", 9, 9)]
+    cells_json = root / "masks" / "cells.json"
+    cells_json.write_text(json.dumps(coco_document(images, anns, ["a", "b"])))
+    recs = D.read_dataset(root, "masks")
+    s = recs[1].load()
+    assert np.array_equal(s.instances, inst)  # the visible parts, as before
+    assert s.cells.shape == (2, 40, 48)
+    assert np.array_equal(s.cells[0], whole1) and np.array_equal(s.cells[1], inst == 2)
+    assert (s.cells.sum(axis=0) == 2).sum() == 10 * 10  # rows 15-24, columns 20-29 shared
+    listed_empty = recs[2].load()  # listed without annotations: no cells, no instance map needed
+    assert listed_empty.cells.shape == (0, 40, 48) and listed_empty.instances is None
+    assert recs[0].load().cells is None  # not listed, no instance map
+    cells_json.write_text("{not json")
+    with pytest.raises(ValueError, match=r"cells\.json: not valid JSON") as e:
+        D.read_dataset(root, "masks")
+    assert "\n" not in str(e.value)
+    cells_json.write_text(
+        json.dumps(coco_document(images, [{**anns[0], "segmentation": {"size": [4, 4], "counts": "x"}}], ["a"]))
+    )
+    with pytest.raises(ValueError, match=r"cells\.json: annotation 1: RLE of size \[4, 4\]"):
+        D.read_dataset(root, "masks")

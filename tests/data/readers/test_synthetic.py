@@ -44,10 +44,13 @@ def test_an_old_synthetic_cache_gets_its_instances(tmp_path):
 def test_synthetic_reader_generates_once_into_cache(tmp_path, monkeypatch, make_masks_folder, make_classes_folder):
     calls = []
 
-    def generate(out, seed=0, n_fields=20, n_crops=200, size=256, field_size=512, difficulty=0.5, progress=True):
+    def generate(
+        out, seed=0, n_fields=20, n_crops=200, size=256, field_size=512, difficulty=0.5, clumping=0.0, progress=True
+    ):
         calls.append((Path(out), seed, n_fields))
         make_masks_folder(Path(out) / "fields", n=n_fields, seed=seed)
         (Path(out) / "fields" / "masks" / "instances").mkdir()  # today's layout: no upgrade needed
+        (Path(out) / "fields" / "masks" / "cells.json").write_text('{"images": [], "annotations": []}')
         tmp = Path(out) / "_c"
         make_classes_folder(tmp, per_class=2, seed=seed)
         shutil.move(str(tmp / "crops"), str(Path(out) / "crops"))
@@ -68,3 +71,24 @@ def test_synthetic_reader_generates_once_into_cache(tmp_path, monkeypatch, make_
         D.read_dataset(cache, "synthetic", synth={"n_fields": 5})
     monkeypatch.setenv("CERVIX_ROOT", str(tmp_path))
     assert D.synthetic_cache_dir(seed=1).parent == tmp_path / "data" / "synthetic"
+    # unclumped sets keep their folder names; clumped ones get a suffix
+    assert D.synthetic_cache_dir(seed=1).name == D.synthetic_cache_dir(seed=1, clumping=0.0).name
+    assert D.synthetic_cache_dir(seed=1).name == "s1_f20_c200_native_512_d0.5"
+    assert D.synthetic_cache_dir(seed=1, clumping=0.5).name == "s1_f20_c200_native_512_d0.5_k0.5"
+
+
+def test_an_old_synthetic_cache_gets_its_whole_cells(tmp_path):
+    out = D.ensure_synthetic(tmp_path / "s", progress=False, **SYNTH)
+    cells = out / "fields" / "masks" / "cells.json"
+    want = cells.read_bytes()
+    others = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file() and p != cells}
+    cells.unlink()  # as a cache made before the whole cells were written, and its marker without clumping
+    marker = json.loads((out / "synth.json").read_text())
+    (out / "synth.json").write_text(json.dumps({k: v for k, v in marker.items() if k != "clumping"}))
+    others[out / "synth.json"] = ((out / "synth.json").stat().st_mtime_ns, (out / "synth.json").read_bytes())
+    assert D.ensure_synthetic(out, progress=False, **SYNTH) == out
+    assert cells.read_bytes() == want
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in others} == others  # untouched
+    assert not out.with_name("s.partial").exists()
+    with pytest.raises(ValueError, match="generated with"):  # a set without clumping is not a clumped set
+        D.ensure_synthetic(out, progress=False, clumping=0.5, **SYNTH)
