@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--scale", type=float, help="resize factor applied before patching (kept for masks/predict)")
     p.add_argument("--split", type=Path, help="reuse a split.json")
+    p.add_argument(
+        "--cell-epochs",
+        type=int,
+        help="epochs of the cell head (whole, overlapping cells) trained after the model into OUT/cells; "
+        "0 = none (profile default if omitted)",
+    )
     _common_train(p)
 
     p = sub.add_parser("masks", help="write cytoplasm/nucleus masks with a segmentation checkpoint")
@@ -284,6 +290,23 @@ def _segment(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
     )
+    _print_summary(res)
+    _cell_head(args)
+
+
+def _cell_head(args: argparse.Namespace) -> None:
+    """Train the cell head of the run just trained (``OUT/cells``), unless its epochs are 0."""
+    from cervix.stages.cellhead import CELLS_DIR, NoCellTruthError, cell_config, train_cell_head
+
+    ov = {k: v for k, v in {"epochs": args.cell_epochs, "amp": args.amp, "seed": args.seed}.items() if v is not None}
+    if cell_config(args.profile, ov).epochs <= 0:
+        return
+    resume = bool(args.resume) and (args.out / CELLS_DIR / "last.pt").is_file()
+    try:
+        res = train_cell_head(args.out, profile=args.profile, overrides=ov, resume=resume)
+    except NoCellTruthError as e:
+        print(f"cervix segment: no cell head ({e}); analyze will cut cells as a partition")
+        return
     _print_summary(res)
 
 

@@ -26,6 +26,15 @@ from cervix.cells.shapes import (
     napari_vertices,
     polygon_to_mask,
 )
+from cervix.cells.whole import (
+    OVERLAP_COLUMNS,
+    CellMask,
+    cell_nuclei,
+    from_stack,
+    overlap_table,
+    pair_nuclei,
+    to_stack,
+)
 
 __all__ = [
     "InstanceConfig",
@@ -57,4 +66,11 @@ __all__ = [
     "coco_image",
     "coco_annotations",
     "coco_document",
+    "CellMask",
+    "to_stack",
+    "from_stack",
+    "pair_nuclei",
+    "cell_nuclei",
+    "overlap_table",
+    "OVERLAP_COLUMNS",
 ]

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from cervix.cells.instances import Instances
 from cervix.cells.shapes import encode_rle, geometry_json, mask_to_polygon
@@ -49,10 +48,6 @@ def _measurements(row: Mapping[str, Any], class_names: Sequence[str]) -> dict[st
     return out
 
 
-def _windows(labels: np.ndarray) -> dict[int, tuple[slice, slice]]:
-    return {k: sl for k, sl in enumerate(ndi.find_objects(labels), start=1) if sl is not None}
-
-
 def field_geojson(
     inst: Instances,
     rows: Sequence[Mapping[str, Any]],
@@ -72,14 +67,14 @@ def field_geojson(
     Returns:
         A GeoJSON FeatureCollection (dict), one Feature per row with a cell.
     """
-    cell_win, nuc_win = _windows(inst.cells), _windows(inst.nuclei)
+    masks = inst.cell_masks
     features = []
     for r in rows:
         k = int(r["cell_id"])
-        if k not in cell_win:
+        if k not in masks:
             continue
-        sl = cell_win[k]
-        geom = mask_to_polygon(inst.cells[sl] == k, (sl[1].start, sl[0].start))
+        c = masks[k]
+        geom = mask_to_polygon(c.mask, (c.box[1], c.box[0]))
         props: dict[str, Any] = {"objectType": "cell", "name": f"cell {k}"}
         cls = r.get("predicted_class")
         if cls:
@@ -91,11 +86,8 @@ def field_geojson(
             "id": str(uuid.uuid5(_NAMESPACE, f"{image}#{k}")),
             "geometry": geometry_json(geom),
         }
-        if k in nuc_win:
-            ns = nuc_win[k]
-            feature["nucleusGeometry"] = geometry_json(
-                mask_to_polygon(inst.nuclei[ns] == k, (ns[1].start, ns[0].start))
-            )
+        if c.nucleus.any():
+            feature["nucleusGeometry"] = geometry_json(mask_to_polygon(c.nucleus, (c.box[1], c.box[0])))
         feature["properties"] = props
         features.append(feature)
     return {"type": "FeatureCollection", "features": features}
@@ -123,30 +115,30 @@ def coco_annotations(
         first_id: id of the first annotation (ids are unique over the whole file).
     """
     H, W = inst.cells.shape
-    cell_win, nuc_win = _windows(inst.cells), _windows(inst.nuclei)
+    masks = inst.cell_masks
     cat = {c: i + 1 for i, c in enumerate(class_names)}
     out = []
     for r in rows:
         k = int(r["cell_id"])
-        if k not in cell_win:
+        if k not in masks:
             continue
-        sl = cell_win[k]
-        mask = inst.cells[sl] == k
+        c = masks[k]
+        y0, x0, y1, x1 = c.box
+        rr, cc = np.flatnonzero(c.mask.any(1)), np.flatnonzero(c.mask.any(0))
         ann: dict[str, Any] = {
             "id": first_id + len(out),
             "image_id": int(image_id),
             "category_id": cat.get(r.get("predicted_class"), 0),
-            "segmentation": encode_rle(mask, (sl[1].start, sl[0].start), (H, W)),
-            "area": int(mask.sum()),
-            "bbox": [sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start],
+            "segmentation": encode_rle(c.mask, (x0, y0), (H, W)),
+            "area": int(c.mask.sum()),
+            "bbox": [x0 + int(cc[0]), y0 + int(rr[0]), int(cc[-1] - cc[0]) + 1, int(rr[-1] - rr[0]) + 1],
             "iscrowd": 0,
             "cell_id": k,
         }
         if r.get("confidence") is not None:
             ann["score"] = float(r["confidence"])
-        if k in nuc_win:
-            ns = nuc_win[k]
-            ann["nucleus_segmentation"] = encode_rle(inst.nuclei[ns] == k, (ns[1].start, ns[0].start), (H, W))
+        if c.nucleus.any():
+            ann["nucleus_segmentation"] = encode_rle(c.nucleus, (x0, y0), (H, W))
         out.append(ann)
     return out
 

@@ -30,12 +30,15 @@ partition cannot give back).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
+
+from cervix.cells.whole import CellMask
 
 __all__ = [
     "InstanceConfig",
@@ -72,17 +75,32 @@ class InstanceConfig:
 
 @dataclass
 class Instances:
-    """Cell and nucleus label maps of one field."""
+    """Cell and nucleus label maps of one field, and its whole cells where the cell head gave them."""
 
-    cells: np.ndarray  # (H, W) uint16, 0 = background, 1..n = cells
+    cells: np.ndarray  # (H, W) uint16, 0 = background, 1..n = cells (a partition: the visible parts)
     nuclei: np.ndarray  # (H, W) uint16, a nucleus pixel carries its cell's id
     no_nucleus: set[int] = field(default_factory=set)  # ids of cells grown from no nucleus
     n_dropped: int = 0  # cells below min_cell_area that were dropped
+    whole: list[CellMask] | None = None  # whole (overlapping) cells, index k - 1 = cell k; None = the partition
 
     @property
     def n(self) -> int:
         """Number of cells."""
         return int(self.cells.max(initial=0))
+
+    @cached_property
+    def cell_masks(self) -> dict[int, CellMask]:
+        """Each cell ``k`` as box + local masks: its whole mask where :attr:`whole` holds one, else
+        its part of the partition (the one home of "a cell's mask" for the table, crops, exports
+        and overlays)."""
+        if self.whole is not None:
+            return {k: c for k, c in enumerate(self.whole, start=1) if c is not None and c.mask.any()}
+        out = {}
+        for k, sl in enumerate(ndi.find_objects(self.cells), start=1):
+            if sl is not None:
+                box = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
+                out[k] = CellMask(box, self.cells[sl] == k, self.nuclei[sl] == k)
+        return out
 
 
 def _nucleus_labels(nuc: np.ndarray, cfg: InstanceConfig) -> np.ndarray:
@@ -170,6 +188,7 @@ CELL_COLUMNS: tuple[str, ...] = (
     "centroid_x",
     "centroid_y",
     "cell_area",
+    "visible_area",
     "nucleus_area",
     "nc_ratio",
     "n_nuclei",
@@ -180,26 +199,26 @@ CELL_COLUMNS: tuple[str, ...] = (
 def cell_table(inst: Instances, tiny_area: int | None = None) -> list[dict]:
     """One row per cell: id, bounding box, centroid, areas, N/C ratio, nuclei and flags.
 
-    Flags: ``touches_border`` (the cell reaches the field's edge: it may be cut off),
-    ``no_nucleus`` (grown from no nucleus), ``tiny`` (area below ``tiny_area``, default twice
-    the smallest cell kept by :class:`InstanceConfig`).
+    The cell is its whole mask where the field has whole cells (:attr:`Instances.whole`), else its
+    part of the partition; ``cell_area`` is that mask's area, ``visible_area`` the cell's part of
+    the partition (equal without whole cells). Flags: ``touches_border`` (the cell reaches the
+    field's edge: it may be cut off), ``no_nucleus`` (grown from no nucleus), ``tiny`` (area below
+    ``tiny_area``, default twice the smallest cell kept by :class:`InstanceConfig`).
     """
     from cervix.cells.morphometrics import nc_ratio
 
     tiny_area = 2 * InstanceConfig().min_cell_area if tiny_area is None else tiny_area
     H, W = inst.cells.shape
+    visible = np.bincount(inst.cells.ravel(), minlength=inst.n + 1)
     rows = []
-    for k, sl in enumerate(ndi.find_objects(inst.cells), start=1):
-        if sl is None:
-            continue
-        cell = inst.cells[sl] == k
-        nucleus = inst.nuclei[sl] == k
-        ys, xs = np.nonzero(cell)
-        area, nuc_area = int(cell.sum()), int(nucleus.sum())
+    for k, c in inst.cell_masks.items():
+        y0, x0, y1, x1 = c.box
+        ys, xs = np.nonzero(c.mask)
+        area, nuc_area = int(c.mask.sum()), int(c.nucleus.sum())
         flags = [
             f
             for f, on in (
-                ("touches_border", sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == H or sl[1].stop == W),
+                ("touches_border", y0 == 0 or x0 == 0 or y1 == H or x1 == W),
                 ("no_nucleus", k in inst.no_nucleus or nuc_area == 0),
                 ("tiny", area < tiny_area),
             )
@@ -208,16 +227,17 @@ def cell_table(inst: Instances, tiny_area: int | None = None) -> list[dict]:
         rows.append(
             {
                 "cell_id": k,
-                "x0": sl[1].start,
-                "y0": sl[0].start,
-                "width": sl[1].stop - sl[1].start,
-                "height": sl[0].stop - sl[0].start,
-                "centroid_x": float(xs.mean() + sl[1].start),
-                "centroid_y": float(ys.mean() + sl[0].start),
+                "x0": x0,
+                "y0": y0,
+                "width": x1 - x0,
+                "height": y1 - y0,
+                "centroid_x": float(xs.mean() + x0),
+                "centroid_y": float(ys.mean() + y0),
                 "cell_area": area,
+                "visible_area": int(visible[k]) if k < len(visible) else 0,
                 "nucleus_area": nuc_area,
                 "nc_ratio": nc_ratio(nuc_area, area - nuc_area),
-                "n_nuclei": int(ndi.label(nucleus, structure=np.ones((3, 3)))[1]),
+                "n_nuclei": int(ndi.label(c.nucleus, structure=np.ones((3, 3)))[1]),
                 "flags": ";".join(flags),
             }
         )
@@ -270,28 +290,23 @@ def padded_crop(image: np.ndarray, x0: int, y0: int, sw: int, sh: int) -> np.nda
 
 def cut_cell(image: np.ndarray, inst: Instances, cell_id: int) -> dict:
     """One cell of a field with its own masks: ``image`` (h, w, 3), ``cytoplasm`` and ``nucleus``
-    (h, w) uint8 {0, 255} of that cell only (a neighbour's pixels are 0 in both), ``box``.
+    (h, w) uint8 {0, 255} of that cell only (its whole mask where the field has whole cells; a
+    neighbour's pixels are 0 in both), ``box``.
 
     Raises:
         ValueError: no cell ``cell_id``.
     """
-    ys, xs = np.nonzero(inst.cells == cell_id)
-    if not len(ys):
+    c = inst.cell_masks.get(int(cell_id))
+    if c is None:
         raise ValueError(f"no cell {cell_id} (cells 1..{inst.n})")
-    x0, y0, sw, sh = cell_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    # masks: zero outside the field (the image is reflected there, a neighbour's mask is not)
-    cells = np.zeros((sh, sw), np.uint16)
-    nuclei = np.zeros((sh, sw), np.uint16)
-    H, W = inst.cells.shape
-    fy0, fx0, fy1, fx1 = max(y0, 0), max(x0, 0), min(y0 + sh, H), min(x0 + sw, W)
-    cells[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = inst.cells[fy0:fy1, fx0:fx1]
-    nuclei[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = inst.nuclei[fy0:fy1, fx0:fx1]
-    return {
-        "image": padded_crop(image, x0, y0, sw, sh),
-        "cytoplasm": np.where(cells == cell_id, 255, 0).astype(np.uint8),
-        "nucleus": np.where(nuclei == cell_id, 255, 0).astype(np.uint8),
-        "box": (x0, y0, sw, sh),
-    }
+    cy0, cx0, cy1, cx1 = c.box
+    x0, y0, sw, sh = cell_box(cx0, cy0, cx1, cy1)
+    cyt = np.zeros((sh, sw), np.uint8)  # zero outside the field (the image is reflected there)
+    nuc = np.zeros((sh, sw), np.uint8)
+    iy0, ix0, iy1, ix1 = max(cy0, y0), max(cx0, x0), min(cy1, y0 + sh), min(cx1, x0 + sw)  # box in the crop
+    cyt[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = c.mask[iy0 - cy0 : iy1 - cy0, ix0 - cx0 : ix1 - cx0] * 255
+    nuc[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = c.nucleus[iy0 - cy0 : iy1 - cy0, ix0 - cx0 : ix1 - cx0] * 255
+    return {"image": padded_crop(image, x0, y0, sw, sh), "cytoplasm": cyt, "nucleus": nuc, "box": (x0, y0, sw, sh)}
 
 
 def centre_instance(inst: Instances) -> tuple[np.ndarray, np.ndarray]:

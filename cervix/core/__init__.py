@@ -2,6 +2,7 @@
 
 from cervix.core.config import (
     PROFILES,
+    CellConfig,
     ClsConfig,
     LoopConfig,
     Profile,
@@ -55,6 +56,7 @@ __all__ = [
     "LoopConfig",
     "SegConfig",
     "ClsConfig",
+    "CellConfig",
     "Profile",
     "PROFILES",
     "get_profile",

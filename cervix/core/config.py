@@ -427,7 +427,8 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None) -> T:
     ov = dict(overrides or {})
     unknown = sorted(set(ov) - names)
     if unknown:
-        stage = {"SegConfig": "segmentation", "ClsConfig": "classifier", "CellConfig": "cell head"}.get(type(cfg).__name__, type(cfg).__name__)
+        kinds = {"SegConfig": "segmentation", "ClsConfig": "classifier", "CellConfig": "cell head"}
+        stage = kinds.get(type(cfg).__name__, type(cfg).__name__)
         raise TypeError(f"unknown {stage} setting(s) {unknown}; valid: {sorted(names)}")
     for key, value in list(ov.items()):
         if value is None and not _allows_none(hints[key]):

@@ -4,6 +4,7 @@ from cervix.data.annotations import (
     coco_cells,
     coco_index,
     decode_masks,
+    exported_cells,
     geojson_cells,
     rasterize_sipakmed_contours,
     read_sipakmed_contour,
@@ -55,6 +56,14 @@ from cervix.data.readers import (
 )
 from cervix.data.records import Record, RecordList, Sample, class_names_of
 from cervix.data.splits import check_disjoint_groups, kfold_records, load_split, save_split, split_records
+from cervix.data.windows import (
+    CellWindowDataset,
+    WholeCellField,
+    cell_window,
+    model_input,
+    window_origin,
+    window_transform,
+)
 
 __all__ = [
     "read_classes_folder",
@@ -113,4 +122,11 @@ __all__ = [
     "kfold_records",
     "save_split",
     "load_split",
+    "WholeCellField",
+    "window_origin",
+    "cell_window",
+    "model_input",
+    "window_transform",
+    "CellWindowDataset",
+    "exported_cells",
 ]

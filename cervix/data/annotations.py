@@ -19,9 +19,11 @@ import cv2
 import numpy as np
 
 from cervix.cells.shapes import decode_rle, geometry_from_json, polygon_to_mask
+from cervix.cells.whole import CellMask
 from cervix.data.decode import load_uint8
 
 __all__ = [
+    "exported_cells",
     "read_sipakmed_contour",
     "rasterize_sipakmed_contours",
     "decode_masks",
@@ -429,3 +431,25 @@ def decode_masks(
     else:
         raise ValueError(f"record {path}: unknown mask source {source!r}")
     return cyt, nuc, inst, cells
+
+
+def exported_cells(path: str | Path, rel: str, shape: tuple[int, int]) -> list[CellMask | None] | None:
+    """The cells of one field as ``analyze`` exported them to COCO (whole cells where it had a
+    cell head), index ``k - 1`` = cell ``k``; None when there is no COCO file (older analyses)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    ids = [im["id"] for im in doc.get("images", []) if im.get("file_name") == rel]
+    anns = [a for a in doc.get("annotations", []) if ids and a.get("image_id") == ids[0]]
+    out: list[CellMask | None] = [None] * max((int(a["cell_id"]) for a in anns), default=0)
+    for a in anns:
+        x, y, w, h = (int(v) for v in a["bbox"])
+        nuc = a.get("nucleus_segmentation")
+        box = (y, x, y + h, x + w)
+        masks = [
+            decode_rle(seg, *shape)[y : y + h, x : x + w] if seg else np.zeros((h, w), bool)
+            for seg in (a["segmentation"], nuc)
+        ]
+        out[int(a["cell_id"]) - 1] = CellMask(box, *masks)
+    return out

@@ -133,12 +133,7 @@ class CellWindowDataset(_Base):
         self.perturb_px, self.centre_jitter = int(perturb_px), float(centre_jitter)
         self.transform = cls_transforms(augment if train else None, train, self.size)
         self._perturb = MaskPerturb(0.0, 1.0, max_px=max(1, self.perturb_px))
-        self.items = [
-            (fi, ci)
-            for fi, f in enumerate(self.records)
-            for ci, c in enumerate(f.cells)
-            if c.nucleus.any()
-        ]
+        self.items = [(fi, ci) for fi, f in enumerate(self.records) for ci, c in enumerate(f.cells) if c.nucleus.any()]
         if not self.items:
             raise ValueError("no cell with a nucleus in the given fields: nothing to train the cell head on")
 
@@ -157,9 +152,12 @@ class CellWindowDataset(_Base):
             centre = tuple(v + self._rng.uniform(-1, 1) * self.centre_jitter * self.window for v in centre)
         origin = window_origin(centre, self.window)
         img, masks = cell_window(f.image, f.cytoplasm, nuc, origin, self.window)
-        target = np.stack(
-            [_zero_padded(c.full(shape), *origin, self.window), _zero_padded(nuc, *origin, self.window)], axis=-1
-        ).astype(np.uint8) * 255
+        target = (
+            np.stack(
+                [_zero_padded(c.full(shape), *origin, self.window), _zero_padded(nuc, *origin, self.window)], axis=-1
+            ).astype(np.uint8)
+            * 255
+        )
         stack = np.concatenate([masks, target], axis=-1)  # (w, w, 4): given nucleus, cytoplasm, cell, own nucleus
         img, stack = self._apply(img, stack)  # resize to size (+ augmentations in training)
         if self.train and self.perturb_px > 0:

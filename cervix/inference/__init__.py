@@ -20,6 +20,9 @@ from cervix.inference.tiling import (
     single_cell_masks,
     tile_starts,
 )
+from cervix.inference.wholecells import (
+    predict_whole_cells,
+)
 from cervix.inference.writing import list_images, mask_qc, write_masks
 
 __all__ = [
@@ -43,4 +46,5 @@ __all__ = [
     "list_images",
     "mask_qc",
     "write_masks",
+    "predict_whole_cells",
 ]

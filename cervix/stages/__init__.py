@@ -1,6 +1,16 @@
 """The two stages and what joins them: segmentation, classification, evaluation, pretraining, the pipeline."""
 
 from cervix.stages.ablation import train_ablation
+from cervix.stages.cellhead import (
+    CELLS_DIR,
+    NoCellTruthError,
+    build_cell_model,
+    cell_config,
+    find_cell_head,
+    load_cell_head,
+    train_cell_head,
+    whole_cell_truth,
+)
 from cervix.stages.classification import (
     build_classifier,
     class_weights,
@@ -100,4 +110,12 @@ __all__ = [
     "compare_sizes",
     "evaluate_segmentation",
     "instance_scores",
+    "CELLS_DIR",
+    "NoCellTruthError",
+    "cell_config",
+    "whole_cell_truth",
+    "build_cell_model",
+    "train_cell_head",
+    "load_cell_head",
+    "find_cell_head",
 ]

@@ -43,8 +43,10 @@ from cervix.training.sampling import make_loader, seed_everything
 
 __all__ = [
     "CELLS_DIR",
+    "NoCellTruthError",
     "cell_config",
     "whole_cell_truth",
+    "build_cell_model",
     "train_cell_head",
     "load_cell_head",
     "find_cell_head",
@@ -52,6 +54,10 @@ __all__ = [
 
 #: The cell head's folder inside a segmentation run.
 CELLS_DIR = "cells"
+
+
+class NoCellTruthError(ValueError):
+    """The run's training images have no per-cell truth: there is nothing to train the cell head on."""
 
 
 def cell_config(
@@ -125,7 +131,7 @@ def train_cell_head(
         progress: tqdm progress bars.
 
     Raises:
-        ValueError: the run's data has no per-cell truth (whole cells), so there is nothing to learn.
+        NoCellTruthError: the run's training images have no per-cell truth, so there is nothing to learn.
     """
     cfg = cell_config(profile, overrides)
     seg_run = Path(seg_run)
@@ -134,7 +140,9 @@ def train_cell_head(
     train = _fields(run_records(seg_run, "train"), seg, seg_cfg, progress)
     val = _fields(run_records(seg_run, "val") or run_records(seg_run, "test"), seg, seg_cfg, progress) or train[:1]
     if not train:
-        raise ValueError(f"{seg_cfg['data']}: no per-cell truth (whole cells) in the training images of {seg_run}")
+        if not any(out.iterdir()):
+            out.rmdir()
+        raise NoCellTruthError(f"{seg_cfg['data']}: no per-cell truth in the training images of {seg_run}")
     aug = augment if augment is not None else AugmentConfig()
     kw = dict(window=max(32, round(cfg.window / float(seg_cfg.get("scale", 1.0)))), size=cfg.image_size)
     train_ds = CellWindowDataset(train, train=True, augment=aug, perturb_px=cfg.perturb_px, **kw)

@@ -249,8 +249,10 @@ def _evaluate_one(
     or classification (:func:`_evaluate_classifier`)."""
     task = load_checkpoint(ck_path).get("config", {}).get("task")
     if task == "segmentation":
+        from cervix.stages.cellhead import find_cell_head, load_cell_head
         from cervix.stages.segmentation import evaluate_segmentation
 
+        head = find_cell_head(ck_path) if instances else None  # whole cells where the run has a cell head
         # tta=False keeps the segmentation run's own setting (its config's ``tta``)
         return evaluate_segmentation(
             ck_path,
@@ -263,6 +265,7 @@ def _evaluate_one(
             seed=seed,
             progress=progress,
             instances=instances,
+            cell_head=load_cell_head(head) if head is not None else None,
         )
     if task != "classification" or instances:
         raise ValueError(

@@ -29,17 +29,20 @@ from tqdm.auto import tqdm
 from cervix.cells.exports import coco_annotations, coco_document, coco_image, field_geojson
 from cervix.cells.instances import CELL_COLUMNS, InstanceConfig, Instances, cell_table, cut_cell, separate
 from cervix.cells.morphometrics import cell_morphometrics
+from cervix.cells.whole import OVERLAP_COLUMNS, overlap_table
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
 from cervix.core.labels import HEADS, group_label
-from cervix.data.annotations import coco_index, decode_masks
+from cervix.data.annotations import coco_index, decode_masks, exported_cells
 from cervix.data.datasets import ClassificationDataset
 from cervix.data.decode import load_image
 from cervix.data.preflight import write_data_report
 from cervix.data.records import Record, Sample
 from cervix.inference.classify import predict_logits
 from cervix.inference.sizing import parse_diameter, run_cell_size, size_columns, sized_masks, sized_probabilities
+from cervix.inference.wholecells import predict_whole_cells
 from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
+from cervix.stages.cellhead import find_cell_head, load_cell_head
 from cervix.stages.classification import load_classifier
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
 from cervix.training.rundir import prepare_output_dir
@@ -67,6 +70,7 @@ ANALYZE_OUTPUTS: tuple[str, ...] = (
     "overlays",
     "geojson",
     "cells.csv",
+    "overlaps.csv",
     "summary.csv",
     "cells_coco.json",
     "errors.csv",
@@ -301,6 +305,7 @@ def analyze_field(
     batch_size: int = 32,
     diameter: float | str | None = None,
     cell_size: dict[str, Any] | None = None,
+    cell_head: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[Instances, list[dict[str, Any]], dict[str, Any]]:
     """Instances, one row per cell (morphometrics, flags, class probabilities) and the size
     normalisation used (:func:`cervix.inference.sizing.sized_probabilities`) of one field.
@@ -309,14 +314,19 @@ def analyze_field(
     the cells' diameter in px, with the run's ``cell_size``) at its cells' training size; morphometrics
     stay in the field's own pixels. It is
     separated into cells (:func:`cervix.cells.instances.separate`, the run's thresholds unless
-    ``instance_cfg`` says otherwise), and every cell is cut with its own masks
-    (:func:`cervix.cells.instances.cut_cell`) and classified.
+    ``instance_cfg`` says otherwise); with a ``cell_head`` (model and config of ``RUN/cells/``) each
+    cell also gets its whole, overlapping mask (:func:`cervix.inference.wholecells.predict_whole_cells`).
+    Every cell is cut with its own (whole) masks (:func:`cervix.cells.instances.cut_cell`), measured
+    on them and classified.
     """
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
     icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
     kw = inference_kwargs(seg_cfg, tta=tta)
     probs, size = sized_probabilities(seg_model, image, thr, diameter=diameter, cell_size=cell_size, **kw)  # (2, H, W)
     inst = separate(probs, icfg)
+    if cell_head is not None:  # its window follows the resize of the final pass (the run's scale or the cells' size)
+        head, head_cfg = cell_head
+        inst.whole = predict_whole_cells(head, {**head_cfg, "scale": size.get("scale") or 1.0}, image, probs[0], inst)
     rows = cell_table(inst)
     names = list(cls_cfg["class_names"])
     crops = []
@@ -418,13 +428,14 @@ def analyze(
     items, images = _input_images(images, passed_over)
     seg_model, seg_cfg = load_segmentation(seg)
     cls_model, cls_cfg = load_classifier(cls)
+    sizing = {"diameter": diameter, "cell_size": run_cell_size(seg_cfg, diameter), "cell_head": _cell_head(seg)}
+    masks_kind = "whole" if sizing["cell_head"] is not None else "partition"
     names = list(cls_cfg["class_names"])
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
-    icfg = InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
-    if min_area is not None:
-        icfg.min_cell_area = min_area
-    sizing = {"diameter": diameter, "cell_size": run_cell_size(seg_cfg, diameter)}
-    cells, summary, errors, coco = [], [], [], {"images": [], "annotations": []}
+    icfg = InstanceConfig(
+        cell_threshold=thr[0], nucleus_threshold=thr[1], **({"min_cell_area": min_area} if min_area else {})
+    )
+    cells, summary, errors, coco, overlaps = [], [], [], {"images": [], "annotations": []}, []
     for path, rel in tqdm(items, desc="analyze", disable=not progress):
         try:
             image = load_image(path)
@@ -436,20 +447,34 @@ def analyze(
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
             continue
         cells += [{"image": rel, **r} for r in rows]
-        summary.append({**field_summary(rel, rows, names), **size_columns(size)})
+        overlaps += [{"image": rel, **r} for r in overlap_table(list(inst.cell_masks.values()), list(inst.cell_masks))]
+        summary.append({**field_summary(rel, rows, names), **size_columns(size), "cell_masks": masks_kind})
     if errors:
         _report_errors(errors, len(items), bool(summary), out)
-    cells_df, summary_df = _write_tables(out, cells, summary, coco, names)
+    cells_df, summary_df = _write_tables(out, cells, summary, coco, names, overlaps)
     report = write_data_report(
         out, len(summary), passed_over, [(str(Path(images) / e["file"]), e["error"]) for e in errors]
     )
     return {"cells": cells_df, "summary": summary_df, "errors": errors, "report": report}
 
 
+def _cell_head(seg: str | os.PathLike) -> tuple[Any, dict[str, Any]] | None:
+    """The cell head of a segmentation run (``RUN/cells/``), or None with a warning: cells are then a partition."""
+    head = find_cell_head(seg)
+    if head is None:
+        warnings.warn(
+            f"{seg}: no cell head (cells/best.pt), so cells are cut as a partition (overlaps go to one "
+            "cell); `segment` trains one where the data has per-cell truth",
+            stacklevel=3,
+        )
+        return None
+    return load_cell_head(head)
+
+
 def _write_tables(
-    out: Path, cells: list[dict], summary: list[dict], coco: dict[str, list], names: list[str]
+    out: Path, cells: list[dict], summary: list[dict], coco: dict[str, list], names: list[str], overlaps: list[dict]
 ) -> tuple[Any, Any]:
-    """``cells.csv``, ``summary.csv`` and ``cells_coco.json`` of a whole analysis; the two tables."""
+    """``cells.csv``, ``summary.csv``, ``overlaps.csv`` and ``cells_coco.json`` of a whole analysis; the two tables."""
     import pandas as pd
 
     front = ["image", "cell_id", "predicted_class", "confidence"]
@@ -458,6 +483,8 @@ def _write_tables(
     summary_df = pd.DataFrame(summary)
     atomic_write_text(out / "cells.csv", cells_df.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary_df.to_csv(index=False))
+    overlaps_df = pd.DataFrame(overlaps, columns=["image", *OVERLAP_COLUMNS])
+    atomic_write_text(out / "overlaps.csv", overlaps_df.to_csv(index=False))
     atomic_write_text(out / "cells_coco.json", json.dumps(coco_document(coco["images"], coco["annotations"], names)))
     return cells_df, summary_df
 
@@ -501,13 +528,16 @@ def load_field_analysis(
     df = pd.read_csv(out / "cells.csv", keep_default_na=False)
     rows = df[df["image"] == rel].drop(columns="image").to_dict("records")
     no_nucleus = {int(r["cell_id"]) for r in rows if "no_nucleus" in str(r["flags"]).split(";")}
-    return load_image(Path(images) / rel), Instances(cells, nuclei, no_nucleus), rows
+    inst = Instances(cells, nuclei, no_nucleus, whole=exported_cells(out / "cells_coco.json", rel, cells.shape))
+    return load_image(Path(images) / rel), inst, rows
 
 
 def read_back_exports(out: str | os.PathLike, rel: str) -> Any:
     """One field's exported cells read back the way the ``geojson`` and ``coco`` formats read them,
-    against its label maps: a DataFrame with one row per format (cells written and read, the
-    smallest per-cell IoU, whether the cell and nucleus maps come back equal).
+    against the cells of the analysis: a DataFrame with one row per format (cells written and read,
+    the smallest per-cell IoU, whether the nucleus mask comes back equal). The cells of the analysis
+    are the label map ``instances/`` for a partition, the whole cells of ``cells_coco.json`` where
+    ``analyze`` had a cell head (``summary.csv``'s ``cell_masks``).
 
     Args:
         out: the analyze output folder.
@@ -520,22 +550,24 @@ def read_back_exports(out: str | os.PathLike, rel: str) -> Any:
     nuclei = load_mask_labels(out / "nuclei" / f"{rel}.png")
     coco_path = str(out / "cells_coco.json")
     image_id = next(i for i, im in coco_index(coco_path).items() if im["file_name"] == rel)
-    ids = [int(k) for k in np.unique(labels) if k]
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    whole = "whole" in set(summary.loc[summary["image"] == rel, "cell_masks"]) if "cell_masks" in summary else False
+    inst = Instances(labels, nuclei, whole=exported_cells(Path(coco_path), rel, labels.shape) if whole else None)
+    reference = [c.full(labels.shape) for c in inst.cell_masks.values()]
     rows = []
     for fmt, meta in (
         ("geojson", {"geojson": str(out / "geojson" / f"{rel}.geojson")}),
         ("coco", {"json": coco_path, "image_id": image_id}),
     ):
-        _, nuc, inst, cells = decode_masks(fmt, meta, rel, labels.shape)
-        ious = [(c & (labels == k)).sum() / (c | (labels == k)).sum() for c, k in zip(cells, ids)]
+        _, nuc, _, cells = decode_masks(fmt, meta, rel, labels.shape)
+        ious = [(c & r).sum() / (c | r).sum() for c, r in zip(cells, reference)]
         rows.append(
             {
                 "format": fmt,
-                "cells written": len(ids),
+                "cells written": len(reference),
                 "cells read": len(cells),
                 "smallest cell IoU": float(min(ious, default=1.0)),
-                "cell map equal": bool(np.array_equal(inst, labels)),
-                "nucleus map equal": bool(np.array_equal(np.where(nuc > 0, inst, 0), nuclei)),
+                "nucleus mask equal": bool(np.array_equal(nuc > 0, nuclei > 0)),
             }
         )
     return pd.DataFrame(rows).set_index("format")

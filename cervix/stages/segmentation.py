@@ -309,7 +309,8 @@ def predict_probabilities(
     tta: bool | None = None,
     progress: bool = True,
 ) -> list[dict[str, np.ndarray]]:
-    """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None}``."""
+    """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None,
+    "path", "truth" (per-cell truth or None), "image" (H, W, 3) uint8}``."""
     kw = inference_kwargs(cfg, tta=tta)
     out = []
     for rec in tqdm(records, desc="predict", disable=not progress):
@@ -318,7 +319,7 @@ def predict_probabilities(
         target = None
         if s.cytoplasm is not None and s.nucleus is not None:
             target = np.stack([s.cytoplasm > 127, s.nucleus > 127])
-        out.append({"probs": probs, "target": target, "path": rec.path, "truth": _instance_truth(s)})
+        out.append({"probs": probs, "target": target, "path": rec.path, "truth": _instance_truth(s), "image": s.image})
     return out
 
 
@@ -342,12 +343,16 @@ def instance_scores(
     thresholds: Sequence[float] = (0.5, 0.5),
     n_boot: int = 1000,
     seed: int = 0,
+    cell_head: tuple[torch.nn.Module, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
 
     Each prediction's probabilities are separated into cells (:func:`cervix.cells.instances.separate`
     at ``thresholds``) and scored against the truth (:func:`cervix.metrics.instances.instance_metrics`,
-    keys prefixed ``cell_`` and ``nucleus_``); images without per-cell truth are left out.
+    keys prefixed ``cell_`` and ``nucleus_``); images without per-cell truth are left out. With a
+    ``cell_head`` (model and run config of ``RUN/cells/``) the ``cell_`` scores are those of its
+    whole, overlapping cells (:func:`cervix.inference.wholecells.predict_whole_cells`) and the
+    partition's are kept beside them as ``partition_cell_``.
 
     Returns:
         ``(summary with bootstrap 95% CIs over images, per-image rows)``.
@@ -356,6 +361,8 @@ def instance_scores(
         ValueError: no prediction has per-cell truth.
     """
     from cervix.cells.instances import InstanceConfig, separate
+    from cervix.cells.whole import to_stack
+    from cervix.inference.wholecells import predict_whole_cells
     from cervix.metrics.instances import aggregate_instance_metrics, instance_metrics
 
     cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1])
@@ -364,13 +371,14 @@ def instance_scores(
         if p.get("truth") is None:
             continue
         inst = separate(p["probs"][:2], cfg)
-        rows.append(
-            {
-                "path": p["path"],
-                **instance_metrics(p["truth"]["cells"], inst.cells, prefix="cell_"),
-                **instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_"),
-            }
-        )
+        row = {"path": p["path"]}
+        if cell_head is not None:
+            whole = predict_whole_cells(*cell_head, p["image"], p["probs"][0], inst)
+            row.update(instance_metrics(p["truth"]["cells"], to_stack(whole, inst.cells.shape), prefix="cell_"))
+        key = "partition_cell_" if cell_head is not None else "cell_"
+        row.update(instance_metrics(p["truth"]["cells"], inst.cells, prefix=key))
+        row.update(instance_metrics(p["truth"]["nuclei"], inst.nuclei, prefix="nucleus_"))
+        rows.append(row)
     if not rows:
         raise ValueError(
             "no image with per-cell truth (ISBI 2014 .mat per-cell masks, masks/instances/<id>.png, "
@@ -379,6 +387,7 @@ def instance_scores(
     summary = aggregate_instance_metrics(
         [{k: v for k, v in r.items() if k != "path"} for r in rows], n_boot=n_boot, seed=seed
     )
+    summary["cell_masks"] = "whole cells of the cell head" if cell_head is not None else "partition"
     return summary, rows
 
 
@@ -419,6 +428,7 @@ def evaluate_segmentation(
     seed: int = 0,
     progress: bool = True,
     instances: bool = False,
+    cell_head: tuple[torch.nn.Module, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Dice, IoU and pixel accuracy per head, with bootstrap 95% CIs over images -> ``metrics.json``.
 
@@ -427,7 +437,8 @@ def evaluate_segmentation(
     Per-image scores go to ``per_image.csv``. ``tta`` None uses the run's setting; ``seed`` seeds
     the bootstrap (as in :func:`cervix.stages.evaluation.evaluate_checkpoint`). ``instances=True`` adds
     the cell and nucleus instance metrics (:func:`instance_scores`) under ``instances`` and their
-    per-image values in ``instances_per_image.csv``.
+    per-image values in ``instances_per_image.csv``; with a ``cell_head``
+    (:func:`cervix.stages.cellhead.load_cell_head`) the cells scored are its whole, overlapping cells.
     """
     import pandas as pd
 
@@ -470,7 +481,7 @@ def evaluate_segmentation(
         **skipped_info(getattr(records, "skipped", [])),
     )
     if instances:
-        metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed)
+        metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed, cell_head=cell_head)
         atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)
     atomic_write_text(

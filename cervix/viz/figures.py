@@ -562,14 +562,19 @@ def overlay_instances(
     colours = class_rgb(class_names)
     out = np.ascontiguousarray(image.copy())
     t = thickness or max(1, round(min(image.shape[:2]) / 400))
+    masks = inst.cell_masks  # whole cells where the field has them: their contours cross where cells overlap
     for r in rows:
-        k = r["cell_id"]
-        for lab, col in (
-            (inst.cells, colours.get(r.get("predicted_class"), (0, 0, 0))),
-            (inst.nuclei, (255, 255, 255)),
+        c = masks.get(int(r["cell_id"]))
+        if c is None:
+            continue
+        for m, col, tk in (
+            (c.mask, colours.get(r.get("predicted_class"), (0, 0, 0)), t),
+            (c.nucleus, (255, 255, 255), max(1, t - 1)),
         ):
-            contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(out, contours, -1, col, t if lab is inst.cells else max(1, t - 1))
+            contours, _ = cv2.findContours(
+                m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(c.box[1], c.box[0])
+            )
+            cv2.drawContours(out, contours, -1, col, tk)
     if not legend:
         return out
     scale = max(0.45, image.shape[1] / 1600)

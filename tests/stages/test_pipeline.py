@@ -198,8 +198,8 @@ def test_analyze_writes_the_layout_and_one_row_per_cell(run5, synth, tmp_path):
 
     for p in fields:
         back = read_back_exports(out, p.name)
-        assert list(back.index) == ["geojson", "coco"] and back["cell map equal"].all()
-        assert back["nucleus map equal"].all() and (back["smallest cell IoU"] == 1.0).all()
+        assert list(back.index) == ["geojson", "coco"] and back["nucleus mask equal"].all()
+        assert (back["smallest cell IoU"] == 1.0).all()
         assert (back["cells read"] == back["cells written"]).all()
 
 
