@@ -319,3 +319,59 @@ def test_a_run_without_a_cell_size_falls_back_to_the_four_scales_with_a_warning(
     with pytest.warns(UserWarning, match="stores no training cell size"):
         df = predict_crops(_seg_run(synth, tmp_path, None), run5[0], images, tmp_path / "pred", progress=False)
     assert list(df["size_source"]) == ["multi-scale"] and df["scale_used"].isna().all()
+
+
+def _with_cell_head(seg: Path, threshold: float = 0.5) -> Path:
+    """Give an (untrained) segmentation run an (untrained) cell head in ``cells/``."""
+    from cervix.stages.cellhead import build_cell_model
+    from cervix.training.checkpoints import save_checkpoint
+
+    cfg = {"task": "cells", "encoder": "convnext_atto", "decoder_channels": [32, 16, 8], "in_chans": 5}
+    cfg.update(window=96, image_size=64, threshold=threshold, amp="none", scale=1.0)
+    torch.manual_seed(1)
+    save_checkpoint(seg / "cells" / "best.pt", {"model": build_cell_model(cfg).state_dict(), "config": cfg})
+    return seg
+
+
+def test_analyze_with_a_cell_head_keeps_whole_overlapping_cells(run5, synth, tmp_path, monkeypatch):
+    """With RUN/cells/ each cell is its whole mask: measured, cut, exported and read back whole;
+    overlaps.csv lists the pairs; the label maps stay the partition."""
+    import cervix.stages.pipeline as P
+    from cervix.data.decode import load_image, load_mask
+    from cervix.stages.pipeline import analyze, load_field_analysis, load_mask_labels, read_back_exports
+
+    truth = {  # the first model answers with the true union masks, so the partition has many cells
+        load_image(p).tobytes(): np.stack(
+            [load_mask(synth / "fields" / "masks" / h / p.name, None) / 255.0 for h in ("cytoplasm", "nucleus")]
+        )
+        for p in sorted((synth / "fields" / "images").glob("*.png"))[:2]
+    }
+    monkeypatch.setattr(P, "sized_probabilities", lambda m, image, *a, **k: (truth[image.tobytes()], {"scale": 1.0}))
+    seg = _with_cell_head(_seg_run(synth, tmp_path), threshold=0.0)  # every window pixel: wide cells
+    fields = sorted((synth / "fields" / "images").glob("*.png"))[:2]
+    (tmp_path / "fields").mkdir()
+    for p in fields:
+        shutil.copy(p, tmp_path / "fields" / p.name)
+    out = tmp_path / "analysis"
+    res = analyze(seg, run5[0], tmp_path / "fields", out, min_area=20, progress=False)
+    cells, summary = res["cells"], res["summary"]
+    assert (summary["cell_masks"] == "whole").all() and len(cells) > 0
+    overlaps = pd.read_csv(out / "overlaps.csv")
+    assert list(overlaps.columns) == ["image", "cell_a", "cell_b", "shared_px", "fraction_a", "fraction_b"]
+    for p in fields:
+        image, inst, rows = load_field_analysis(out, tmp_path / "fields", p.name)
+        labels = load_mask_labels(out / "instances" / f"{p.name}.png")
+        assert inst.whole is not None and np.array_equal(inst.cells, labels)
+        mine = cells[cells["image"] == p.name].set_index("cell_id")
+        for k, c in inst.cell_masks.items():
+            assert mine.loc[k, "cell_area"] == c.area  # measured on the whole cell read back from COCO
+            assert mine.loc[k, "visible_area"] == (labels == k).sum()  # its part of the partition
+        back = read_back_exports(out, p.name)
+        assert (back["smallest cell IoU"] == 1.0).all() and (back["cells read"] == len(inst.cell_masks)).all()
+        ov = overlaps[overlaps["image"] == p.name]
+        for r in ov.itertuples():
+            a, b = inst.cell_masks[r.cell_a], inst.cell_masks[r.cell_b]
+            shared = (a.full(labels.shape) & b.full(labels.shape)).sum()
+            assert r.shared_px == shared and r.fraction_a == pytest.approx(shared / a.area)
+    assert len(overlaps) > 0  # the wide cells of an untrained head overlap somewhere
+    assert (cells["cell_area"] >= cells["visible_area"]).mean() > 0.5

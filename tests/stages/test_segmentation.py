@@ -9,7 +9,6 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -352,12 +351,13 @@ def test_evaluate_instances_writes_cell_and_nucleus_instance_metrics(run, tmp_pa
         assert 0.0 <= inst[f"{what}_det_f1"] <= 1.0 and 0.0 <= inst[f"{what}_fno"] <= 1.0
         lo, hi = inst["ci95"][f"{what}_aji"]
         assert lo <= hi
-    # the true cells are the synthetic fields' masks/instances maps
-    assert inst["cell_n_true"] == sum(
-        len(np.unique(cv2.imread(str(p), cv2.IMREAD_UNCHANGED))) - 1
-        for p in (run["syn"] / "fields" / "masks" / "instances").glob("*.png")
-        if p.stem in {Path(r).stem for r in pd.read_csv(out / "instances_per_image.csv")["path"]}
-    )
+    # the true cells are the synthetic fields' whole cells (masks/cells.json), scored as the cell
+    # head's whole cells; the partition's scores stay beside them
+    assert inst["cell_masks"] == "whole cells of the cell head" and "partition_cell_dice_matched" in inst
+    scored = {Path(r).name for r in pd.read_csv(out / "instances_per_image.csv")["path"]}
+    coco = json.loads((run["syn"] / "fields" / "masks" / "cells.json").read_text())
+    ids = {im["id"] for im in coco["images"] if im["file_name"] in scored}
+    assert inst["cell_n_true"] == sum(a["image_id"] in ids for a in coco["annotations"]) > 0
     # a classifier or data without per-cell truth: a clear error
     from cervix.stages.segmentation import instance_scores
 
