@@ -88,6 +88,11 @@ class Instances:
         """Number of cells."""
         return int(self.cells.max(initial=0))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name in ("cells", "nuclei", "whole"):  # what :attr:`cell_masks` is computed from changed
+            self.__dict__.pop("cell_masks", None)
+
     @cached_property
     def cell_masks(self) -> dict[int, CellMask]:
         """Each cell ``k`` as box + local masks: its whole mask where :attr:`whole` holds one, else

@@ -185,6 +185,15 @@ class Profile:
     floors: dict[str, float] = field(default_factory=dict)  # test-metric floors of a full run; empty = none
 
 
+#: The CPU profiles train in float32: bf16 autocast only pays where the CPU computes in bf16
+#: (AVX512-BF16 or AMX). On a 2-core machine without them (no AVX-512 at all), one `cpu`-profile
+#: segmentation step took 27 s with bf16 and 1.6 s in float32 (2026-12-06).
+CPU_AMP = "none"
+
+#: Epochs of the `cpu` profile's cell head (fixed; see the README's whole-cell numbers).
+CPU_CELL_EPOCHS = 8
+
+
 def _smoke() -> Profile:
     # A check that every step runs, each notebook well under 2 minutes on 2 CPU cores, yet long
     # enough that both heads find something (a smoke `segment` reaches nucleus Dice > 0.3, tested)
@@ -192,6 +201,7 @@ def _smoke() -> Profile:
     return Profile(
         name="smoke",
         seg=SegConfig(
+            amp=CPU_AMP,
             image_size=128,
             patches_per_image=8,
             epochs=8,
@@ -202,8 +212,16 @@ def _smoke() -> Profile:
             tile=128,
             overlap=0.25,
         ),
-        cls=ClsConfig(image_size=64, epochs=10, batch_size=8, lr=2e-3, warmup_epochs=0.5, early_stopping_patience=None),
-        cells=CellConfig(image_size=64, epochs=2, batch_size=8, lr=2e-3, warmup_epochs=0.5),
+        cls=ClsConfig(
+            amp=CPU_AMP,
+            image_size=64,
+            epochs=10,
+            batch_size=8,
+            lr=2e-3,
+            warmup_epochs=0.5,
+            early_stopping_patience=None,
+        ),
+        cells=CellConfig(amp=CPU_AMP, image_size=64, epochs=2, batch_size=8, lr=2e-3, warmup_epochs=0.5),
         synth=dict(seed=0, n_fields=8, n_crops=40, size=None, field_size=256, difficulty=0.5),
     )
 
@@ -217,6 +235,7 @@ def _cpu() -> Profile:
     return Profile(
         name="cpu",
         seg=SegConfig(
+            amp=CPU_AMP,
             image_size=256,
             patches_per_image=16,
             epochs=10,
@@ -234,6 +253,7 @@ def _cpu() -> Profile:
         # val F1 0.80 vs 0.84 at epoch 72; 7 classes: epoch 12, 0.36 vs 0.57); best.pt still
         # picks the best epoch
         cls=ClsConfig(
+            amp=CPU_AMP,
             image_size=128,
             epochs=30,
             batch_size=32,
@@ -242,6 +262,7 @@ def _cpu() -> Profile:
             early_stopping_patience=None,
             max_train_minutes=15.0,
         ),
+        cells=CellConfig(amp=CPU_AMP, epochs=CPU_CELL_EPOCHS),
         # clumping 0.5: a median 31% of each cell under other cells (ISBI 2014: 28%; 0: 11%), 40 fields
         synth=dict(seed=0, n_fields=40, n_crops=1000, size=None, field_size=512, difficulty=0.5, clumping=0.5),
         # below what the 2026-11-27 `make run` reached (Dice 0.992 / 0.885, accuracy 0.828, F1 0.823)

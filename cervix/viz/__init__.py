@@ -37,6 +37,7 @@ from cervix.viz.figures import (
     prediction_grid,
     worst_cases,
 )
+from cervix.viz.overlaps import clump_box, plot_partition_vs_whole
 from cervix.viz.sizing import cell_size_table, size_comparison, size_label
 from cervix.viz.style import CLASS_PALETTE, HEAD_COLOURS, class_rgb, log_ticks, overlay, save_figure, set_style
 from cervix.viz.tables import classification_report_table, instance_table, metrics_table, segmentation_table
@@ -89,4 +90,6 @@ __all__ = [
     "classification_report_table",
     "metrics_table",
     "segmentation_table",
+    "clump_box",
+    "plot_partition_vs_whole",
 ]

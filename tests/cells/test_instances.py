@@ -109,3 +109,18 @@ def test_covered_fractions_of_a_hand_computed_stack():
     assert covered_fractions(cells[:1]).tolist() == [0.0]  # a lone cell is uncovered
     with pytest.raises(ValueError, match="N, H, W"):
         covered_fractions(cells[0])
+
+
+def test_cell_masks_follow_whole_cells_when_they_are_set():
+    from cervix.cells.whole import from_stack
+
+    cells = np.zeros((10, 10), np.uint16)
+    cells[:, :5], cells[:, 5:] = 1, 2
+    inst = Instances(cells, np.zeros_like(cells))
+    assert inst.cell_masks[1].area == 50  # the partition
+    whole = np.zeros((2, 10, 10), bool)
+    whole[0, :, :7] = whole[1, :, 3:] = True
+    inst.whole = from_stack(whole)
+    assert inst.cell_masks[1].area == 70 and inst.cell_masks[2].area == 70  # recomputed, overlapping
+    rows = cell_table(inst)
+    assert [(r["cell_area"], r["visible_area"]) for r in rows] == [(70, 50), (70, 50)]
