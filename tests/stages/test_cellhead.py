@@ -77,3 +77,25 @@ def test_no_per_cell_truth_no_cell_head(tmp_path, make_masks_folder, capsys):
         train_cell_head(out, profile="smoke", progress=False)
     assert main([*args, "--image-size", "64", "--cell-epochs", "0", "--overwrite"]) == 0
     assert "no cell head" not in capsys.readouterr().out  # 0 epochs: not even tried
+
+
+def test_sipakmed_cells_pair_with_their_own_nucleus_contour(real_samples, tmp_path):
+    """SIPaKMeD: the nucleus of cell MM is the ``NNN_nucMM.dat`` contour, exactly."""
+    from helpers import write_image
+
+    from cervix.data.annotations import rasterize_sipakmed_contours
+
+    d = tmp_path / "sipakmed" / "im_Parabasal" / "im_Parabasal"
+    d.mkdir(parents=True)
+    dats = sorted((real_samples / "sipakmed" / "contours").glob("*.dat"))
+    for p in dats:
+        (d / p.name).symlink_to(p)
+    write_image(d / "007.bmp", np.zeros((1536, 2048, 3), np.uint8))
+    s = read_dataset(tmp_path / "sipakmed", "sipakmed")[0].load()
+    truth = whole_cell_truth(s)
+    ids = sorted(int(p.stem[-2:]) for p in dats if "_cyt" in p.name)
+    assert len(truth) == len(ids) == 16
+    for c, i in zip(truth, ids):
+        nuc = d / f"007_nuc{i:02d}.dat"
+        _, want = rasterize_sipakmed_contours([nuc], (1536, 2048)) if nuc.exists() else (None, np.zeros((1536, 2048)))
+        assert np.array_equal(c.full((1536, 2048), nucleus=True), want > 0), i
