@@ -6,8 +6,11 @@ runs are any trained segmentation and classification runs (without them, untrain
 the ``cpu`` profile's architecture stand in: the same compute for the networks, but the number
 of cells, and so the classifier's share of the time, differs). Reports the wall-clock time of
 each part (segmentation, instance separation, cutting and classifying the cells, writing; the
-QuPath GeoJSON and COCO exports of the cells on their own) and the process' peak resident memory;
-writes ``benchmarks/results/bench_analyze.json``.
+QuPath GeoJSON and COCO exports of the cells on their own; the whole cells of the cell head on
+their own) and the process' peak resident memory; ``analyze`` runs twice, with the segmentation
+run's cell head (``RUN/cells/``; an untrained stand-in beside the stand-in runs) and without it
+(a copy of the run without ``cells/``: the partition), so the cost of whole cells is a ratio in one
+process. Writes ``benchmarks/results/bench_analyze.json``.
 ``--tiny --out DIR``: a check that it runs (a 256 x 256 field, untrained tiny models).
 """
 
@@ -19,6 +22,7 @@ import platform
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -29,8 +33,10 @@ from tinyargs import parse_args_tiny  # beside this script
 from cervix.cells.exports import coco_annotations, field_geojson
 from cervix.cells.instances import InstanceConfig, cell_table, separate
 from cervix.inference.tiling import predict_tiled
+from cervix.inference.wholecells import predict_whole_cells
 from cervix.models.networks import ConvNeXtAttentionClassifier, DualHeadAttConvNeXtUNet
 from cervix.stages import pipeline
+from cervix.stages.cellhead import find_cell_head, load_cell_head
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
 from cervix.synthetic.fields import item_rng, make_field
 from cervix.training.checkpoints import save_checkpoint
@@ -86,7 +92,22 @@ def stand_in_runs(folder: Path, decoder: list[int]) -> tuple[Path, Path]:
             },
         },
     )
+    from cervix.stages.cellhead import build_cell_model
+
+    head = {"task": "cells", "encoder": "convnext_atto", "decoder_channels": decoder, "in_chans": 5}
+    head.update(window=256, image_size=128, threshold=0.5, amp="none", scale=1.0)
+    save_checkpoint(seg / "cells" / "best.pt", {"model": build_cell_model(head).state_dict(), "config": head})
     return seg, cls
+
+
+def without_cell_head(seg: Path, folder: Path) -> Path:
+    """A copy of segmentation run ``seg`` (its ``best.pt`` or folder) without its ``cells/``."""
+    import shutil
+
+    src = seg if seg.is_file() else seg / "best.pt"
+    (folder / "seg_partition").mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, folder / "seg_partition" / "best.pt")
+    return folder / "seg_partition"
 
 
 def field(width: int, height: int) -> np.ndarray:
@@ -119,9 +140,22 @@ def main(argv: list[str] | None = None) -> dict:
     inst = separate(probs, InstanceConfig())
     t_sep = time.perf_counter() - t0 - t_seg
     t_export = export_seconds(inst)
+    head = find_cell_head(seg)
+    t_whole = None
+    if head is not None:
+        model, cfg = load_cell_head(head)
+        t2 = time.perf_counter()
+        predict_whole_cells(model, cfg, image, probs[0], inst)
+        t_whole = round(time.perf_counter() - t2, 2)
     t1 = time.perf_counter()
     res = pipeline.analyze(seg, cls, [work / "field.png"], work / "analysis", progress=False, overwrite=True)
     t_all = time.perf_counter() - t1
+    partition = without_cell_head(seg, work)
+    t3 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no cell head": this run is the partition on purpose
+        pipeline.analyze(partition, cls, [work / "field.png"], work / "analysis_p", progress=False, overwrite=True)
+    t_part = time.perf_counter() - t3
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
     out = {
         "width": args.width,
@@ -133,6 +167,10 @@ def main(argv: list[str] | None = None) -> dict:
         "analyze_total_s": round(t_all, 2),
         "cells_and_writing_s": round(t_all - t_seg - t_sep, 2),
         "exports_s": round(t_export, 2),
+        "whole_cells_s": t_whole,
+        "cell_head": head is not None,
+        "analyze_partition_s": round(t_part, 2),
+        "whole_over_partition": round(t_all / t_part, 2),
         "peak_rss_mb": round(peak_mb, 1),
         "trained_runs": bool(args.seg and args.cls),
         "threads": torch.get_num_threads(),
