@@ -62,7 +62,11 @@ class CellPicker(W.VBox):
         probs = [float(r.get(f"prob_{c}", float("nan"))) for c in self.class_names]
         fig, (a, b, c) = plt.subplots(1, 3, figsize=(9.0, 3.0), gridspec_kw={"width_ratios": [1.4, 1, 1.2]})
         a.imshow(self.field)
-        a.add_patch(plt.Rectangle((r["x0"], r["y0"]), r["width"], r["height"], fill=False, color="yellow", lw=1.5))
+        a.add_patch(plt.Rectangle((r["x0"], r["y0"]), r["width"], r["height"], fill=False, color="yellow", lw=1.0))
+        cell = self.inst.cell_masks.get(int(r["cell_id"]))  # its whole extent, under neighbours too
+        if cell is not None and min(cell.mask.shape) > 1:
+            y0, x0, y1, x1 = cell.box
+            a.contour(np.arange(x0, x1), np.arange(y0, y1), cell.mask.astype(float), levels=[0.5], colors="cyan")
         a.set_title(f"cell {r['cell_id']} of {len(self.rows)}", fontsize="small")
         b.imshow(overlay(crop["image"], crop["cytoplasm"], crop["nucleus"], alpha=0.4))
         b.set_title("its own masks", fontsize="small")
@@ -76,7 +80,8 @@ class CellPicker(W.VBox):
         fig.tight_layout()
         self.image.value = explore.figure_to_png(fig, dpi=self.dpi)
         self.readout.value = html.escape(
-            f"area {r['cell_area']} px · nucleus {r['nucleus_area']} px · N/C {float(r['nc_ratio']):.3f} · "
+            f"area {r['cell_area']} px (visible {r.get('visible_area', r['cell_area'])}) · "
+            f"nucleus {r['nucleus_area']} px · N/C {float(r['nc_ratio']):.3f} · "
             f"{r['n_nuclei']} nucle{'us' if r['n_nuclei'] == 1 else 'i'} · flags: {r['flags'] or 'none'}"
         )
 
