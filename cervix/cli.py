@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--field-size", type=int, default=512, help="field size in pixels")
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard)")
+    p.add_argument(
+        "--clumping", type=float, default=0.0, help="0..1: share of neighbours laid over other cells (cpu profile: 0.5)"
+    )
 
     p = sub.add_parser("segment", help="train the dual-head segmentation U-Net")
     p.add_argument("--data", required=True, type=Path)
@@ -271,6 +274,7 @@ def _synth(args: argparse.Namespace) -> None:
         size=args.size,
         field_size=args.field_size,
         difficulty=args.difficulty,
+        clumping=args.clumping,
     )
     print(json.dumps(summary, indent=2, default=str))
 

@@ -134,3 +134,15 @@ def test_evaluate_missing_checkpoint_is_one_line_error(tmp_path, capsys, monkeyp
     monkeypatch.setenv("CERVIX_DEBUG", "1")
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         main(["evaluate", "--checkpoint", str(missing)])
+
+
+def test_synth_clumping_is_recorded_and_checked(tmp_path, capsys):
+    from cervix.cli import main
+
+    out = tmp_path / "syn"
+    args = ["synth", "--out", str(out), "--n-fields", "1", "--n-crops", "0", "--field-size", "256"]
+    assert main([*args, "--clumping", "0.5"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["args"]["clumping"] == 0.5 and (out / "fields" / "masks" / "cells.json").is_file()
+    assert main([*args[:2], str(tmp_path / "bad"), *args[3:], "--clumping", "2"]) == 2
+    assert "clumping must be in [0, 1]" in capsys.readouterr().err
