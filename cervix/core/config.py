@@ -124,7 +124,9 @@ class CellConfig(LoopConfig):
 
     # --- data
     window: int = 256  # window side in field pixels around a nucleus (ISBI 2014 cells reach ~126 px from it)
-    image_size: int = 128  # model input side the window is resized to (multiple of 32)
+    # model input side the window is resized to (multiple of 32); the window's own side: on the ISBI
+    # 2014 development split (images 22-24) matched Dice 0.922 at 256 vs 0.902 at 128 (30 epochs)
+    image_size: int = 256
     perturb_px: int = 3  # training: largest erosion/dilation and shift of the given nucleus (input px)
     centre_jitter: float = 0.08  # training: shift of the window centre, fraction of the window
     num_workers: int = 0  # DataLoader workers
@@ -421,6 +423,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], strict: bool = True) -> T:
             value = from_dict(SegConfig, value, strict)
         elif cls is Profile and key == "cls" and isinstance(value, Mapping):
             value = from_dict(ClsConfig, value, strict)
+        elif cls is Profile and key == "cells" and isinstance(value, Mapping):
+            value = from_dict(CellConfig, value, strict)
         elif isinstance(value, list) and _is_tuple_type(tp):
             value = tuple(value)
         kwargs[key] = value

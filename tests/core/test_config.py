@@ -57,9 +57,12 @@ def test_profiles_follow_spec():
     )
     cpu = get_profile("cpu")
     assert (cpu.seg.encoder, cpu.seg.image_size, cpu.cls.image_size) == ("convnext_atto", 256, 128)
-    assert cpu.seg.amp == cpu.cls.amp == "bf16"
+    assert cpu.seg.amp == cpu.cls.amp == cpu.cells.amp == "none"  # float32: bf16 is emulated without AVX512-BF16
+    assert paper.seg.amp == paper.cls.amp == "bf16"
+    assert cpu.cells.window == cpu.cells.image_size == 256 and cpu.cells.epochs > 0
     assert cpu.synth["clumping"] == 0.5  # cells covered like ISBI 2014's (median 31% vs 28%)
     smoke = get_profile("smoke")
+    assert 0 < smoke.cells.epochs <= 3 and smoke.cells.image_size <= 64
     assert smoke.seg.encoder == "convnext_atto" and 64 <= smoke.seg.image_size <= 128
     assert smoke.seg.epochs <= 10 and smoke.synth["n_fields"] <= 10
     for p in (paper, cpu, smoke):
@@ -130,7 +133,7 @@ def test_train_config_from_stage_config():
 
     seg = get_profile("cpu").seg
     tc = TrainConfig.from_config(seg, progress=False)
-    assert (tc.epochs, tc.lr, tc.monitor, tc.mode, tc.amp) == (seg.epochs, seg.lr, "val_dice", "max", "bf16")
+    assert (tc.epochs, tc.lr, tc.monitor, tc.mode, tc.amp) == (seg.epochs, seg.lr, "val_dice", "max", "none")
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
     with pytest.raises(TypeError, match="bogus"):
