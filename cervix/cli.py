@@ -119,10 +119,8 @@ def _cell_diameter(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="cervix", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-
+def _add_synth(sub: Any) -> None:
+    """The ``synth`` command."""
     p = sub.add_parser("synth", help="generate synthetic Pap smear fields and crops")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
@@ -139,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clumping", type=float, default=0.0, help="0..1: share of neighbours laid over other cells (cpu profile: 0.5)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cervix", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    _add_synth(sub)
 
     p = sub.add_parser("segment", help="train the dual-head segmentation U-Net")
     p.add_argument("--data", required=True, type=Path)
