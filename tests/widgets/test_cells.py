@@ -99,7 +99,7 @@ def test_cell_picker_renders_the_first_cell(field, figures):
     assert fig["crop"] == cut_cell(image, inst, 1)["image"].shape
     assert fig["dpi"] == 90
     text = p.readout.value
-    assert text.startswith(f"area {r['cell_area']} px · nucleus {r['nucleus_area']} px · N/C {r['nc_ratio']:.3f}")
+    assert text.startswith(f"area {r['cell_area']} px (visible {r['visible_area']}) · nucleus {r['nucleus_area']} px")
     assert "1 nucleus · flags: none" in text
 
 
@@ -111,7 +111,7 @@ def test_choosing_another_cell_redraws_picture_and_text(field, figures):
     assert p.row is p.rows[1]
     assert p.image.value[:8] == PNG and p.image.value != before_png
     assert p.readout.value != before_text
-    assert p.readout.value.startswith(f"area {rows[1]['cell_area']} px · nucleus {rows[1]['nucleus_area']} px")
+    assert p.readout.value.startswith(f"area {rows[1]['cell_area']} px (visible {rows[1]['visible_area']}) · nucleus")
     assert len(figures) == 2
     fig = figures[1]
     assert fig["titles"] == ["cell 2 of 2", "its own masks", "abnormal 0.80"]
