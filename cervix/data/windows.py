@@ -71,14 +71,21 @@ def _zero_padded(a: np.ndarray, x0: int, y0: int, w: int) -> np.ndarray:
 
 
 def cell_window(
-    image: np.ndarray, cytoplasm: np.ndarray, nucleus: np.ndarray, origin: tuple[int, int], window: int
+    image: np.ndarray,
+    cytoplasm: np.ndarray,
+    nucleus: np.ndarray,
+    origin: tuple[int, int],
+    window: int,
+    nucleus_id: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The window's image and mask channels at field resolution.
 
     Args:
         image: (H, W, 3) uint8 RGB (reflected where the window leaves the field).
         cytoplasm: (H, W) float cytoplasm probability in [0, 1] (zero outside the field).
-        nucleus: (H, W) bool, the one nucleus the cell is asked for (zero outside).
+        nucleus: (H, W) bool, the one nucleus the cell is asked for (zero outside); or, with
+            ``nucleus_id``, a label map whose pixels equal to it are that nucleus (compared inside
+            the window only, so a field of many cells is not compared whole once per cell).
         origin: ``(x0, y0)`` of the window (:func:`window_origin`).
         window: its side in field pixels.
 
@@ -88,7 +95,8 @@ def cell_window(
     """
     x0, y0 = origin
     img = padded_crop(image, x0, y0, window, window)
-    nuc = _zero_padded(np.asarray(nucleus, bool), x0, y0, window).astype(np.uint8) * 255
+    nuc = _zero_padded(np.asarray(nucleus), x0, y0, window)
+    nuc = (nuc == nucleus_id if nucleus_id is not None else nuc.astype(bool)).astype(np.uint8) * 255
     cyt = np.clip(np.rint(_zero_padded(np.asarray(cytoplasm, np.float32), x0, y0, window) * 255), 0, 255)
     return img, np.stack([nuc, cyt.astype(np.uint8)], axis=-1)
 

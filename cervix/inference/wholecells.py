@@ -93,7 +93,7 @@ def predict_whole_cells(
         chunk = jobs[b : b + batch_size]
         xs_, given = [], []
         for cid, origin in chunk:
-            img, masks = cell_window(image, cytoplasm, inst.nuclei == cid, origin, window)
+            img, masks = cell_window(image, cytoplasm, inst.nuclei, origin, window, nucleus_id=cid)
             given.append(masks[..., 0] > 0)
             r = resize(image=img, mask=masks)
             xs_.append(model_input(r["image"], r["mask"]))

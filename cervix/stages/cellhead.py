@@ -175,18 +175,7 @@ def train_cell_head(
         config=run_config,
         resume=resume,
     )
-    return TrainResult(
-        run=str(out),
-        best=str(out / "best.pt"),
-        history=history,
-        config=cfg,
-        split={"train": len(train_ds), "val": len(val_ds)},
-        monitor=tcfg.monitor,
-        best_metric=history.best_metric,
-        best_epoch=history.best_epoch,
-        epochs_run=len(history),
-        stop_reason=history.stop_reason,
-    )
+    return TrainResult.of_run(out, history, cfg, {"train": len(train_ds), "val": len(val_ds)}, tcfg.monitor)
 
 
 def load_cell_head(

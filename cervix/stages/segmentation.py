@@ -248,18 +248,7 @@ def train_segmentation(
         on_epoch_end=on_epoch_end,
     )
     cleanup_distributed()
-    return TrainResult(
-        run=str(out),
-        best=str(out / "best.pt"),
-        history=history,
-        config=cfg,
-        split={k: len(v) for k, v in parts.items()},
-        monitor=tcfg.monitor,
-        best_metric=history.best_metric,
-        best_epoch=history.best_epoch,
-        epochs_run=len(history),
-        stop_reason=history.stop_reason,
-    )
+    return TrainResult.of_run(out, history, cfg, {k: len(v) for k, v in parts.items()}, tcfg.monitor)
 
 
 def load_segmentation(

@@ -82,6 +82,24 @@ class TrainResult:
     oof_accuracy: float | None = None  # k-fold: accuracy of the out-of-fold predictions
     oof_f1_macro: float | None = None  # k-fold: their macro F1
 
+    @classmethod
+    def of_run(
+        cls, out: str | os.PathLike, history: Any, config: Any, split: dict[str, Any], monitor: str
+    ) -> TrainResult:
+        """The result of one run in ``out`` from its history (best metric and epoch, epochs run, stop reason)."""
+        return cls(
+            run=str(out),
+            best=str(Path(out) / "best.pt"),
+            history=history,
+            config=config,
+            split=split,
+            monitor=monitor,
+            best_metric=history.best_metric,
+            best_epoch=history.best_epoch,
+            epochs_run=len(history),
+            stop_reason=history.stop_reason,
+        )
+
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """A checkpoint file: ``path`` itself, or ``path/best.pt`` for a run folder.
