@@ -15,7 +15,8 @@ the one constant that fits these crops best (fitted on them, so optimistic). It 
 the same run on the 30 whole ISBI fields (the run's scale) and on the 15 real SIPaKMeD crops with
 label maps (``$CERVIX_REAL_SAMPLES``), next to the trivial baseline of the best centred disc.
 
-``--method``: ``auto`` (the two-pass size estimate, :mod:`cervix.inference.sizing`),
+``--method``: ``auto`` (the size estimate of :mod:`cervix.inference.sizing`, refined on the
+normalised pass), ``auto-once`` (the same without the refinement),
 ``multi-scale`` (the earlier fixed four-scale average) or ``run`` (the run's own scale only).
 These are development numbers: the data are the development part of ISBI 2014.
 
@@ -52,7 +53,7 @@ from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
 from cervix.stages.segmentation import inference_kwargs, load_segmentation  # noqa: E402
 
 MAGNIFICATIONS = (1, 2, 3, 4, 6)
-METHODS = ("auto", "multi-scale", "run")
+METHODS = ("auto", "auto-once", "multi-scale", "run")
 OUT = ROOT / "benchmarks" / "results" / "magnified"
 
 
@@ -137,17 +138,24 @@ def _mean_ci(v: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(a.mean()), "ci95": list(bootstrap_ci(np.mean, a, n_boot=2000, seed=0)), "n": len(a)}
 
 
+def _method(cfg: dict[str, Any], method: str) -> tuple[Any, str | None, bool]:
+    """``(cell_size, diameter, refine)`` of :func:`sized_masks` for a ``--method``."""
+    size = None if method == "multi-scale" else cfg.get("cell_size")
+    return size, (None if method == "run" else "auto"), method != "auto-once"
+
+
 def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: int) -> dict[str, Any]:
     """Nucleus Dice and the diameter estimate per magnification."""
     kw = inference_kwargs(cfg)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
-    size = {"auto": cfg.get("cell_size"), "multi-scale": None, "run": cfg.get("cell_size")}[method]
-    diameter = {"auto": "auto", "multi-scale": "auto", "run": None}[method]
+    size, diameter, refine = _method(cfg, method)
     rows = []
     for crop in magnified_crops(cells_per_image):
         for m in MAGNIFICATIONS:
             img, truth = letterbox(crop["image"], crop["truth"], m)
-            _, nuc, info = sized_masks(model, img, thr, single_cell=True, diameter=diameter, cell_size=size, **kw)
+            _, nuc, info = sized_masks(
+                model, img, thr, single_cell=True, diameter=diameter, cell_size=size, refine=refine, **kw
+            )
             rows.append(
                 {
                     "file": crop["file"],
@@ -204,12 +212,13 @@ def sipakmed_part(model: Any, cfg: dict[str, Any], method: str) -> dict[str, Any
     root = real_samples_dir() / "sipakmed"
     recs = read_dataset(root, "labelmap")
     kw, thr = inference_kwargs(cfg), tuple(cfg.get("thresholds", (0.5, 0.5)))
-    size = None if method == "multi-scale" else cfg.get("cell_size")
-    diameter = None if method == "run" else "auto"
+    size, diameter, refine = _method(cfg, method)
     d: dict[str, list[float]] = {"cytoplasm": [], "nucleus": []}
     samples = [r.load() for r in recs]
     for s in samples:
-        cyt, nuc, _ = sized_masks(model, s.image, thr, single_cell=True, diameter=diameter, cell_size=size, **kw)
+        cyt, nuc, _ = sized_masks(
+            model, s.image, thr, single_cell=True, diameter=diameter, cell_size=size, refine=refine, **kw
+        )
         d["cytoplasm"].append(float(dice_score(cyt[None] > 0, s.cytoplasm[None] > 127)[0]))
         d["nucleus"].append(float(dice_score(nuc[None] > 0, s.nucleus[None] > 127)[0]))
     disc = {}

@@ -3,6 +3,7 @@
 from cervix.inference.classify import predict_logits, predictions_frame
 from cervix.inference.sizing import (
     PYRAMID,
+    REFINE_TOLERANCE,
     SIZE_MEASURE,
     flat_borders,
     parse_diameter,
@@ -36,6 +37,7 @@ __all__ = [
     "multi_scale_probabilities",
     "SIZE_MEASURE",
     "PYRAMID",
+    "REFINE_TOLERANCE",
     "flat_borders",
     "training_cell_size",
     "parse_diameter",

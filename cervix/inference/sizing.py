@@ -18,7 +18,10 @@ Nat. Methods 2021) normalises pixel spacing the same way. cervix does the same:
   cell's nucleus (single-cell crops) or the median nucleus (fields) is measured; the level
   whose nucleus, at that level's scale, is nearest the training median (in log ratio) gives
   the estimate: the model is most trustworthy near its training size. The image is then
-  resized so its nucleus diameter matches the training median and segmented again.
+  resized so its nucleus diameter matches the training median and segmented again. As in
+  Cellpose's size model, the nucleus is measured once more on that pass (now near the training
+  size) and this refined measure is the estimate; when it moved by more than 10% the image is
+  segmented a third time at its scale.
 - **A given diameter** (``--cell-diameter PX``) is the *cell's* diameter in the image, as in
   Cellpose; the scale is then the training median cell diameter over it.
 - **Padding is background**: flat borders (the letterbox of Herlev and SIPaKMeD crops) are found
@@ -49,6 +52,7 @@ from cervix.inference.tiling import CROP_SCALES, multi_scale_probabilities, pred
 __all__ = [
     "SIZE_MEASURE",
     "PYRAMID",
+    "REFINE_TOLERANCE",
     "flat_borders",
     "training_cell_size",
     "parse_diameter",
@@ -63,6 +67,9 @@ SIZE_MEASURE = "nucleus_diameter"
 
 #: Relative levels of the first pass, down to 1/8.
 PYRAMID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+
+#: Relative change of the refined nucleus diameter that is worth one more segmentation pass.
+REFINE_TOLERANCE = 0.1
 
 #: Smallest and largest resize factor relative to the run's scale (an estimate beyond is clipped).
 _FACTOR_RANGE = (1 / 16, 4.0)
@@ -211,6 +218,35 @@ def _estimate(
     return (best[1] if best else None), tried
 
 
+def _clip_scale(s: float, base: float) -> float:
+    return float(np.clip(s, base * _FACTOR_RANGE[0], base * _FACTOR_RANGE[1]))
+
+
+def _refine(
+    model: nn.Module,
+    image: np.ndarray,
+    probs: np.ndarray,
+    thresholds: Sequence[float],
+    single_cell: bool,
+    target: float,
+    info: dict[str, Any],
+    kw: dict,
+) -> np.ndarray:
+    """Refinement (Cellpose's second size step): the nucleus measured again on the normalised pass,
+    where the model sees it near its training size, becomes the estimate; when it differs from the
+    first pass's by more than :data:`REFINE_TOLERANCE` the image is segmented once more at its scale."""
+    d2 = _measure(probs, thresholds, single_cell)
+    if not d2:
+        return probs
+    d1 = float(info["nucleus_diameter_px"])
+    info["nucleus_diameter_px"] = d2
+    if abs(math.log(d2 / d1)) <= math.log1p(REFINE_TOLERANCE):
+        return probs
+    s = _clip_scale(target / d2, float(kw["scale"]))
+    info["scale"] = s
+    return predict_tiled(model, image, **{**kw, "scale": s})[:2]
+
+
 def sized_probabilities(
     model: nn.Module,
     image: np.ndarray,
@@ -219,6 +255,7 @@ def sized_probabilities(
     single_cell: bool = False,
     diameter: float | str | None = None,
     cell_size: Mapping[str, Any] | None = None,
+    refine: bool = True,
     **kw: Any,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(2, H, W)`` probabilities of an image segmented at its cells' training size.
@@ -230,6 +267,8 @@ def sized_probabilities(
         single_cell: the image is a single-cell crop (measure its centre cell).
         diameter: None (the run's scale), ``"auto"`` (two passes) or the cell diameter in px.
         cell_size: the run's :func:`training_cell_size`; None (older runs): the fallback.
+        refine: with ``"auto"``, measure the nucleus again on the normalised pass (and segment once
+            more when it moved by more than :data:`REFINE_TOLERANCE`).
         **kw: :func:`cervix.inference.tiling.predict_tiled` arguments (``scale`` = the run's).
 
     Returns:
@@ -249,6 +288,7 @@ def sized_probabilities(
         info.update(scale=None, size_source="multi-scale")
     else:
         s = base
+        d = None
         if cell_size is not None and diameter == "auto":
             d, _ = _estimate(model, content, thresholds, single_cell, float(cell_size["nucleus_diameter"]), kw)
             info.update(nucleus_diameter_px=d, size_source="auto" if d else "auto: no nucleus found")
@@ -256,9 +296,12 @@ def sized_probabilities(
         elif cell_size is not None and isinstance(diameter, (int, float)):
             s = float(cell_size.get("cell_diameter") or cell_size["nucleus_diameter"]) / float(diameter)
             info["size_source"] = "given"
-        s = float(np.clip(s, base * _FACTOR_RANGE[0], base * _FACTOR_RANGE[1]))
+        s = _clip_scale(s, base)
         info["scale"] = s
         probs = predict_tiled(model, content, **{**kw, "scale": s})[:2]
+        if d and refine:
+            target = float(cell_size["nucleus_diameter"])
+            probs = _refine(model, content, probs, thresholds, single_cell, target, info, kw)
     full = np.zeros((2, H, W), np.float32)
     full[:, t : H - b, left : W - r] = probs
     info["padding"] = [t, b, left, r]

@@ -216,7 +216,8 @@ class DualHeadAttConvNeXtUNet(nn.Module):
 
     Shape:
         ``(B, in_chans, H, W) -> (B, 2, H, W)`` logits, channel 0 cytoplasm, 1 nucleus; H and W
-        must be multiples of the encoder's output stride (32).
+        must be multiples of the encoder's output stride (32). ``forward(x, heads=("cytoplasm",))``
+        runs one decoder only: ``(B, 1, H, W)`` (the cell head's inference needs only the whole cell).
     """
 
     def __init__(
@@ -258,11 +259,15 @@ class DualHeadAttConvNeXtUNet(nn.Module):
                 f"got {height}x{width} (pad or resize, e.g. to {-(-height // s) * s}x{-(-width // s) * s})"
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = HEADS) -> torch.Tensor:
+        """Logits of ``heads`` (default both, in :data:`HEADS` order); a decoder not asked for is not run."""
         self.check_size(*x.shape[-2:])
+        unknown = [h for h in heads if h not in self.decoders]
+        if unknown or not heads:
+            raise ValueError(f"heads must be a non-empty subset of {HEADS}; got {heads}")
         features = self.encoder(x)  # shallowest first, e.g. strides 4, 8, 16, 32
-        logits = torch.cat([self.decoders[name](features) for name in HEADS], 1)  # (B, 2, H/4, W/4)
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, 2, H, W)
+        logits = torch.cat([self.decoders[name](features) for name in heads], 1)  # (B, len(heads), H/4, W/4)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, len(heads), H, W)
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,6 +138,12 @@ def _run_val_records(cfg: Mapping[str, Any]) -> list:
     return [records[i] for i in load_split(run_split_path(cfg["checkpoint"], cfg), records).get("val", [])]
 
 
+def _with_tta(cell_head: tuple[Any, dict[str, Any]], tta: bool) -> tuple[Any, dict[str, Any]]:
+    """The cell head with flip TTA when ``evaluate --tta`` asks for it (its own config has none)."""
+    model, cfg = cell_head
+    return model, {**cfg, "tta": bool(tta)}
+
+
 def _evaluate_model(
     checkpoint: Path,
     data: Any,
@@ -265,7 +271,7 @@ def _evaluate_one(
             seed=seed,
             progress=progress,
             instances=instances,
-            cell_head=load_cell_head(head) if head is not None else None,
+            cell_head=_with_tta(load_cell_head(head), tta) if head is not None else None,
         )
     if task != "classification" or instances:
         raise ValueError(

@@ -326,7 +326,9 @@ def analyze_field(
     inst = separate(probs, icfg)
     if cell_head is not None:  # its window follows the resize of the final pass (the run's scale or the cells' size)
         head, head_cfg = cell_head
-        inst.whole = predict_whole_cells(head, {**head_cfg, "scale": size.get("scale") or 1.0}, image, probs[0], inst)
+        inst.whole = predict_whole_cells(
+            head, {**head_cfg, "scale": size.get("scale") or 1.0, "tta": tta}, image, probs[0], inst
+        )
     rows = cell_table(inst)
     names = list(cls_cfg["class_names"])
     crops = []

@@ -150,6 +150,26 @@ def test_auto_finds_a_magnified_nucleus_and_resizes_to_the_training_size(fake_mo
     assert info1["size_source"] == "run" and math.sqrt(4 * (nuc1 > 0).sum() / math.pi) < 45
 
 
+def test_refinement_measures_again_on_the_normalised_pass(fake_model, monkeypatch):
+    img = _crop(nucleus_d=80)
+    monkeypatch.setattr(sizing, "_estimate", lambda *a, **k: (50.0, 4))  # a first pass 37% too small
+    calls = []
+    monkeypatch.setattr(sizing, "predict_tiled", lambda *a, **k: calls.append(k["scale"]) or _fake_predict(*a, **k))
+    _, once = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE, refine=False)
+    assert once["nucleus_diameter_px"] == 50.0 and once["scale"] == pytest.approx(20 / 50) and len(calls) == 1
+    calls.clear()
+    _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    # at 0.4 the 80 px nucleus is 32 px in the model's input, found whole: 80 px, 60% off the first
+    # estimate, so a third pass at 20 / 80
+    assert info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05)
+    assert calls == [pytest.approx(0.4), pytest.approx(0.25, rel=0.05)] and info["scale"] == calls[-1]
+    monkeypatch.setattr(sizing, "_estimate", lambda *a, **k: (76.0, 4))  # within 10%: no third pass
+    calls.clear()
+    _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    assert len(calls) == 1 and info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05)
+    assert info["scale"] == pytest.approx(20 / 76)
+
+
 def test_a_given_diameter_and_the_fallbacks(fake_model):
     img = _crop(nucleus_d=80)
     _, info = sizing.sized_probabilities(None, img, diameter=100.0, cell_size=SIZE)

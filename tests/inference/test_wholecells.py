@@ -10,17 +10,20 @@ class DiskHead(torch.nn.Module):
     """A stand-in cell head: the whole cell is a disc of ``radius`` input pixels around the window's
     centre (where the given nucleus is), the nucleus head repeats the given nucleus."""
 
-    def __init__(self, radius: float):
+    def __init__(self, radius: float, offset: float = 0.0):
         super().__init__()
-        self.radius = radius
+        self.radius, self.offset = radius, offset  # offset: the disc's shift down and right (input px)
         self.p = torch.nn.Parameter(torch.zeros(()))  # a device to find
+        self.heads_asked: list[tuple[str, ...]] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = ("cytoplasm", "nucleus")) -> torch.Tensor:
+        self.heads_asked.append(heads)
         s = x.shape[-1]
         yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
-        disc = (((yy - (s - 1) / 2) ** 2 + (xx - (s - 1) / 2) ** 2) <= self.radius**2).float()
-        cell = (disc * 20 - 10).expand(x.shape[0], 1, s, s)
-        return torch.cat([cell, x[:, 3:4] * 20 - 10], 1)
+        c = (s - 1) / 2 + self.offset
+        disc = (((yy - c) ** 2 + (xx - c) ** 2) <= self.radius**2).float()
+        out = {"cytoplasm": (disc * 20 - 10).expand(x.shape[0], 1, s, s), "nucleus": x[:, 3:4] * 20 - 10}
+        return torch.cat([out[h] for h in heads], 1)
 
 
 CFG = {"window": 64, "image_size": 32, "threshold": 0.5, "amp": "none", "scale": 1.0}
@@ -78,3 +81,29 @@ def test_scale_and_batches_do_not_change_the_answer():
     # a run trained at scale 0.5 reads a window of 128 field px: the disc doubles
     big = predict_whole_cells(DiskHead(12).eval(), {**CFG, "scale": 0.5}, image, cyt, inst)
     assert big[0].area > 3 * a[0].area
+
+
+def test_only_the_whole_cell_decoder_runs():
+    head = DiskHead(12).eval()
+    predict_whole_cells(head, CFG, np.full((100, 120, 3), 200, np.uint8), np.zeros((100, 120), np.float32), _field())
+    assert head.heads_asked == [("cytoplasm",)]
+
+
+def test_flip_tta_averages_the_flipped_answers():
+    inst = _field()
+    image, cyt = np.full((100, 120, 3), 200, np.uint8), np.zeros((100, 120), np.float32)
+    centred = [predict_whole_cells(DiskHead(12).eval(), {**CFG, "tta": t}, image, cyt, inst) for t in (False, True)]
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(*centred))  # a symmetric answer: unchanged
+    # a disc shifted 5 input px (10 field px) down and right: the flips put it up-right and down-left,
+    # so with TTA only pixels inside two of the three discs stay, about halfway back to the nucleus
+    plain, tta = (
+        predict_whole_cells(DiskHead(12, offset=5).eval(), {**CFG, "tta": t}, image, cyt, inst)[0]
+        for t in (False, True)
+    )
+    centre = np.array([39.5, 29.5])
+
+    def off(c):
+        yy, xx = np.nonzero(c.mask)
+        return np.hypot(*(np.array([yy.mean() + c.box[0], xx.mean() + c.box[1]]) - centre))
+
+    assert off(plain) > 10 and off(tta) < 0.6 * off(plain) and tta.area < plain.area

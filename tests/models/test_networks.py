@@ -49,6 +49,30 @@ def test_seg_default_channels_follow_feature_info():
     assert [b.conv2[0].out_channels for b in model.decoders["nucleus"].blocks] == [256, 128, 64]
 
 
+@pytest.mark.parametrize("heads", [("cytoplasm",), ("nucleus",), ("nucleus", "cytoplasm")])
+def test_seg_heads_subset_equals_channels_of_full_forward(seg_model, heads):
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        full, part = seg_model(x), seg_model(x, heads=heads)
+    idx = [("cytoplasm", "nucleus").index(h) for h in heads]
+    assert part.shape == (2, len(heads), 64, 64)
+    torch.testing.assert_close(part, full[:, idx])
+
+
+def test_seg_heads_subset_skips_the_other_decoder():
+    model = DualHeadAttConvNeXtUNet("convnext_atto", decoder_channels=(16, 16, 8)).eval()
+    calls = []
+    model.decoders["nucleus"].register_forward_hook(lambda *a: calls.append(1))
+    model(torch.randn(1, 3, 64, 64), heads=("cytoplasm",))
+    assert calls == []
+
+
+@pytest.mark.parametrize("heads", [(), ("cell",)])
+def test_seg_rejects_unknown_or_no_heads(seg_model, heads):
+    with pytest.raises(ValueError, match="heads must be"):
+        seg_model(torch.randn(1, 3, 64, 64), heads=heads)
+
+
 @pytest.mark.parametrize("shape", [(100, 100), (64, 100), (96, 48)])
 def test_seg_rejects_sizes_not_multiple_of_32(seg_model, shape):
     with pytest.raises(ValueError, match="multiples of 32"):
