@@ -80,6 +80,9 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: the run folder)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument(
+        "--tta", action="store_true", help="flip test-time augmentation (with --instances also in the cell head)"
+    )
+    p.add_argument(
         "--instances",
         action="store_true",
         help="segmentation: also cell/nucleus instance metrics (ISBI 2014 measures, AJI, PQ, "
@@ -91,7 +94,7 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
     p.add_argument("--images", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--tta", action="store_true")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
     _cell_diameter(p, "auto")
 
     p = sub.add_parser("analyze", help="whole fields -> cell instances, classes and a per-cell table")
@@ -99,7 +102,7 @@ def _add_use_commands(sub: Any) -> None:
     p.add_argument("--cls", required=True, type=Path, help="classification run folder or checkpoint")
     p.add_argument("--images", required=True, type=Path, help="folder of fields (any size)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--tta", action="store_true", help="flip test-time augmentation in both models")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation in all models (the cell head too)")
     p.add_argument("--min-area", metavar="PX", help="smallest cell kept, in pixels (default 200)")
     p.add_argument(
         "--overwrite",
@@ -372,6 +375,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         split=args.split,
         out=args.out,
         n_boot=args.n_boot,
+        tta=args.tta,
         instances=args.instances,
     )
     keys = [k for k in metrics if not isinstance(metrics[k], (dict, list))]

@@ -136,6 +136,16 @@ def test_evaluate_missing_checkpoint_is_one_line_error(tmp_path, capsys, monkeyp
         main(["evaluate", "--checkpoint", str(missing)])
 
 
+def test_evaluate_passes_tta_through(monkeypatch, capsys):
+    import cervix.stages.evaluation as ev
+
+    seen = []
+    monkeypatch.setattr(ev, "evaluate_checkpoint", lambda *a, **kw: seen.append(kw["tta"]) or {"n_images": 1})
+    assert main(["evaluate", "--checkpoint", "run", "--instances"]) == 0
+    assert main(["evaluate", "--checkpoint", "run", "--instances", "--tta"]) == 0
+    assert seen == [False, True]
+
+
 def test_synth_clumping_is_recorded_and_checked(tmp_path, capsys):
     from cervix.cli import main
 
