@@ -234,15 +234,18 @@ def _refine(
 ) -> np.ndarray:
     """Refinement (Cellpose's second size step): the nucleus measured again on the normalised pass,
     where the model sees it near its training size, becomes the estimate; when it differs from the
-    first pass's by more than :data:`REFINE_TOLERANCE` the image is segmented once more at its scale."""
+    first pass's by more than :data:`REFINE_TOLERANCE` the image is segmented once more at its scale.
+    Skipped when the first scale was clipped (that pass is not at the training size)."""
+    d1 = float(info["nucleus_diameter_px"])
+    if not math.isclose(info["scale"], target / d1):  # clipped
+        return probs
     d2 = _measure(probs, thresholds, single_cell)
     if not d2:
         return probs
-    d1 = float(info["nucleus_diameter_px"])
-    info["nucleus_diameter_px"] = d2
-    if abs(math.log(d2 / d1)) <= math.log1p(REFINE_TOLERANCE):
-        return probs
+    info.update(nucleus_diameter_first_px=d1, nucleus_diameter_px=d2)
     s = _clip_scale(target / d2, float(kw["scale"]))
+    if abs(d2 / d1 - 1) <= REFINE_TOLERANCE or math.isclose(s, info["scale"]):
+        return probs
     info["scale"] = s
     return predict_tiled(model, image, **{**kw, "scale": s})[:2]
 
@@ -265,7 +268,8 @@ def sized_probabilities(
         image: ``(H, W, 3)`` uint8 RGB.
         thresholds: ``(cytoplasm, nucleus)`` thresholds (used to measure nuclei).
         single_cell: the image is a single-cell crop (measure its centre cell).
-        diameter: None (the run's scale), ``"auto"`` (two passes) or the cell diameter in px.
+        diameter: None (the run's scale), ``"auto"`` (a pyramid, then the normalised pass; a third
+            pass when the refinement moves the estimate) or the cell diameter in px.
         cell_size: the run's :func:`training_cell_size`; None (older runs): the fallback.
         refine: with ``"auto"``, measure the nucleus again on the normalised pass (and segment once
             more when it moved by more than :data:`REFINE_TOLERANCE`).
@@ -273,8 +277,10 @@ def sized_probabilities(
 
     Returns:
         ``(probs, info)``: probabilities, zero on flat padding; ``info`` holds
-        ``nucleus_diameter_px`` (the estimate, or None), ``scale`` (the resize factor of the final
-        pass, None for the multi-scale fallback), ``size_source`` (``run``, ``auto``, ``given``,
+        ``nucleus_diameter_px`` (the estimate, refined when ``refine``; or None; the first pass's is
+        then ``nucleus_diameter_first_px``), ``scale`` (the resize factor of the final pass, None
+        for the multi-scale fallback; kept from the first estimate when the refined one is within
+        :data:`REFINE_TOLERANCE` of it), ``size_source`` (``run``, ``auto``, ``given``,
         ``auto: no nucleus found`` or ``multi-scale``) and ``padding`` (top, bottom, left, right).
     """
     kw = {"scale": 1.0, **kw}

@@ -262,9 +262,8 @@ class DualHeadAttConvNeXtUNet(nn.Module):
     def forward(self, x: torch.Tensor, heads: tuple[str, ...] = HEADS) -> torch.Tensor:
         """Logits of ``heads`` (default both, in :data:`HEADS` order); a decoder not asked for is not run."""
         self.check_size(*x.shape[-2:])
-        unknown = [h for h in heads if h not in self.decoders]
-        if unknown or not heads:
-            raise ValueError(f"heads must be a non-empty subset of {HEADS}; got {heads}")
+        if isinstance(heads, str) or not heads or len(set(heads)) < len(heads) or not set(heads) <= set(HEADS):
+            raise ValueError(f"heads must be a non-empty tuple of distinct names from {HEADS}; got {heads!r}")
         features = self.encoder(x)  # shallowest first, e.g. strides 4, 8, 16, 32
         logits = torch.cat([self.decoders[name](features) for name in heads], 1)  # (B, len(heads), H/4, W/4)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, len(heads), H, W)

@@ -139,7 +139,8 @@ def _run_val_records(cfg: Mapping[str, Any]) -> list:
 
 
 def _with_tta(cell_head: tuple[Any, dict[str, Any]], tta: bool) -> tuple[Any, dict[str, Any]]:
-    """The cell head with flip TTA when ``evaluate --tta`` asks for it (its own config has none)."""
+    """The cell head with flip TTA when ``evaluate --tta`` (or the segmentation run's config) asks for
+    it, as the first model gets it (the cell head's own config has none)."""
     model, cfg = cell_head
     return model, {**cfg, "tta": bool(tta)}
 
@@ -253,7 +254,8 @@ def _evaluate_one(
 ) -> dict[str, Any]:
     """One checkpoint, by its task: segmentation (:func:`cervix.stages.segmentation.evaluate_segmentation`)
     or classification (:func:`_evaluate_classifier`)."""
-    task = load_checkpoint(ck_path).get("config", {}).get("task")
+    run_cfg = load_checkpoint(ck_path).get("config", {})
+    task = run_cfg.get("task")
     if task == "segmentation":
         from cervix.stages.cellhead import find_cell_head, load_cell_head
         from cervix.stages.segmentation import evaluate_segmentation
@@ -271,7 +273,7 @@ def _evaluate_one(
             seed=seed,
             progress=progress,
             instances=instances,
-            cell_head=_with_tta(load_cell_head(head), tta) if head is not None else None,
+            cell_head=_with_tta(load_cell_head(head), tta or run_cfg.get("tta", False)) if head is not None else None,
         )
     if task != "classification" or instances:
         raise ValueError(

@@ -161,13 +161,17 @@ def test_refinement_measures_again_on_the_normalised_pass(fake_model, monkeypatc
     _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
     # at 0.4 the 80 px nucleus is 32 px in the model's input, found whole: 80 px, 60% off the first
     # estimate, so a third pass at 20 / 80
-    assert info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05)
+    assert info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05) and info["nucleus_diameter_first_px"] == 50
     assert calls == [pytest.approx(0.4), pytest.approx(0.25, rel=0.05)] and info["scale"] == calls[-1]
     monkeypatch.setattr(sizing, "_estimate", lambda *a, **k: (76.0, 4))  # within 10%: no third pass
     calls.clear()
     _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
     assert len(calls) == 1 and info["nucleus_diameter_px"] == pytest.approx(80, rel=0.05)
     assert info["scale"] == pytest.approx(20 / 76)
+    monkeypatch.setattr(sizing, "_estimate", lambda *a, **k: (2.0, 4))  # 20 / 2 = 10x, clipped to 4x
+    calls.clear()
+    _, info = sizing.sized_probabilities(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    assert calls == [4.0] and info["nucleus_diameter_px"] == 2.0 and "nucleus_diameter_first_px" not in info
 
 
 def test_a_given_diameter_and_the_fallbacks(fake_model):

@@ -268,6 +268,17 @@ def test_magnified_crops_tiny(tmp_path):
     assert "| seg | auto |" in table and "| seg | multi-scale |" in table
 
 
+def test_magnified_crops_methods():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import magnified_crops as MC
+
+    cfg = {"cell_size": {"nucleus_diameter": 20.0}}
+    assert MC._method(cfg, "auto") == (cfg["cell_size"], "auto", True)
+    assert MC._method(cfg, "auto-once") == (cfg["cell_size"], "auto", False)  # no refinement
+    assert MC._method(cfg, "multi-scale") == (None, "auto", True)  # no size: the fixed scales
+    assert MC._method(cfg, "run") == (cfg["cell_size"], None, True)  # the run's scale
+
+
 def test_magnified_crops_framing_and_letterbox():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import magnified_crops as MC

@@ -67,8 +67,8 @@ def test_seg_heads_subset_skips_the_other_decoder():
     assert calls == []
 
 
-@pytest.mark.parametrize("heads", [(), ("cell",)])
-def test_seg_rejects_unknown_or_no_heads(seg_model, heads):
+@pytest.mark.parametrize("heads", [(), ("cell",), ("cytoplasm", "cytoplasm"), "nucleus"])
+def test_seg_rejects_unknown_repeated_or_no_heads(seg_model, heads):
     with pytest.raises(ValueError, match="heads must be"):
         seg_model(torch.randn(1, 3, 64, 64), heads=heads)
 

@@ -190,6 +190,24 @@ def test_dispatch_to_segmentation_and_unknown_task(tmp_path, monkeypatch):
         E.evaluate_checkpoint(tmp_path / "odd.pt")
 
 
+def test_the_cell_head_gets_tta_as_the_first_model_does(tmp_path, monkeypatch):
+    import cervix.stages.cellhead as ch
+    import cervix.stages.segmentation as seg
+    from cervix.training.checkpoints import save_checkpoint
+
+    calls = []
+    monkeypatch.setattr(seg, "evaluate_segmentation", lambda ck, **kw: calls.append(kw) or {"n_images": 1})
+    monkeypatch.setattr(ch, "find_cell_head", lambda ck: ck.parent / "cells" / "best.pt")
+    monkeypatch.setattr(ch, "load_cell_head", lambda p: ("head", {"window": 256}))
+    for name, run_tta in (("plain", False), ("tta", True)):
+        save_checkpoint(tmp_path / name / "best.pt", {"config": {"task": "segmentation", "tta": run_tta}, "model": {}})
+    E.evaluate_checkpoint(tmp_path / "plain", instances=True)
+    E.evaluate_checkpoint(tmp_path / "plain", instances=True, tta=True)
+    E.evaluate_checkpoint(tmp_path / "tta", instances=True)  # the run's own setting reaches both models
+    assert [c["cell_head"][1]["tta"] for c in calls] == [False, True, True]
+    assert [c["tta"] for c in calls] == [None, True, None] and calls[0]["cell_head"][1]["window"] == 256
+
+
 # ------------------------------------------------------------------------------------ Grad-CAM
 def _toy_predictions() -> pd.DataFrame:
     rows = [  # true, pred, confidence

@@ -333,6 +333,24 @@ def _with_cell_head(seg: Path, threshold: float = 0.5) -> Path:
     return seg
 
 
+def test_analyze_field_gives_the_cell_head_tta_and_the_final_scale(monkeypatch):
+    import cervix.stages.pipeline as P
+
+    class Stop(Exception):
+        pass
+
+    probs = np.zeros((2, 64, 64), np.float32)
+    probs[:, 20:40, 20:40] = 1.0  # one cell, its nucleus the same square
+    seen = []
+    monkeypatch.setattr(P, "sized_probabilities", lambda *a, **k: (probs, {"scale": 0.5}))
+    monkeypatch.setattr(P, "predict_whole_cells", lambda head, cfg, *a: seen.append(cfg) or (_ for _ in ()).throw(Stop))
+    image = np.zeros((64, 64, 3), np.uint8)
+    for tta in (False, True):
+        with pytest.raises(Stop):
+            P.analyze_field(None, {}, None, {"class_names": ["a"]}, image, tta=tta, cell_head=("head", {"window": 96}))
+    assert [c["tta"] for c in seen] == [False, True] and all(c["scale"] == 0.5 and c["window"] == 96 for c in seen)
+
+
 def test_analyze_with_a_cell_head_keeps_whole_overlapping_cells(run5, synth, tmp_path, monkeypatch):
     """With RUN/cells/ each cell is its whole mask: measured, cut, exported and read back whole;
     overlaps.csv lists the pairs; the label maps stay the partition."""
