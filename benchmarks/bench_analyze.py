@@ -1,9 +1,9 @@
 """Time and peak memory of ``python -m cervix analyze`` on one large field (SIPaKMeD-sized, 2048 x 1536).
 
-Run: ``python benchmarks/bench_analyze.py --seg RUN --cls RUN [--width 2048 --height 1536]``.
+Run: ``python benchmarks/bench_analyze.py [--seg RUN] [--cls RUN] [--width 2048 --height 1536]``.
 The field is synthetic (cells at the generator's pixel scale, cropped from a square field); the
 runs are any trained segmentation and classification runs (without them, untrained models of
-the ``cpu`` profile's architecture stand in: the same compute for the networks, but the number
+the ``cpu`` profile's architecture stand in, each on its own: the same compute for the networks, but the number
 of cells, and so the classifier's share of the time, differs). Reports the wall-clock time of
 each part (segmentation, instance separation, cutting and classifying the cells, writing; the
 QuPath GeoJSON and COCO exports of the cells on their own; the whole cells of the cell head on
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "bench_analyze_work"
-    seg, cls = (args.seg, args.cls) if args.seg and args.cls else stand_in_runs(work / "runs", args.decoder)
+    stand_in = stand_in_runs(work / "runs", args.decoder) if not (args.seg and args.cls) else (None, None)
+    seg, cls = args.seg or stand_in[0], args.cls or stand_in[1]  # either run may be a stand-in
     image = field(args.width, args.height)
     work.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(work / "field.png"), np.ascontiguousarray(image[..., ::-1]))
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
         "analyze_partition_s": round(t_part, 2),
         "whole_over_partition": round(t_all / t_part, 2),
         "peak_rss_mb": round(peak_mb, 1),
-        "trained_runs": bool(args.seg and args.cls),
+        "trained_seg": bool(args.seg),
+        "trained_cls": bool(args.cls),
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,

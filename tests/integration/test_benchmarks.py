@@ -231,7 +231,7 @@ def test_real_dev_tiny(tmp_path):
 def test_bench_analyze_tiny(tmp_path):
     run_script("bench_analyze.py", "--tiny", "--out", tmp_path)
     res = json.loads((tmp_path / "bench_analyze.json").read_text())
-    assert res["width"] == res["height"] == 256 and res["trained_runs"] is False
+    assert res["width"] == res["height"] == 256 and res["trained_seg"] is res["trained_cls"] is False
     assert res["analyze_total_s"] > 0 and res["peak_rss_mb"] > 0 and res["cells"] >= 0
     assert res["cell_head"] is True and res["whole_cells_s"] >= 0 and res["whole_over_partition"] > 0
     finite_numbers(res)
