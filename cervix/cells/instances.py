@@ -29,7 +29,6 @@ partition cannot give back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -50,17 +49,11 @@ __all__ = [
     "padded_crop",
     "cut_cell",
     "centre_instance",
-    "WHOLE_CELL_MIN_RATIO",
     "covered_fractions",
     "CROP_MARGIN",
     "CROP_MAX_STRETCH",
     "CELL_COLUMNS",
 ]
-
-
-#: Smallest area of a whole cell, relative to the cut cell under a crop's centre, that
-#: :func:`centre_instance` takes instead of it.
-WHOLE_CELL_MIN_RATIO = 0.0
 
 
 @dataclass
@@ -321,45 +314,21 @@ def cut_cell(image: np.ndarray, inst: Instances, cell_id: int) -> dict:
     return {"image": padded_crop(image, x0, y0, sw, sh), "cytoplasm": cyt, "nucleus": nuc, "box": (x0, y0, sw, sh)}
 
 
-def centre_instance(inst: Instances, padding: Sequence[int] = (0, 0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+def centre_instance(inst: Instances) -> tuple[np.ndarray, np.ndarray]:
     """``(cytoplasm, nucleus)`` uint8 {0, 255} masks of the cell a single-cell crop is centred on.
 
-    The cell under the centre of the crop's content (``padding``: the flat borders top, bottom,
-    left, right), or, when the centre is background, the cell with the pixel nearest to it. A crop
-    is cut around one whole cell: when that cell is cut by the content's frame and a cell with a
-    nucleus lies wholly inside it, with at least :data:`WHOLE_CELL_MIN_RATIO` of its area, the
-    nearest such whole cell is taken instead. Both masks are empty when there is no cell.
+    The cell under the crop's centre, or, when the centre is background, the cell with the
+    pixel nearest to it; both masks empty when there is no cell.
     """
     cells = inst.cells
     if not cells.any():
         return np.zeros(cells.shape, np.uint8), np.zeros(cells.shape, np.uint8)
     h, w = cells.shape
-    t, b, left, r = padding
-    cy, cx = (t + h - b) // 2, (left + w - r) // 2
-    keep = int(cells[cy, cx])
+    keep = int(cells[h // 2, w // 2])
     if keep == 0:
         ys, xs = np.nonzero(cells)
-        i = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+        i = int(np.argmin((ys - h // 2) ** 2 + (xs - w // 2) ** 2))
         keep = int(cells[ys[i], xs[i]])
-    boxes = ndi.find_objects(cells)
-    areas = np.bincount(cells.ravel())
-
-    def cut(k: int) -> bool:  # touches the content's frame
-        ys, xs = boxes[k - 1]
-        return ys.start <= t or xs.start <= left or ys.stop >= h - b or xs.stop >= w - r
-
-    if cut(keep):
-        whole = [
-            k
-            for k, box in enumerate(boxes, 1)
-            if box is not None
-            and k not in inst.no_nucleus
-            and not cut(k)
-            and areas[k] >= WHOLE_CELL_MIN_RATIO * areas[keep]
-        ]
-        if whole:
-            dist = {k: np.min(np.hypot(*(np.nonzero(cells == k) - np.array([[cy], [cx]])))) for k in whole}
-            keep = min(dist, key=dist.get)
     return ((cells == keep) * 255).astype(np.uint8), ((inst.nuclei == keep) * 255).astype(np.uint8)
 
 

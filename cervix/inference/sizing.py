@@ -327,7 +327,7 @@ def sized_masks(
     probs, info = sized_probabilities(model, image, thresholds, single_cell=single_cell, **kw)
     if single_cell:
         inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
-        cyt, nuc = centre_instance(inst, info["padding"])
+        cyt, nuc = centre_instance(inst)
     else:
         cyt, nuc = binarise(probs, thresholds)
     return cyt, nuc, info

@@ -95,26 +95,6 @@ def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
     assert c.max() == 0 and n.max() == 0
 
 
-def test_centre_instance_prefers_the_whole_cell_to_one_cut_by_the_frame():
-    from cervix.cells.instances import InstanceConfig, centre_instance, separate
-
-    # the centre (32, 32) is 16 px from the nucleus of a cell cut by the right edge, 18 px from
-    # the nucleus of a whole cell: the crop was made around the whole one
-    cyt = _disc_masks((64, 64), [(48, 32, 18), (14, 32, 10)])
-    nuc = _disc_masks((64, 64), [(48, 32, 3), (14, 32, 3)])
-    cfg = InstanceConfig(min_cell_area=1, min_nucleus_area=1)
-    inst = separate(np.stack([cyt, nuc]) / 255.0, cfg)
-    assert inst.cells[32, 32] == inst.cells[32, 48] != inst.cells[32, 14]  # the centre is on the cut cell
-    c, n = centre_instance(inst)
-    assert c[32, 14] == 255 and c[32, 48] == 0 and n[32, 14] == 255
-    # the same crop letterboxed (32 flat columns on the right): the frame is the content's
-    padded = np.zeros((2, 64, 96))
-    padded[:, :, :64] = np.stack([cyt, nuc]) / 255.0
-    inst = separate(padded, cfg)
-    assert centre_instance(inst, (0, 0, 0, 32))[0][32, 14] == 255
-    assert centre_instance(inst)[0][32, 48] == 255  # centre (32, 48), its cell not cut by the array
-
-
 def test_covered_fractions_of_a_hand_computed_stack():
     cells = np.zeros((4, 6, 8), bool)
     cells[0, 0:4, 0:4] = True  # 16 px; cell 1 covers its 2x2 corner, cell 2 one more pixel
