@@ -16,10 +16,12 @@ from cervix.inference.sizing import (
 from cervix.inference.tiling import (
     CROP_SCALES,
     blend_window,
+    flip_averaged_probabilities,
     multi_scale_probabilities,
     predict_tiled,
     single_cell_masks,
     tile_starts,
+    tta_flips,
 )
 from cervix.inference.wholecells import (
     predict_whole_cells,
@@ -30,6 +32,8 @@ __all__ = [
     "predict_logits",
     "predictions_frame",
     "predict_tiled",
+    "tta_flips",
+    "flip_averaged_probabilities",
     "blend_window",
     "tile_starts",
     "single_cell_masks",

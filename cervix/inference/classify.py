@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from cervix.core.device import autocast_context, device_and_amp
 from cervix.data.records import Record
+from cervix.inference.tiling import tta_flips
 
 __all__ = [
     "predict_logits",
@@ -40,7 +41,7 @@ def predict_logits(
     """
     dev = next(model.parameters()).device
     _, dtype, _ = device_and_amp(amp, dev)
-    flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if tta else [()]
+    flips = tta_flips(tta)
     was_training = model.training
     model.eval()
     logits, targets = [], []

@@ -21,7 +21,7 @@ run half-way and never goes unlisted.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +37,36 @@ from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "predict_tiled",
+    "tta_flips",
+    "flip_averaged_probabilities",
     "blend_window",
     "tile_starts",
     "single_cell_masks",
     "multi_scale_probabilities",
     "CROP_SCALES",
 ]
+
+
+def tta_flips(tta: bool) -> list[tuple[int, ...]]:
+    """The tensor dims flipped by flip test-time augmentation: identity, then (with ``tta``) the
+    horizontal and vertical flips."""
+    return [(), (-1,), (-2,)] if tta else [()]
+
+
+def flip_averaged_probabilities(
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tta: bool, device: torch.device, amp_dtype: Any
+) -> torch.Tensor:
+    """Sigmoid probabilities of ``forward`` (``(B, C, H, W)`` logits of ``x``), averaged over the
+    :func:`tta_flips`, each flipped back before the average; float32, on ``x``'s device."""
+    flips = tta_flips(tta)
+    prob: torch.Tensor | None = None
+    for dims in flips:
+        with autocast_context(device, amp_dtype):
+            logits = forward(x.flip(dims) if dims else x)  # (B, C, H, W)
+        p = torch.sigmoid(logits.float())
+        p = p.flip(dims) if dims else p
+        prob = p if prob is None else prob + p
+    return prob / len(flips)
 
 
 def blend_window(tile: int, overlap_px: int, margin: int) -> np.ndarray:
@@ -220,7 +244,6 @@ def _blend_tiles(
     _, amp_dtype, _ = device_and_amp(amp, device)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if tta else [()]
     coords = [(y, x) for y in grid.ys for x in grid.xs]
     acc: torch.Tensor | None = None  # (C, Hp, Wp) weighted probability sum
     was_training = model.training
@@ -231,15 +254,7 @@ def _blend_tiles(
             crops = np.stack([padded[y : y + tile, x : x + tile] for y, x in chunk])  # (B, t, t, 3)
             x_in = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
             x_in = ((x_in - m) / s).to(device=device, dtype=dtype)  # (B, 3, t, t)
-            prob = None
-            for dims in flips:
-                xi = x_in.flip(dims) if dims else x_in
-                with autocast_context(device, amp_dtype):
-                    logits = model(xi)  # (B, C, t, t)
-                p = torch.sigmoid(logits.float())
-                p = p.flip(dims) if dims else p
-                prob = p if prob is None else prob + p
-            prob = (prob / len(flips)).cpu()  # (B, C, t, t)
+            prob = flip_averaged_probabilities(model, x_in, tta, device, amp_dtype).cpu()  # (B, C, t, t)
             if acc is None:
                 acc = torch.zeros(prob.shape[1], Hp, Wp, dtype=torch.float32)
             for (y, x), p in zip(chunk, prob):

@@ -21,9 +21,10 @@ from scipy import ndimage as ndi
 
 from cervix.cells.instances import Instances
 from cervix.cells.whole import CellMask
-from cervix.core.device import autocast_context, device_and_amp
+from cervix.core.device import device_and_amp
 from cervix.core.labels import HEADS
 from cervix.data.windows import cell_window, model_input, window_origin, window_transform
+from cervix.inference.tiling import flip_averaged_probabilities
 
 __all__ = [
     "predict_whole_cells",
@@ -77,7 +78,6 @@ def predict_whole_cells(
     dev = next(model.parameters()).device
     _, dtype, _ = device_and_amp(cfg.get("amp", "none"), dev)
     resize = window_transform(size)
-    flips: list[tuple[int, ...]] = [(), (-1,), (-2,)] if cfg.get("tta") else [()]  # as predict_tiled's TTA
     objs = ndi.find_objects(inst.cells)  # boxes of the partition's cells
     nuc_objs = ndi.find_objects(inst.nuclei)
     jobs: list[tuple[int, tuple[int, int]]] = []  # (cell id, window origin)
@@ -101,12 +101,8 @@ def predict_whole_cells(
             r = resize(image=img, mask=masks)
             xs_.append(model_input(r["image"], r["mask"]))
         x = torch.stack(xs_).to(dev)  # (B, 5, S, S)
-        probs = np.zeros((len(chunk), size, size), np.float32)
-        for dims in flips:
-            with autocast_context(dev, dtype):
-                logits = model(x.flip(dims) if dims else x, heads=HEADS[:1]).float()  # (B, 1, S, S): whole cell only
-            p = torch.sigmoid(logits.flip(dims) if dims else logits)[:, 0]  # (B, S, S)
-            probs += p.cpu().numpy() / len(flips)
+        whole_cell = lambda xi: model(xi, heads=HEADS[:1])  # noqa: E731  (B, 1, S, S): the whole-cell decoder only
+        probs = flip_averaged_probabilities(whole_cell, x, bool(cfg.get("tta")), dev, dtype)[:, 0].cpu().numpy()
         for (cid, (x0, y0)), p, g in zip(chunk, probs, given):
             p = cv2.resize(p, (window, window), interpolation=cv2.INTER_LINEAR) if window != size else p
             m = p > thr

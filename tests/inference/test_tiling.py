@@ -229,3 +229,21 @@ def test_single_cell_masks_at_one_scale_equals_the_plain_path():
     want = centre_instance(separate(probs, InstanceConfig()))
     cyt, nuc = I.single_cell_masks(model, img, (0.5, 0.5), scales=(1.0,), tile=64)
     assert np.array_equal(cyt, want[0]) and np.array_equal(nuc, want[1])
+
+
+def test_flip_averaged_probabilities_by_hand():
+    from cervix.inference.tiling import flip_averaged_probabilities, tta_flips
+
+    assert tta_flips(False) == [()] and tta_flips(True) == [(), (-1,), (-2,)]
+    ramp = torch.arange(6.0).view(1, 1, 2, 3) - 2.5  # logits that ignore the input
+    x = torch.zeros(1, 3, 2, 3)
+    plain = flip_averaged_probabilities(lambda xi: ramp, x, False, torch.device("cpu"), None)
+    assert torch.allclose(plain, torch.sigmoid(ramp))
+    # each flipped answer is flipped back: identity, then the ramp flipped along W and along H
+    want = (torch.sigmoid(ramp) + torch.sigmoid(ramp.flip(-1)) + torch.sigmoid(ramp.flip(-2))) / 3
+    assert torch.allclose(flip_averaged_probabilities(lambda xi: ramp, x, True, torch.device("cpu"), None), want)
+    # a model that follows its input (logits = input) is unchanged by the flips
+    y = torch.randn(2, 1, 4, 6)
+    assert torch.allclose(
+        flip_averaged_probabilities(lambda xi: xi, y, True, torch.device("cpu"), None), torch.sigmoid(y)
+    )
