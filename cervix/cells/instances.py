@@ -317,18 +317,26 @@ def cut_cell(image: np.ndarray, inst: Instances, cell_id: int) -> dict:
 def centre_instance(inst: Instances) -> tuple[np.ndarray, np.ndarray]:
     """``(cytoplasm, nucleus)`` uint8 {0, 255} masks of the cell a single-cell crop is centred on.
 
-    The cell under the crop's centre, or, when the centre is background, the cell with the
-    pixel nearest to it; both masks empty when there is no cell.
+    The cell whose nucleus centroid is nearest the crop's centre: a crop is cut around its cell's
+    nucleus, and in a clump a neighbour's cytoplasm often lies over the centre (in ISBI 2014 the
+    median cell has 28% of its area under neighbours), so the cell under the centre pixel is often
+    a neighbour. Without any nucleus: the cell under the centre, or, when the centre is
+    background, the cell with the pixel nearest to it; both masks empty when there is no cell.
     """
     cells = inst.cells
     if not cells.any():
         return np.zeros(cells.shape, np.uint8), np.zeros(cells.shape, np.uint8)
     h, w = cells.shape
-    keep = int(cells[h // 2, w // 2])
-    if keep == 0:
-        ys, xs = np.nonzero(cells)
-        i = int(np.argmin((ys - h // 2) ** 2 + (xs - w // 2) ** 2))
-        keep = int(cells[ys[i], xs[i]])
+    ids = np.unique(inst.nuclei[inst.nuclei > 0])
+    if len(ids):
+        cy, cx = np.asarray(ndi.center_of_mass(np.ones(cells.shape), inst.nuclei, ids)).reshape(-1, 2).T
+        keep = int(ids[np.argmin((cy - (h - 1) / 2) ** 2 + (cx - (w - 1) / 2) ** 2)])
+    else:
+        keep = int(cells[h // 2, w // 2])
+        if keep == 0:
+            ys, xs = np.nonzero(cells)
+            i = int(np.argmin((ys - h // 2) ** 2 + (xs - w // 2) ** 2))
+            keep = int(cells[ys[i], xs[i]])
     return ((cells == keep) * 255).astype(np.uint8), ((inst.nuclei == keep) * 255).astype(np.uint8)
 
 

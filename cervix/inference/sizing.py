@@ -15,9 +15,11 @@ Nat. Methods 2021) normalises pixel spacing the same way. cervix does the same:
 - **Two passes** (:func:`sized_probabilities`): the image is segmented on a pyramid (the run's
   scale times 1, 1/2, 1/4, 1/8; levels that shrink its short side below 32 px, or leave its long
   side above 1024 px while a coarser level is left, are skipped); at each level the centre
-  cell's nucleus (single-cell crops) or the median nucleus (fields) is measured; the level
-  whose nucleus, at that level's scale, is nearest the training median (in log ratio) gives
-  the estimate: the model is most trustworthy near its training size. The image is then
+  cell's nucleus (single-cell crops) or the median nucleus (fields) is measured; among the
+  measures that a neighbouring level confirms (a real nucleus measures about the same in image
+  pixels at two levels, a texture fragment found far from the training size does not), the
+  level whose nucleus, at that level's scale, is nearest the training median (in log ratio)
+  gives the estimate: the model is most trustworthy near its training size. The image is then
   resized so its nucleus diameter matches the training median and segmented again. As in
   Cellpose's size model, the nucleus is measured once more on that pass (now near the training
   size) and this refined measure is the estimate; when it moved by more than 10% the image is
@@ -52,6 +54,7 @@ from cervix.inference.tiling import CROP_SCALES, multi_scale_probabilities, pred
 __all__ = [
     "SIZE_MEASURE",
     "PYRAMID",
+    "CONFIRM_TOLERANCE",
     "REFINE_TOLERANCE",
     "flat_borders",
     "training_cell_size",
@@ -67,6 +70,9 @@ SIZE_MEASURE = "nucleus_diameter"
 
 #: Relative levels of the first pass, down to 1/8.
 PYRAMID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+
+#: Relative difference of two neighbouring pyramid levels' measures that confirms a nucleus.
+CONFIRM_TOLERANCE = 0.2
 
 #: Relative change of the refined nucleus diameter that is worth one more segmentation pass.
 REFINE_TOLERANCE = 0.1
@@ -191,10 +197,34 @@ def _measure(probs: np.ndarray, thresholds: Sequence[float], single_cell: bool) 
     return float(np.median(d)) if len(d) else None
 
 
+def _choose_level(measures: Sequence[tuple[float, float]], target: float) -> float | None:
+    """The nucleus diameter (image px) the first pass settles on, from ``(level scale, diameter in
+    image px)`` per pyramid level, finest first.
+
+    A real nucleus measures about the same in image pixels at neighbouring levels; a fragment of
+    texture that a level far from the training size mistakes for a nucleus does not (a 4x crop's
+    106 px nucleus at full scale: a 25 px fragment; at 1/2, 1/4 and 1/8: 93, 98 and 99 px). So the
+    measures confirmed by a neighbouring level (within :data:`CONFIRM_TOLERANCE`) are preferred,
+    and among them the one whose size at its level is nearest the training median (log ratio)."""
+    ok = [(s, d) for s, d in measures if d * s >= 2.0]  # a nucleus of under 2 px at its level is noise
+    if not ok:
+        return None
+    ds = [d for _, d in ok]
+    confirmed = [
+        m
+        for i, m in enumerate(ok)
+        if any(
+            abs(math.log(ds[i] / ds[j])) <= math.log1p(CONFIRM_TOLERANCE) for j in (i - 1, i + 1) if 0 <= j < len(ok)
+        )
+    ]
+    return min(confirmed or ok, key=lambda m: abs(math.log(m[1] * m[0] / target)))[1]
+
+
 def _estimate(
     model: nn.Module, image: np.ndarray, thresholds: Sequence[float], single_cell: bool, target: float, kw: dict
 ) -> tuple[float | None, int]:
-    """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`.
+    """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`
+    (the level is chosen by :func:`_choose_level`).
 
     Levels that shrink the short side below ``min_side`` px are skipped, and so are levels that
     leave the long side above ``max_side`` px while a coarser level is left (a magnified crop's
@@ -204,18 +234,14 @@ def _estimate(
     levels = [lv for i, lv in enumerate(PYRAMID) if i == 0 or min(image.shape[:2]) * base * lv >= min_side]
     small = [lv for lv in levels if max(image.shape[:2]) * base * lv <= max_side]
     levels = small or levels[-1:]
-    best: tuple[float, float] | None = None  # (|log ratio to the target|, diameter)
-    tried = 0
+    measures = []  # (scale, diameter in image px) of the levels where a nucleus was found
     for level in levels:
         s = base * level
-        tried += 1
         probs = predict_tiled(model, image, **{**kw, "scale": s, "overlap": 0.0, "margin": 0, "tta": False})
         d = _measure(probs[:2], thresholds, single_cell)
-        if d is not None and d * s >= 2.0:  # a nucleus of under 2 px at that level is noise
-            gap = abs(math.log(d * s / target))
-            if best is None or gap < best[0]:
-                best = (gap, d)
-    return (best[1] if best else None), tried
+        if d is not None:
+            measures.append((s, d))
+    return _choose_level(measures, target), len(levels)
 
 
 def _clip_scale(s: float, base: float) -> float:

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from cervix.cells.instances import InstanceConfig, Instances, cell_table, covered_fractions, cut_cell, separate
+from cervix.cells.instances import (
+    InstanceConfig,
+    Instances,
+    cell_table,
+    centre_instance,
+    covered_fractions,
+    cut_cell,
+    separate,
+)
 from cervix.synthetic.fields import item_rng, make_field
 
 
@@ -93,6 +101,19 @@ def test_centre_instance_keeps_the_centre_cell_and_its_nucleus():
     # no cell at all: both empty
     c, n = centre_instance(separate(np.zeros((2, 64, 64)), cfg))
     assert c.max() == 0 and n.max() == 0
+
+
+def test_centre_instance_takes_the_nucleus_nearest_the_centre_not_the_cell_under_it():
+    # cell 1's large nucleus reaches nearer the centre and its part of the partition covers the
+    # centre pixel, but cell 2's nucleus centroid is nearer: the crop is cut around cell 2
+    yy, xx = np.mgrid[:64, :64]
+    cells = np.where(xx < 34, 1, 2).astype(np.uint16)
+    nuclei = np.zeros_like(cells)
+    nuclei[(yy - 32) ** 2 + (xx - 20) ** 2 <= 10**2] = 1  # centroid 12 px from the centre, edge 2 px
+    nuclei[(yy - 32) ** 2 + (xx - 42) ** 2 <= 2**2] = 2  # centroid 10 px from the centre
+    c, n = centre_instance(Instances(cells, nuclei))
+    assert c[32, 50] == 255 and c[32, 32] == 0 and (c > 0).sum() == (cells == 2).sum()
+    assert n[32, 42] == 255 and n[32, 20] == 0 and (n > 0).sum() == (nuclei == 2).sum()
 
 
 def test_covered_fractions_of_a_hand_computed_stack():

@@ -150,6 +150,19 @@ def test_auto_finds_a_magnified_nucleus_and_resizes_to_the_training_size(fake_mo
     assert info1["size_source"] == "run" and math.sqrt(4 * (nuc1 > 0).sum() / math.pi) < 45
 
 
+def test_the_first_pass_prefers_a_size_that_neighbouring_levels_confirm():
+    # a 4x crop of ISBI image 2: at full scale a 25 px texture fragment (right at the training
+    # size, 26.9), at 1/2, 1/4 and 1/8 the real 106 px nucleus measured as 93, 98 and 99 px
+    measures = [(1.0, 25.0), (0.5, 93.1), (0.25, 98.2), (0.125, 98.6)]
+    assert sizing._choose_level(measures, 26.9) == 98.2  # 24.5 px at 1/4, the confirmed level nearest
+    # nothing confirmed (every level disagrees): the level nearest the training size, as before
+    assert sizing._choose_level([(1.0, 37.1), (0.5, 52.3), (0.25, 33.3)], 26.9) == 52.3
+    # a lone level; a nucleus of under 2 px at its level is noise; nothing found
+    assert sizing._choose_level([(1.0, 40.0)], 26.9) == 40.0
+    assert sizing._choose_level([(0.25, 6.0), (0.125, 12.0)], 26.9) is None
+    assert sizing._choose_level([], 26.9) is None
+
+
 def test_refinement_measures_again_on_the_normalised_pass(fake_model, monkeypatch):
     img = _crop(nucleus_d=80)
     monkeypatch.setattr(sizing, "_estimate", lambda *a, **k: (50.0, 4))  # a first pass 37% too small
