@@ -2,6 +2,7 @@
 
 from cervix.inference.classify import predict_logits, predictions_frame
 from cervix.inference.sizing import (
+    CONFIRM_TOLERANCE,
     PYRAMID,
     REFINE_TOLERANCE,
     SIZE_MEASURE,
@@ -41,6 +42,7 @@ __all__ = [
     "multi_scale_probabilities",
     "SIZE_MEASURE",
     "PYRAMID",
+    "CONFIRM_TOLERANCE",
     "REFINE_TOLERANCE",
     "flat_borders",
     "training_cell_size",
