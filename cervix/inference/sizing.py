@@ -209,14 +209,9 @@ def _choose_level(measures: Sequence[tuple[float, float]], target: float) -> flo
     ok = [(s, d) for s, d in measures if d * s >= 2.0]  # a nucleus of under 2 px at its level is noise
     if not ok:
         return None
-    ds = [d for _, d in ok]
-    confirmed = [
-        m
-        for i, m in enumerate(ok)
-        if any(
-            abs(math.log(ds[i] / ds[j])) <= math.log1p(CONFIRM_TOLERANCE) for j in (i - 1, i + 1) if 0 <= j < len(ok)
-        )
-    ]
+    tol = math.log1p(CONFIRM_TOLERANCE)
+    agree = [abs(math.log(a[1] / b[1])) <= tol for a, b in zip(ok, ok[1:])]  # level i agrees with level i + 1
+    confirmed = [m for i, m in enumerate(ok) if (i > 0 and agree[i - 1]) or (i < len(agree) and agree[i])]
     return min(confirmed or ok, key=lambda m: abs(math.log(m[1] * m[0] / target)))[1]
 
 

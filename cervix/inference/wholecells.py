@@ -12,6 +12,7 @@ local masks), so a field of hundreds of cells never holds a full-field array per
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import cv2
@@ -101,7 +102,7 @@ def predict_whole_cells(
             r = resize(image=img, mask=masks)
             xs_.append(model_input(r["image"], r["mask"]))
         x = torch.stack(xs_).to(dev)  # (B, 5, S, S)
-        whole_cell = lambda xi: model(xi, heads=HEADS[:1])  # noqa: E731  (B, 1, S, S): the whole-cell decoder only
+        whole_cell = partial(model, heads=HEADS[:1])  # (B, 1, S, S): the whole-cell decoder only
         probs = flip_averaged_probabilities(whole_cell, x, bool(cfg.get("tta")), dev, dtype)[:, 0].cpu().numpy()
         for (cid, (x0, y0)), p, g in zip(chunk, probs, given):
             p = cv2.resize(p, (window, window), interpolation=cv2.INTER_LINEAR) if window != size else p
