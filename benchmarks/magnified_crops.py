@@ -9,7 +9,9 @@ and 6x (bicubic) and letterboxed to a square with the crop's median colour, as H
 Cells cut by the image border, and cells without a nucleus of their own, are left out.
 
 For every crop it records the nucleus Dice of the centre cell (as ``masks --single-cell`` writes
-it) against that cell's own nucleus, and the estimated nucleus diameter against the true one
+it) against that cell's own nucleus, the Dice of its cytoplasm mask against the whole cell (ISBI's
+truth is amodal: the parts under neighbours included; the cell's part of the partition, or with
+``--cell-head`` the whole cell the run's cell head draws), and the estimated nucleus diameter against the true one
 (equivalent-circle diameters); the naive baseline estimates the diameter as the crop side times
 the one constant that fits these crops best (fitted on them, so optimistic). It also measures
 the same run on the 30 whole ISBI fields (the run's scale) and on the 15 real SIPaKMeD crops with
@@ -50,6 +52,7 @@ from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.inference.sizing import sized_masks  # noqa: E402
 from cervix.inference.tiling import predict_tiled  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
+from cervix.stages.cellhead import cell_head_of  # noqa: E402
 from cervix.stages.segmentation import inference_kwargs, load_segmentation  # noqa: E402
 
 MAGNIFICATIONS = (1, 2, 3, 4, 6)
@@ -102,7 +105,7 @@ def letterbox(image: np.ndarray, truth: np.ndarray, m: float) -> tuple[np.ndarra
 
 def magnified_crops(cells_per_image: int = 2, seed: int = 0) -> list[dict[str, Any]]:
     """One framing per chosen cell of the ISBI development images: ``{"image", "truth" (its own
-    nucleus), "file", "cell"}`` at 1x, before magnification."""
+    nucleus), "whole" (the whole cell, overlaps included), "file", "cell"}`` at 1x, before magnification."""
     rng = np.random.default_rng(seed)
     crops = []
     for rec in isbi_records():
@@ -123,6 +126,7 @@ def magnified_crops(cells_per_image: int = 2, seed: int = 0) -> list[dict[str, A
                 {
                     "image": s.image[t : t + h, left : left + w],
                     "truth": nuc[t : t + h, left : left + w],
+                    "whole": cell[t : t + h, left : left + w],
                     "file": Path(rec.path).name,
                     "cell": int(i),
                 }
@@ -144,8 +148,10 @@ def _method(cfg: dict[str, Any], method: str) -> tuple[Any, str | None, bool]:
     return size, (None if method == "run" else "auto"), method != "auto-once"
 
 
-def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: int) -> dict[str, Any]:
-    """Nucleus Dice and the diameter estimate per magnification."""
+def crops_part(
+    model: Any, cfg: dict[str, Any], method: str, cells_per_image: int, cell_head: Any = None
+) -> dict[str, Any]:
+    """Nucleus and whole-cell (cytoplasm mask) Dice and the diameter estimate per magnification."""
     kw = inference_kwargs(cfg)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     size, diameter, refine = _method(cfg, method)
@@ -153,8 +159,17 @@ def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: in
     for crop in magnified_crops(cells_per_image):
         for m in MAGNIFICATIONS:
             img, truth = letterbox(crop["image"], crop["truth"], m)
-            _, nuc, info = sized_masks(
-                model, img, thr, single_cell=True, diameter=diameter, cell_size=size, refine=refine, **kw
+            _, whole = letterbox(crop["image"], crop["whole"], m)
+            cyt, nuc, info = sized_masks(
+                model,
+                img,
+                thr,
+                single_cell=True,
+                cell_head=cell_head,
+                diameter=diameter,
+                cell_size=size,
+                refine=refine,
+                **kw,
             )
             rows.append(
                 {
@@ -163,6 +178,7 @@ def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: in
                     "magnification": m,
                     "side": int(img.shape[0]),
                     "dice_nucleus": float(dice_score(nuc[None] > 0, truth[None])[0]),
+                    "dice_cytoplasm": float(dice_score(cyt[None] > 0, whole[None])[0]),
                     "true_diameter": float(equivalent_diameter(truth.sum())),
                     "estimate": info["nucleus_diameter_px"],
                     "scale": info["scale"],
@@ -178,6 +194,7 @@ def crops_part(model: Any, cfg: dict[str, Any], method: str, cells_per_image: in
         naive = [abs(c * r["side"] / r["true_diameter"] - 1) for r in mine]
         per_mag[str(m)] = {
             "dice_nucleus": _mean_ci([r["dice_nucleus"] for r in mine]),
+            "dice_cytoplasm": _mean_ci([r["dice_cytoplasm"] for r in mine]),
             "below_0.5": float(np.mean([r["dice_nucleus"] < 0.5 for r in mine])),
             "estimate_median_abs_error": float(np.median(err)) if err else None,
             "estimated": len(err),
@@ -207,7 +224,7 @@ def fields_part(model: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     return {f"dice_{h}": _mean_ci(v) for h, v in d.items()}
 
 
-def sipakmed_part(model: Any, cfg: dict[str, Any], method: str) -> dict[str, Any]:
+def sipakmed_part(model: Any, cfg: dict[str, Any], method: str, cell_head: Any = None) -> dict[str, Any]:
     """The 15 real SIPaKMeD crops with label maps: Dice per head, and the best centred disc."""
     root = real_samples_dir() / "sipakmed"
     recs = read_dataset(root, "labelmap")
@@ -217,7 +234,15 @@ def sipakmed_part(model: Any, cfg: dict[str, Any], method: str) -> dict[str, Any
     samples = [r.load() for r in recs]
     for s in samples:
         cyt, nuc, _ = sized_masks(
-            model, s.image, thr, single_cell=True, diameter=diameter, cell_size=size, refine=refine, **kw
+            model,
+            s.image,
+            thr,
+            single_cell=True,
+            cell_head=cell_head,
+            diameter=diameter,
+            cell_size=size,
+            refine=refine,
+            **kw,
         )
         d["cytoplasm"].append(float(dice_score(cyt[None] > 0, s.cytoplasm[None] > 127)[0]))
         d["nucleus"].append(float(dice_score(nuc[None] > 0, s.nucleus[None] > 127)[0]))
@@ -240,7 +265,9 @@ def sipakmed_part(model: Any, cfg: dict[str, Any], method: str) -> dict[str, Any
 def table(out: Path) -> str:
     """Markdown: one row per JSON in ``out`` (run, method)."""
     head = "| run | method | " + " | ".join(f"nucleus Dice {m}x" for m in MAGNIFICATIONS)
-    head += " | diameter error (naive) | SIPaKMeD nucleus / cytoplasm (disc) | ISBI fields cyt / nuc |"
+    head += (
+        " | cell Dice 1x-6x | diameter error (naive) | SIPaKMeD nucleus / cytoplasm (disc) | ISBI fields cyt / nuc |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for p in sorted(out.glob("*.json")):
         r = json.loads(p.read_text())
@@ -250,10 +277,14 @@ def table(out: Path) -> str:
             f"{pm[str(m)]['dice_nucleus']['ci95'][1]:.2f}]"
             for m in MAGNIFICATIONS
         )
+        cells = " / ".join(
+            f"{pm[str(m)]['dice_cytoplasm']['mean']:.3f}" if "dice_cytoplasm" in pm[str(m)] else "-"
+            for m in MAGNIFICATIONS
+        )
         e = r["crops"]["estimate_median_abs_error"]
         sip, f = r["sipakmed"], r["fields"]
         lines.append(
-            f"| {r['label']} | {r['method']} | {dice} | "
+            f"| {r['label']} | {r['method']}{' + cell head' if r.get('cell_head') else ''} | {dice} | {cells} | "
             + (f"{e:.1%}" if e is not None else "-")
             + f" ({r['crops']['naive_median_abs_error']:.1%}) | "
             f"{sip['dice_nucleus']['mean']:.3f} / {sip['dice_cytoplasm']['mean']:.3f} "
@@ -272,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cells-per-image", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--table", action="store_true", help="only print/write the table of the JSONs in --out")
+    ap.add_argument(
+        "--cell-head",
+        action="store_true",
+        help="the centre cell's cytoplasm mask from the run's cell head (its whole cell), not the partition",
+    )
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.table:
@@ -279,14 +315,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             ap.error("--run is required (or --table)")
         model, cfg = load_segmentation(args.run)
         label = args.label or Path(args.run).name
+        cell_head = cell_head_of(args.run) if args.cell_head else None
+        if args.cell_head and cell_head is None:
+            ap.error(f"--cell-head: {args.run} has no cell head (cells/best.pt)")
         t0 = time.perf_counter()
         res = {
             "label": label,
             "method": args.method,
             "run": str(args.run),
             "cell_size": cfg.get("cell_size"),
-            "crops": crops_part(model, cfg, args.method, args.cells_per_image),
-            "sipakmed": sipakmed_part(model, cfg, args.method),
+            "cell_head": cell_head is not None,
+            "crops": crops_part(model, cfg, args.method, args.cells_per_image, cell_head),
+            "sipakmed": sipakmed_part(model, cfg, args.method, cell_head),
             "fields": fields_part(model, cfg),
         }
         res["seconds"] = time.perf_counter() - t0

@@ -1,5 +1,5 @@
 """Helpers the tests share (imported as ``from helpers import ...``; ``tests/`` is on the path):
-writing images and drawing toy fields."""
+writing images, drawing toy fields, a stand-in cell head."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 #: Training settings that make a classifier run take seconds in tests.
 FAST = dict(encoder="convnext_atto", image_size=32, epochs=1, batch_size=8, amp="none")
@@ -37,3 +38,23 @@ def cell_sample(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, n
     img[cyt > 0] = (120, 170, 190)
     img[nuc > 0] = (60, 40, 120)
     return img, cyt, nuc
+
+
+class DiskHead(torch.nn.Module):
+    """A stand-in cell head: the whole cell is a disc of ``radius`` input pixels around the window's
+    centre (where the given nucleus is), the nucleus head repeats the given nucleus."""
+
+    def __init__(self, radius: float, offset: float = 0.0):
+        super().__init__()
+        self.radius, self.offset = radius, offset  # offset: the disc's shift down and right (input px)
+        self.p = torch.nn.Parameter(torch.zeros(()))  # a device to find
+        self.heads_asked: list[tuple[str, ...]] = []
+
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = ("cytoplasm", "nucleus")) -> torch.Tensor:
+        self.heads_asked.append(heads)
+        s = x.shape[-1]
+        yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+        c = (s - 1) / 2 + self.offset
+        disc = (((yy - c) ** 2 + (xx - c) ** 2) <= self.radius**2).float()
+        out = {"cytoplasm": (disc * 20 - 10).expand(x.shape[0], 1, s, s), "nucleus": x[:, 3:4] * 20 - 10}
+        return torch.cat([out[h] for h in heads], 1)

@@ -45,11 +45,12 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from cervix.cells.instances import InstanceConfig, centre_instance, separate
+from cervix.cells.instances import InstanceConfig, centre_id, centre_instance, separate
 from cervix.cells.morphometrics import blob_diameters, equivalent_diameter
 from cervix.core.masks import binarise, foreground
 from cervix.data.records import Record
 from cervix.inference.tiling import CROP_SCALES, multi_scale_probabilities, predict_tiled
+from cervix.inference.wholecells import predict_whole_cells
 
 __all__ = [
     "SIZE_MEASURE",
@@ -341,16 +342,33 @@ def sized_masks(
     thresholds: Sequence[float] = (0.5, 0.5),
     *,
     single_cell: bool = False,
+    cell_head: tuple[nn.Module, Mapping[str, Any]] | None = None,
     **kw: Any,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(cytoplasm, nucleus, info)``: uint8 {0, 255} masks of :func:`sized_probabilities` (single-cell
-    crops: the centre cell only, a neighbour cut off at the watershed line between their nuclei)."""
+    """``(cytoplasm, nucleus, info)``: uint8 {0, 255} masks of :func:`sized_probabilities`.
+
+    Single-cell crops give the centre cell only (:func:`cervix.cells.instances.centre_id`): with a
+    ``cell_head`` (model and config of ``RUN/cells/``) its cytoplasm mask is the cell head's whole
+    cell, reaching under the neighbours that lie over it; without one, its part of the partition, a
+    neighbour cut off at the watershed line between their nuclei. Padding stays background.
+    """
     probs, info = sized_probabilities(model, image, thresholds, single_cell=single_cell, **kw)
-    if single_cell:
-        inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
-        cyt, nuc = centre_instance(inst)
-    else:
+    if not single_cell:
         cyt, nuc = binarise(probs, thresholds)
+        return cyt, nuc, info
+    inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+    cyt, nuc = centre_instance(inst)
+    cid = centre_id(inst)
+    if cell_head is not None and cid and nuc.any():
+        head, cfg = cell_head
+        scale = info["scale"] or float(kw.get("scale", 1.0))  # the final pass's resize (multi-scale: the run's)
+        cell = predict_whole_cells(
+            head, {**cfg, "scale": scale, "tta": kw.get("tta", False)}, image, probs[0], inst, ids=[cid]
+        )[0]
+        t, b, left, r = info["padding"]
+        content = np.zeros(cyt.shape, bool)
+        content[t : cyt.shape[0] - b, left : cyt.shape[1] - r] = True
+        cyt = ((cell.full(cyt.shape) & content) * 255).astype(np.uint8)
     return cyt, nuc, info
 
 

@@ -11,7 +11,7 @@ local masks), so a field of hundreds of cells never holds a full-field array per
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -58,8 +58,10 @@ def predict_whole_cells(
     cytoplasm: np.ndarray,
     inst: Instances,
     batch_size: int = 16,
+    ids: Sequence[int] | None = None,
 ) -> list[CellMask]:
-    """Whole cells of one field, in the order of the partition's cell ids (cell ``i`` -> index ``i - 1``).
+    """Whole cells of one field, in the order of the partition's cell ids (cell ``i`` -> index ``i - 1``),
+    or of ``ids``.
 
     Args:
         model: the cell head (5 input channels), in eval mode.
@@ -69,9 +71,10 @@ def predict_whole_cells(
         cytoplasm: (H, W) float cytoplasm probability of the first model.
         inst: the first model's partition (its nuclei are the seeds).
         batch_size: windows per forward pass.
+        ids: the partition cells to predict (default: all of them); a single-cell crop needs one.
 
     Returns:
-        One :class:`CellMask` per partition cell (``inst.n`` of them).
+        One :class:`CellMask` per partition cell (``inst.n`` of them), or per id of ``ids``.
     """
     H, W = image.shape[:2]
     window = max(32, int(round(int(cfg["window"]) / float(cfg.get("scale", 1.0)))))
@@ -82,12 +85,15 @@ def predict_whole_cells(
     objs = ndi.find_objects(inst.cells)  # boxes of the partition's cells
     nuc_objs = ndi.find_objects(inst.nuclei)
     jobs: list[tuple[int, tuple[int, int]]] = []  # (cell id, window origin)
-    out: list[CellMask | None] = [None] * inst.n
-    for cid in range(1, inst.n + 1):
+    wanted = list(range(1, inst.n + 1)) if ids is None else [int(i) for i in ids]
+    if any(not 1 <= cid <= inst.n for cid in wanted):
+        raise ValueError(f"cell ids must lie in 1..{inst.n}, got {wanted}")
+    out: dict[int, CellMask] = {}
+    for cid in wanted:
         if cid > len(nuc_objs) or nuc_objs[cid - 1] is None or cid in inst.no_nucleus:
             sl = objs[cid - 1]
             m = inst.cells[sl] == cid
-            out[cid - 1] = CellMask((sl[0].start, sl[1].start, sl[0].stop, sl[1].stop), m, inst.nuclei[sl] == cid)
+            out[cid] = CellMask((sl[0].start, sl[1].start, sl[0].stop, sl[1].stop), m, inst.nuclei[sl] == cid)
             continue
         sl = nuc_objs[cid - 1]
         ys, xs = np.nonzero(inst.nuclei[sl] == cid)
@@ -109,5 +115,5 @@ def predict_whole_cells(
             m = p > thr
             m[: max(0, -y0)] = m[min(window, H - y0) :] = False  # nothing outside the field
             m[:, : max(0, -x0)] = m[:, min(window, W - x0) :] = False
-            out[cid - 1] = _as_cell(_local(m, g), g, (x0, y0))
-    return out  # type: ignore[return-value]
+            out[cid] = _as_cell(_local(m, g), g, (x0, y0))
+    return [out[cid] for cid in wanted]

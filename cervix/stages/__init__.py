@@ -6,6 +6,7 @@ from cervix.stages.cellhead import (
     NoCellTruthError,
     build_cell_model,
     cell_config,
+    cell_head_of,
     find_cell_head,
     load_cell_head,
     train_cell_head,
@@ -118,4 +119,5 @@ __all__ = [
     "train_cell_head",
     "load_cell_head",
     "find_cell_head",
+    "cell_head_of",
 ]

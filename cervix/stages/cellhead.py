@@ -12,7 +12,7 @@ et al., ICCV 2017), with the detection given by the first model's nuclei.
 - :func:`cell_config` — the profile's :class:`cervix.core.config.CellConfig`.
 - :func:`whole_cell_truth` — a sample's true whole cells, each paired with its own nucleus.
 - :func:`train_cell_head` — trains it on the segmentation run's data and split.
-- :func:`load_cell_head` / :func:`find_cell_head` — the model of ``RUN/cells/``.
+- :func:`load_cell_head` / :func:`find_cell_head` / :func:`cell_head_of` — the model of ``RUN/cells/``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ __all__ = [
     "train_cell_head",
     "load_cell_head",
     "find_cell_head",
+    "cell_head_of",
 ]
 
 #: The cell head's folder inside a segmentation run.
@@ -191,3 +192,10 @@ def find_cell_head(seg_path: str | os.PathLike) -> Path | None:
     run = p if p.is_dir() else p.parent
     ck = run / CELLS_DIR / "best.pt"
     return ck if ck.is_file() else None
+
+
+def cell_head_of(seg_path: str | os.PathLike) -> tuple[DualHeadAttConvNeXtUNet, dict[str, Any]] | None:
+    """The cell head (model and run config) of a segmentation run folder or checkpoint, None when
+    the run has none."""
+    ck = find_cell_head(seg_path)
+    return load_cell_head(ck) if ck is not None else None

@@ -42,7 +42,7 @@ from cervix.inference.sizing import parse_diameter, run_cell_size, size_columns,
 from cervix.inference.wholecells import predict_whole_cells
 from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
-from cervix.stages.cellhead import find_cell_head, load_cell_head
+from cervix.stages.cellhead import cell_head_of
 from cervix.stages.classification import load_classifier
 from cervix.stages.segmentation import inference_kwargs, load_segmentation
 from cervix.training.rundir import prepare_output_dir
@@ -462,15 +462,14 @@ def analyze(
 
 def _cell_head(seg: str | os.PathLike) -> tuple[Any, dict[str, Any]] | None:
     """The cell head of a segmentation run (``RUN/cells/``), or None with a warning: cells are then a partition."""
-    head = find_cell_head(seg)
+    head = cell_head_of(seg)
     if head is None:
         warnings.warn(
             f"{seg}: no cell head (cells/best.pt), so cells are cut as a partition (overlaps go to one "
             "cell); `segment` trains one where the data has per-cell truth",
             stacklevel=3,
         )
-        return None
-    return load_cell_head(head)
+    return head
 
 
 def _write_tables(

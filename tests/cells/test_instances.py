@@ -10,6 +10,7 @@ from cervix.cells.instances import (
     InstanceConfig,
     Instances,
     cell_table,
+    centre_id,
     centre_instance,
     covered_fractions,
     cut_cell,
@@ -112,6 +113,7 @@ def test_centre_instance_takes_the_nucleus_nearest_the_centre_not_the_cell_under
     nuclei[(yy - 32) ** 2 + (xx - 20) ** 2 <= 10**2] = 1  # centroid 12 px from the centre, edge 2 px
     nuclei[(yy - 32) ** 2 + (xx - 42) ** 2 <= 2**2] = 2  # centroid 10 px from the centre
     c, n = centre_instance(Instances(cells, nuclei))
+    assert centre_id(Instances(cells, nuclei)) == 2 and centre_id(Instances(np.zeros_like(cells), nuclei)) == 0
     assert c[32, 50] == 255 and c[32, 32] == 0 and (c > 0).sum() == (cells == 2).sum()
     assert n[32, 42] == 255 and n[32, 20] == 0 and (n > 0).sum() == (nuclei == 2).sum()
 

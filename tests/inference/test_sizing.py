@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from helpers import DiskHead
 
 from cervix.data.records import Sample
 from cervix.inference import sizing, tiling
@@ -203,6 +204,25 @@ def test_a_given_diameter_and_the_fallbacks(fake_model):
         "scale_used": 0.5,
         "size_source": info["size_source"],
     }
+
+
+def test_single_cell_cytoplasm_is_the_cell_heads_whole_cell(fake_model):
+    img = _crop(nucleus_d=80)  # a cell of radius 80 px around (100, 100), padding rows 0-19 and 180-199
+    cyt0, nuc0, info = sizing.sized_masks(None, img, single_cell=True, diameter="auto", cell_size=SIZE)
+    assert info["scale"] == pytest.approx(0.25, rel=0.05)
+    # the window: 64 px at the final pass's scale 0.25 = 256 crop px, read at 32 px (8 crop px each),
+    # so the stand-in head's disc of 11 input px is a disc of 88 crop px around the nucleus
+    cfg = {"window": 64, "image_size": 32, "threshold": 0.5, "amp": "none"}
+    head = (DiskHead(radius=11).eval(), cfg)
+    cyt, nuc, _ = sizing.sized_masks(None, img, single_cell=True, cell_head=head, diameter="auto", cell_size=SIZE)
+    np.testing.assert_array_equal(nuc, nuc0)  # the nucleus is the first model's
+    assert 168 <= (cyt[100] > 0).sum() <= 186  # the disc, wider than the partition's cell
+    assert 155 <= (cyt0[100] > 0).sum() <= 165
+    assert not cyt[:20].any() and not cyt[180:].any()  # padding stays background
+    assert cyt[20:180].any(1).all()  # the disc reaches the padding on both sides
+    # fields: the union masks, the cell head has no say
+    f0 = sizing.sized_masks(None, img, cell_size=SIZE)[0]
+    np.testing.assert_array_equal(sizing.sized_masks(None, img, cell_head=head, cell_size=SIZE)[0], f0)
 
 
 def test_fields_use_the_median_nucleus(fake_model):

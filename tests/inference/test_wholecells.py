@@ -1,30 +1,10 @@
 import numpy as np
-import torch
+import pytest
+from helpers import DiskHead
 
 from cervix.cells.instances import Instances
 from cervix.cells.whole import to_stack
 from cervix.inference.wholecells import predict_whole_cells
-
-
-class DiskHead(torch.nn.Module):
-    """A stand-in cell head: the whole cell is a disc of ``radius`` input pixels around the window's
-    centre (where the given nucleus is), the nucleus head repeats the given nucleus."""
-
-    def __init__(self, radius: float, offset: float = 0.0):
-        super().__init__()
-        self.radius, self.offset = radius, offset  # offset: the disc's shift down and right (input px)
-        self.p = torch.nn.Parameter(torch.zeros(()))  # a device to find
-        self.heads_asked: list[tuple[str, ...]] = []
-
-    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = ("cytoplasm", "nucleus")) -> torch.Tensor:
-        self.heads_asked.append(heads)
-        s = x.shape[-1]
-        yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
-        c = (s - 1) / 2 + self.offset
-        disc = (((yy - c) ** 2 + (xx - c) ** 2) <= self.radius**2).float()
-        out = {"cytoplasm": (disc * 20 - 10).expand(x.shape[0], 1, s, s), "nucleus": x[:, 3:4] * 20 - 10}
-        return torch.cat([out[h] for h in heads], 1)
-
 
 CFG = {"window": 64, "image_size": 32, "threshold": 0.5, "amp": "none", "scale": 1.0}
 
@@ -107,3 +87,16 @@ def test_flip_tta_averages_the_flipped_answers():
         return np.hypot(*(np.array([yy.mean() + c.box[0], xx.mean() + c.box[1]]) - centre))
 
     assert off(plain) > 10 and off(tta) < 0.6 * off(plain) and tta.area < plain.area
+
+
+def test_ids_give_only_those_cells_in_the_order_asked():
+    inst = _field()
+    image = np.full((100, 120, 3), 200, np.uint8)
+    cyt = np.zeros((100, 120), np.float32)
+    head = DiskHead(radius=12).eval()
+    every = predict_whole_cells(head, CFG, image, cyt, inst)
+    some = predict_whole_cells(head, CFG, image, cyt, inst, ids=[2, 3])
+    assert [c.box for c in some] == [every[1].box, every[2].box]
+    np.testing.assert_array_equal(some[0].mask, every[1].mask)
+    with pytest.raises(ValueError, match=r"1\.\.3"):
+        predict_whole_cells(head, CFG, image, cyt, inst, ids=[4])

@@ -261,6 +261,7 @@ def test_magnified_crops_tiny(tmp_path):
     assert set(crops["per_magnification"]) == {"1", "2", "3", "4", "6"} and crops["n_cells"] > 0
     sides = {m: [r["side"] for r in crops["rows"] if r["magnification"] == m] for m in (1, 6)}
     assert all(b >= 5 * a for a, b in zip(sides[1], sides[6]))  # the same framing, magnified
+    assert all(0 <= r["dice_cytoplasm"] <= 1 for r in crops["rows"]) and res["cell_head"] is False
     assert 0 <= res["sipakmed"]["dice_nucleus"]["mean"] <= 1 and res["sipakmed"]["disc_cytoplasm"]["dice"] > 0
     assert len(res["fields"]["dice_cytoplasm"]) == 3  # mean, ci95, n
     assert json.loads((out / "seg_multi-scale.json").read_text())["crops"]["rows"][0]["scale"] is None

@@ -12,6 +12,7 @@ from cervix.stages.cellhead import (
     NoCellTruthError,
     _init_from,
     build_cell_model,
+    cell_head_of,
     find_cell_head,
     load_cell_head,
     train_cell_head,
@@ -52,6 +53,9 @@ def test_segment_trains_the_cell_head_into_the_run(seg_cli_run):
     x = torch.zeros(2, 5, c["image_size"], c["image_size"])
     assert model(x).shape == (2, 2, c["image_size"], c["image_size"])
     assert find_cell_head(run / "cells") is None  # not a segmentation run
+    model2, c2 = cell_head_of(run)  # the same head, loaded in one step
+    assert c2 == c and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    assert cell_head_of(run / "cells") is None
 
 
 def test_the_cell_head_starts_from_the_first_model():
