@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs of the cell head (whole, overlapping cells) trained after the model into OUT/cells; "
         "0 = none (profile default if omitted)",
     )
+    p.add_argument(
+        "--cell-image-size",
+        type=int,
+        help="side the cell head's window is resized to (multiple of 32; profile default if omitted)",
+    )
     _common_train(p)
 
     p = sub.add_parser("masks", help="write cytoplasm/nucleus masks with a segmentation checkpoint")
@@ -310,7 +315,8 @@ def _cell_head(args: argparse.Namespace) -> None:
     """Train the cell head of the run just trained (``OUT/cells``), unless its epochs are 0."""
     from cervix.stages.cellhead import CELLS_DIR, NoCellTruthError, cell_config, train_cell_head
 
-    ov = {k: v for k, v in {"epochs": args.cell_epochs, "amp": args.amp, "seed": args.seed}.items() if v is not None}
+    ov = {"epochs": args.cell_epochs, "image_size": args.cell_image_size, "amp": args.amp, "seed": args.seed}
+    ov = {k: v for k, v in ov.items() if v is not None}
     if cell_config(args.profile, ov).epochs <= 0:
         return
     resume = bool(args.resume) and (args.out / CELLS_DIR / "last.pt").is_file()

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cervix.core.config import (
+    CellConfig,
     ClsConfig,
     Profile,
     SegConfig,
@@ -59,7 +60,11 @@ def test_profiles_follow_spec():
     assert (cpu.seg.encoder, cpu.seg.image_size, cpu.cls.image_size) == ("convnext_atto", 256, 128)
     assert cpu.seg.amp == cpu.cls.amp == cpu.cells.amp == "none"  # float32: bf16 is emulated without AVX512-BF16
     assert paper.seg.amp == paper.cls.amp == "bf16"
-    assert cpu.cells.window == cpu.cells.image_size == 256 and cpu.cells.epochs > 0
+    # the cpu cell head reads its 256 px window at 128 px: a few minutes of `make run`
+    assert (cpu.cells.window, cpu.cells.image_size) == (256, 128) and cpu.cells.epochs > 0
+    assert CellConfig().image_size == 256  # the default (and real-ISBI) input: the window's own side
+    with pytest.raises(ValueError, match="multiple of 32"):
+        CellConfig(image_size=100)
     assert cpu.synth["clumping"] == 0.5  # cells covered like ISBI 2014's (median 31% vs 28%)
     smoke = get_profile("smoke")
     assert 0 < smoke.cells.epochs <= 3 and smoke.cells.image_size <= 64

@@ -54,6 +54,8 @@ def seg_cli_run(tmp_path_factory) -> dict[str, Path]:
                 "64",
                 "--amp",
                 "none",
+                "--cell-image-size",
+                "32",
             ]
         )
         == 0

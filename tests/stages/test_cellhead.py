@@ -46,6 +46,7 @@ def test_segment_trains_the_cell_head_into_the_run(seg_cli_run):
     assert head == run / "cells" / "best.pt" and find_cell_head(run / "best.pt") == head
     cfg = json.loads((run / "cells" / "config.json").read_text())
     assert cfg["task"] == "cells" and cfg["in_chans"] == 5 and cfg["n_train_cells"] > 0
+    assert cfg["image_size"] == 32  # --cell-image-size (the smoke profile's is 64)
     assert cfg["segmentation_run"] == str(run.resolve())
     history = (run / "cells" / "history.csv").read_text().strip().splitlines()
     assert len(history) == 1 + 2  # the smoke profile's 2 epochs
