@@ -34,7 +34,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -148,29 +149,34 @@ def _method(cfg: dict[str, Any], method: str) -> tuple[Any, str | None, bool]:
     return size, (None if method == "run" else "auto"), method != "auto-once"
 
 
+def _crop_masker(model: Any, cfg: dict[str, Any], method: str, cell_head: Any) -> Callable[..., Any]:
+    """``image -> (cytoplasm, nucleus, info)``: the masks ``masks --single-cell`` writes, with ``--method``."""
+    size, diameter, refine = _method(cfg, method)
+    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    return partial(
+        sized_masks,
+        model,
+        thresholds=thr,
+        single_cell=True,
+        cell_head=cell_head,
+        diameter=diameter,
+        cell_size=size,
+        refine=refine,
+        **inference_kwargs(cfg),
+    )
+
+
 def crops_part(
     model: Any, cfg: dict[str, Any], method: str, cells_per_image: int, cell_head: Any = None
 ) -> dict[str, Any]:
     """Nucleus and whole-cell (cytoplasm mask) Dice and the diameter estimate per magnification."""
-    kw = inference_kwargs(cfg)
-    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
-    size, diameter, refine = _method(cfg, method)
+    crop_masks = _crop_masker(model, cfg, method, cell_head)
     rows = []
     for crop in magnified_crops(cells_per_image):
         for m in MAGNIFICATIONS:
             img, truth = letterbox(crop["image"], crop["truth"], m)
             _, whole = letterbox(crop["image"], crop["whole"], m)
-            cyt, nuc, info = sized_masks(
-                model,
-                img,
-                thr,
-                single_cell=True,
-                cell_head=cell_head,
-                diameter=diameter,
-                cell_size=size,
-                refine=refine,
-                **kw,
-            )
+            cyt, nuc, info = crop_masks(img)
             rows.append(
                 {
                     "file": crop["file"],
@@ -228,22 +234,11 @@ def sipakmed_part(model: Any, cfg: dict[str, Any], method: str, cell_head: Any =
     """The 15 real SIPaKMeD crops with label maps: Dice per head, and the best centred disc."""
     root = real_samples_dir() / "sipakmed"
     recs = read_dataset(root, "labelmap")
-    kw, thr = inference_kwargs(cfg), tuple(cfg.get("thresholds", (0.5, 0.5)))
-    size, diameter, refine = _method(cfg, method)
+    crop_masks = _crop_masker(model, cfg, method, cell_head)
     d: dict[str, list[float]] = {"cytoplasm": [], "nucleus": []}
     samples = [r.load() for r in recs]
     for s in samples:
-        cyt, nuc, _ = sized_masks(
-            model,
-            s.image,
-            thr,
-            single_cell=True,
-            cell_head=cell_head,
-            diameter=diameter,
-            cell_size=size,
-            refine=refine,
-            **kw,
-        )
+        cyt, nuc, _ = crop_masks(s.image)
         d["cytoplasm"].append(float(dice_score(cyt[None] > 0, s.cytoplasm[None] > 127)[0]))
         d["nucleus"].append(float(dice_score(nuc[None] > 0, s.nucleus[None] > 127)[0]))
     disc = {}
