@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,11 @@ def generate(
     ``size=None`` (default) keeps crops at the fields' pixel scale (variable size, like
     SIPaKMeD's ``CROPPED`` cells); an integer resizes every crop to ``size`` x ``size``.
     ``clumping`` is :attr:`SynthConfig.clumping` (0: the fields of earlier versions, unchanged).
+    It clumps the written fields only: crops are always cut from the field drawn without
+    clumping, whose target cells are the same cells (drawn before any neighbour) with their
+    neighbours spread out. Cells chosen for classification are cells a cytologist can read, as
+    in Herlev and SIPaKMeD, not cells buried under others; cut from clumped fields, the `cpu`
+    profile's RGB classifier fell from test accuracy 0.841 to 0.724 on the same split.
 
     Returns:
         dict with ``out``, ``n_fields``, ``n_crops``, ``crops_per_class``, ``fields_dir``,
@@ -179,16 +185,23 @@ def generate(
     n_src = max(int(n_fields), math.ceil(int(n_crops) / k_cls))
     groups: list[str] = []
     images, anns, excluded = [], [], 0
+    draw = partial(make_field, size=field_size, difficulty=difficulty, classes=list(SIPAKMED_CLASSES))
+    crop_cfg = replace(cfg, clumping=0.0)
     for k in tqdm(range(n_src), desc="synth fields", disable=not progress):
-        f = make_field(item_rng(seed, k), field_size, difficulty, classes=list(SIPAKMED_CLASSES), cfg=cfg)
         fid = f"field_{k:04d}"
+        f = None
         if k < n_fields:
+            f = draw(item_rng(seed, k), cfg=cfg)
             _write_field(out / "fields", fid, f)
             images.append(coco_image(k + 1, f"{fid}.png", *f["instances"].shape))
             a, n_out = _whole_cell_annotations(f, k + 1, len(anns) + 1)
             anns += a
             excluded += n_out
-        groups += _write_crops(out, f, k, seed, max(0, min(k_cls, int(n_crops) - k * k_cls)), size, cfg)
+        n_cut = max(0, min(k_cls, int(n_crops) - k * k_cls))
+        if n_cut:
+            if f is None or cfg.clumping:  # the same targets, their neighbours spread out as without clumping
+                f = draw(item_rng(seed, k), cfg=crop_cfg)
+            groups += _write_crops(out, f, k, seed, n_cut, size, cfg)
     if n_fields:
         doc = coco_document(images, anns, SIPAKMED_CLASSES, "whole cells of the synthetic fields")
         atomic_write_text(out / "fields" / "masks" / "cells.json", json.dumps(doc, separators=(",", ":")) + "\n")

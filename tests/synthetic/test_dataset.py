@@ -164,3 +164,15 @@ def test_clumping_is_passed_on_and_recorded(tmp_path):
     assert np.array_equal(inst, f["instances"])
     with pytest.raises(ValueError, match="clumping"):
         generate(tmp_path / "bad", clumping=1.5, progress=False)
+
+
+def test_crops_of_a_clumped_set_are_cut_from_the_unclumped_fields(tmp_path):
+    kw = dict(seed=2, n_fields=1, n_crops=5, field_size=384, progress=False)
+    generate(tmp_path / "k0", **kw)
+    generate(tmp_path / "k8", clumping=0.8, **kw)
+    crops = sorted(p.relative_to(tmp_path / "k0") for p in (tmp_path / "k0").glob("crops*/**/*.png"))
+    assert len(crops) == 15  # 5 images, 5 cytoplasm and 5 nucleus masks
+    for rel in crops:  # the same target cells with their neighbours spread out: the same files
+        assert (tmp_path / "k8" / rel).read_bytes() == (tmp_path / "k0" / rel).read_bytes(), rel
+    field = Path("fields/images/field_0000.png")
+    assert (tmp_path / "k8" / field).read_bytes() != (tmp_path / "k0" / field).read_bytes()  # clumped field

@@ -1,7 +1,8 @@
 """The built-in synthetic data set as a format: generated once by :mod:`cervix.synthetic.dataset`
 into a cache under ``data/`` keyed by its parameters (:func:`ensure_synthetic`), then read as a
 masks folder (fields) and a class folder (crops). Caches written before the generator wrote
-per-cell truth get their ``masks/instances`` and ``masks/cells.json`` added.
+per-cell truth get their ``masks/instances`` and ``masks/cells.json`` added; clumped caches whose
+crops were cut from the clumped fields get their crops cut again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _SYNTH_INSTANCES = "fields/masks/instances"
 _SYNTH_CELLS = "fields/masks/cells.json"
 
 _SYNTH_ADDED = (_SYNTH_INSTANCES, _SYNTH_CELLS)  # what later generators added to a set, in this order
+
+_CROPS_UNCLUMPED = "crops_unclumped"  # marker key: crops cut from unclumped fields (sets made since 2026-12-07)
+
+_SYNTH_CROPS = ("crops", "crops_masks")
 
 
 def synthetic_cache_dir(**params: Any) -> Path:
@@ -71,12 +76,15 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     marker = out / _SYNTH_MARKER
     if marker.is_file():
         old = {"clumping": 0.0, **json.loads(marker.read_text())}  # sets from before clumping had none
+        crops_unclumped = old.pop(_CROPS_UNCLUMPED, False)
         if old != json.loads(json.dumps(p)):
             raise ValueError(
                 f"{out}: holds synthetic data generated with {old}, not {p}; choose another folder or delete it"
             )
         if p["n_fields"] and not all((out / a).exists() for a in _SYNTH_ADDED):
             _add_instances(out, p, progress)
+        if float(p["clumping"]) and p["n_crops"] and not crops_unclumped:
+            _recut_crops(out, p, progress)
         return out
     if out.exists() and any(out.iterdir()):
         raise ValueError(
@@ -88,7 +96,7 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     tmp = _fresh_partial(out)
     tmp.mkdir(parents=True)
     synth.generate(tmp, progress=progress, **p)
-    (tmp / _SYNTH_MARKER).write_text(json.dumps(p, indent=1))
+    _write_marker(tmp, p)
     if out.exists():
         out.rmdir()
     tmp.rename(out)
@@ -136,3 +144,31 @@ def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
         if not (out / added).exists():  # another process may have upgraded it meanwhile
             (tmp / added).rename(out / added)
     shutil.rmtree(tmp)
+
+
+def _write_marker(out: Path, p: dict[str, Any]) -> None:
+    """``out/synth.json``: the set's parameters, and that its crops come from unclumped fields."""
+    (out / _SYNTH_MARKER).write_text(json.dumps({**p, _CROPS_UNCLUMPED: True}, indent=1))
+
+
+def _recut_crops(out: Path, p: dict[str, Any], progress: bool) -> None:
+    """Cut the crops of a clumped set made before crops came from unclumped fields again, in place.
+
+    Such a set's crops show their cells under the clumped neighbours of its fields; today's
+    generator cuts the same target cells from the fields drawn without clumping
+    (:func:`cervix.synthetic.dataset.generate`). The crops are generated into ``<out>.partial``
+    (no fields) and swapped in folder by folder; the marker is rewritten last, so an interrupted
+    upgrade is simply done again.
+    """
+    import shutil
+
+    from cervix.synthetic import dataset as synth  # lazy, as in ensure_synthetic
+
+    tmp = _fresh_partial(out)
+    synth.generate(tmp, progress=progress, **{**p, "n_fields": 0})
+    for name in _SYNTH_CROPS:
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+        (tmp / name).rename(out / name)
+    shutil.rmtree(tmp)
+    _write_marker(out, p)

@@ -92,3 +92,22 @@ def test_an_old_synthetic_cache_gets_its_whole_cells(tmp_path):
     assert not out.with_name("s.partial").exists()
     with pytest.raises(ValueError, match="generated with"):  # a set without clumping is not a clumped set
         D.ensure_synthetic(out, progress=False, clumping=0.5, **SYNTH)
+
+
+def test_a_clumped_cache_with_crops_from_its_clumped_fields_gets_them_cut_again(tmp_path):
+    kw = dict(SYNTH, clumping=0.8)
+    out = D.ensure_synthetic(tmp_path / "s", progress=False, **kw)
+    crop = next((out / "crops").glob("*/*.png"))
+    want, fields = crop.read_bytes(), {p: p.read_bytes() for p in (out / "fields").rglob("*") if p.is_file()}
+    crop.write_bytes(b"as cut from a clumped field")  # a set from before 2026-12-07, marker without the key
+    marker = json.loads((out / "synth.json").read_text())
+    assert marker.pop("crops_unclumped") is True
+    (out / "synth.json").write_text(json.dumps(marker))
+    assert D.ensure_synthetic(out, progress=False, **kw) == out
+    assert crop.read_bytes() == want and (out / "crops" / "groups.csv").is_file()
+    assert {p: p.read_bytes() for p in fields} == fields  # the fields are untouched
+    assert json.loads((out / "synth.json").read_text())["crops_unclumped"] is True
+    assert not out.with_name("s.partial").exists()
+    crop.write_bytes(b"changed later")  # a marked set is not cut again
+    D.ensure_synthetic(out, progress=False, **kw)
+    assert crop.read_bytes() == b"changed later"
