@@ -138,7 +138,11 @@ def _add_synth(sub: Any) -> None:
     p.add_argument("--field-size", type=int, default=512, help="field size in pixels")
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard)")
     p.add_argument(
-        "--clumping", type=float, default=0.0, help="0..1: share of neighbours laid over other cells (cpu profile: 0.5)"
+        "--clumping",
+        type=float,
+        default=0.0,
+        help="0..1: share of neighbours laid over other cells in the written fields; "
+        "crops come from the unclumped field (cpu profile: 0.5)",
     )
 
 

@@ -3,8 +3,8 @@
 crops (classes format) drawn by :mod:`cervix.synthetic.fields`, byte-identical for the same
 arguments.
 
-Crops are always cut from the field drawn without clumping: its target cells are the same cells
-(drawn before any neighbour) with their neighbours spread out. Cells picked for classification are
+Crops are always cut from the field drawn without clumping: its target cells are the same cells,
+drawn before any neighbour (its random neighbours, debris and photograph differ). Cells picked for classification are
 cells a cytologist can read, as in Herlev and SIPaKMeD, not cells buried under others; cut from
 clumped fields, the `cpu` profile's RGB classifier fell from test accuracy 0.841 to 0.724 on the
 same split.
@@ -132,6 +132,7 @@ def _manifest(
         },
         "classes": list(SIPAKMED_CLASSES),
         "crops_per_class": counts,
+        "crop_source": "field k drawn without clumping (same target cells as the written field k)",
         "crop_scale": "cell bounding box + 2-10% margin per side (aspect <= 1.3), "
         + ("at the fields' pixel scale" if size is None else "resized to size x size"),
         "config": {k: v for k, v in asdict(cfg).items()},
@@ -205,7 +206,7 @@ def generate(
             excluded += n_out
         n_cut = max(0, min(k_cls, int(n_crops) - k * k_cls))
         if n_cut:
-            if f is None or cfg.clumping:  # the same targets, their neighbours spread out as without clumping
+            if f is None or cfg.clumping:  # the same target cells, in the field drawn without clumping
                 f = draw(item_rng(seed, k), cfg=crop_cfg)
             groups += _write_crops(out, f, k, seed, n_cut, size, cfg)
     if n_fields:

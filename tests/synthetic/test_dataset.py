@@ -176,3 +176,13 @@ def test_crops_of_a_clumped_set_are_cut_from_the_unclumped_fields(tmp_path):
         assert (tmp_path / "k8" / rel).read_bytes() == (tmp_path / "k0" / rel).read_bytes(), rel
     field = Path("fields/images/field_0000.png")
     assert (tmp_path / "k8" / field).read_bytes() != (tmp_path / "k0" / field).read_bytes()  # clumped field
+
+
+def test_clumping_keeps_the_target_cells_of_a_field():
+    plain = make_field(item_rng(2, 0), 384, 0.5, classes=list(SIPAKMED_CLASSES), cfg=SynthConfig())
+    clumped = make_field(item_rng(2, 0), 384, 0.5, classes=list(SIPAKMED_CLASSES), cfg=SynthConfig(clumping=0.8))
+    assert plain["targets"] == clumped["targets"]
+    for t in plain["targets"]:  # the crops' cells are the written field's target cells
+        a, b = plain["cells"][t], clumped["cells"][t]
+        assert (a.x0, a.y0) == (b.x0, b.y0) and np.array_equal(a.cell, b.cell) and np.array_equal(a.nucleus, b.nucleus)
+    assert len(clumped["cells"]) > len(plain["targets"])

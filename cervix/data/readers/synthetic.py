@@ -57,7 +57,8 @@ def ensure_synthetic(out: str | Path | None = None, progress: bool = True, **par
     The generator writes into ``<out>.partial`` which is renamed to ``out`` when complete, with
     ``out/synth.json`` recording its parameters; an interrupted run never leaves a half set. A
     set made before the fields had instance maps or ``masks/cells.json`` gets them added
-    (:func:`_add_instances`); a set recorded without ``clumping`` was made with none.
+    (:func:`_add_instances`); a set recorded without ``clumping`` was made with none; a clumped set
+    whose crops were cut from its clumped fields gets them cut again (:func:`_recut_crops`).
 
     Args:
         out: cache folder; default :func:`synthetic_cache_dir` of the parameters.
@@ -147,8 +148,10 @@ def _add_instances(out: Path, p: dict[str, Any], progress: bool) -> None:
 
 
 def _write_marker(out: Path, p: dict[str, Any]) -> None:
-    """``out/synth.json``: the set's parameters, and that its crops come from unclumped fields."""
-    (out / _SYNTH_MARKER).write_text(json.dumps({**p, _CROPS_UNCLUMPED: True}, indent=1))
+    """``out/synth.json``: the set's parameters, and that its crops come from unclumped fields (atomic)."""
+    from cervix.core.files import atomic_write_text
+
+    atomic_write_text(out / _SYNTH_MARKER, json.dumps({**p, _CROPS_UNCLUMPED: True}, indent=1))
 
 
 def _recut_crops(out: Path, p: dict[str, Any], progress: bool) -> None:
@@ -157,18 +160,30 @@ def _recut_crops(out: Path, p: dict[str, Any], progress: bool) -> None:
     Such a set's crops show their cells under the clumped neighbours of its fields; today's
     generator cuts the same target cells from the fields drawn without clumping
     (:func:`cervix.synthetic.dataset.generate`). The crops are generated into ``<out>.partial``
-    (no fields) and swapped in folder by folder; the marker is rewritten last, so an interrupted
-    upgrade is simply done again.
+    (no fields) and swapped in folder by folder (the old folder renamed aside first); the marker
+    is rewritten last, so an interrupted upgrade is simply done again. A warning says so: masks
+    or classifiers made from the old crops no longer match them.
     """
     import shutil
+    import warnings
 
     from cervix.synthetic import dataset as synth  # lazy, as in ensure_synthetic
 
+    warnings.warn(
+        f"{out}: its crops were cut from its clumped fields (a set made before 2026-12-07); cutting them "
+        "again from the fields drawn without clumping. Masks or classifiers made from the old crops are stale.",
+        stacklevel=3,
+    )
     tmp = _fresh_partial(out)
     synth.generate(tmp, progress=progress, **{**p, "n_fields": 0})
     for name in _SYNTH_CROPS:
+        old = out / f"{name}.old"
+        if old.exists():
+            shutil.rmtree(old)
         if (out / name).exists():
-            shutil.rmtree(out / name)
+            (out / name).rename(old)
         (tmp / name).rename(out / name)
+        if old.exists():
+            shutil.rmtree(old)
     shutil.rmtree(tmp)
     _write_marker(out, p)

@@ -103,7 +103,8 @@ def test_a_clumped_cache_with_crops_from_its_clumped_fields_gets_them_cut_again(
     marker = json.loads((out / "synth.json").read_text())
     assert marker.pop("crops_unclumped") is True
     (out / "synth.json").write_text(json.dumps(marker))
-    assert D.ensure_synthetic(out, progress=False, **kw) == out
+    with pytest.warns(UserWarning, match="cut from its clumped fields"):
+        assert D.ensure_synthetic(out, progress=False, **kw) == out
     assert crop.read_bytes() == want and (out / "crops" / "groups.csv").is_file()
     assert {p: p.read_bytes() for p in fields} == fields  # the fields are untouched
     assert json.loads((out / "synth.json").read_text())["crops_unclumped"] is True
