@@ -3,10 +3,12 @@
 from cervix.inference.classify import predict_logits, predictions_frame
 from cervix.inference.sizing import (
     CONFIRM_TOLERANCE,
+    MIN_NUCLEUS_SHARE,
     PYRAMID,
     REFINE_TOLERANCE,
     SIZE_MEASURE,
     flat_borders,
+    min_nucleus_area,
     parse_diameter,
     run_cell_size,
     size_columns,
@@ -51,6 +53,8 @@ __all__ = [
     "sized_probabilities",
     "sized_masks",
     "size_columns",
+    "MIN_NUCLEUS_SHARE",
+    "min_nucleus_area",
     "list_images",
     "mask_qc",
     "write_masks",

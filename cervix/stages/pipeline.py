@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,14 @@ from cervix.data.decode import load_image
 from cervix.data.preflight import write_data_report
 from cervix.data.records import Record, Sample
 from cervix.inference.classify import predict_logits
-from cervix.inference.sizing import parse_diameter, run_cell_size, size_columns, sized_masks, sized_probabilities
+from cervix.inference.sizing import (
+    min_nucleus_area,
+    parse_diameter,
+    run_cell_size,
+    size_columns,
+    sized_masks,
+    sized_probabilities,
+)
 from cervix.inference.wholecells import predict_whole_cells
 from cervix.inference.writing import list_images
 from cervix.metrics.scores import softmax
@@ -323,7 +330,8 @@ def analyze_field(
     icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
     kw = inference_kwargs(seg_cfg, tta=tta)
     probs, size = sized_probabilities(seg_model, image, thr, diameter=diameter, cell_size=cell_size, **kw)  # (2, H, W)
-    inst = separate(probs, icfg)
+    floor = min_nucleus_area(cell_size, size.get("scale"))  # nuclei in the field's pixels
+    inst = separate(probs, replace(icfg, min_nucleus_area=max(icfg.min_nucleus_area, floor)))
     if cell_head is not None:  # its window follows the resize of the final pass (the run's scale or the cells' size)
         head, head_cfg = cell_head
         inst.whole = predict_whole_cells(

@@ -32,7 +32,7 @@ from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, SegmentationDatase
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record
 from cervix.data.splits import load_split, save_split, split_records
-from cervix.inference.sizing import training_cell_size
+from cervix.inference.sizing import min_nucleus_area, training_cell_size
 from cervix.inference.tiling import predict_tiled
 from cervix.losses.dice import DualHeadLoss
 from cervix.metrics.scores import bootstrap_ci, seg_metrics
@@ -333,6 +333,8 @@ def instance_scores(
     n_boot: int = 1000,
     seed: int = 0,
     cell_head: tuple[torch.nn.Module, Mapping[str, Any]] | None = None,
+    cell_size: Mapping[str, Any] | None = None,
+    scale: float = 1.0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
 
@@ -341,7 +343,9 @@ def instance_scores(
     keys prefixed ``cell_`` and ``nucleus_``); images without per-cell truth are left out. With a
     ``cell_head`` (model and run config of ``RUN/cells/``) the ``cell_`` scores are those of its
     whole, overlapping cells (:func:`cervix.inference.wholecells.predict_whole_cells`) and the
-    partition's are kept beside them as ``partition_cell_``.
+    partition's are kept beside them as ``partition_cell_``. With the run's ``cell_size`` (and its
+    ``scale``), nuclei smaller than :func:`cervix.inference.sizing.min_nucleus_area` are dropped,
+    as ``analyze`` drops them.
 
     Returns:
         ``(summary with bootstrap 95% CIs over images, per-image rows)``.
@@ -354,7 +358,11 @@ def instance_scores(
     from cervix.inference.wholecells import predict_whole_cells
     from cervix.metrics.instances import aggregate_instance_metrics, instance_metrics
 
-    cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1])
+    cfg = InstanceConfig(
+        cell_threshold=thresholds[0],
+        nucleus_threshold=thresholds[1],
+        min_nucleus_area=min_nucleus_area(cell_size, scale),
+    )
     rows = []
     for p in predictions:
         if p.get("truth") is None:
@@ -470,7 +478,16 @@ def evaluate_segmentation(
         **skipped_info(getattr(records, "skipped", [])),
     )
     if instances:
-        metrics["instances"], inst_rows = instance_scores(preds, thr, n_boot=n_boot, seed=seed, cell_head=cell_head)
+        metrics["instances"], inst_rows = instance_scores(
+            preds,
+            thr,
+            n_boot=n_boot,
+            seed=seed,
+            cell_head=cell_head,
+            cell_size=cfg.get("cell_size"),
+            scale=float(cfg.get("scale", 1.0)),
+        )
+        metrics["instances"]["min_nucleus_area"] = min_nucleus_area(cfg.get("cell_size"), float(cfg.get("scale", 1.0)))
         atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)
     atomic_write_text(

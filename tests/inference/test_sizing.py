@@ -232,3 +232,12 @@ def test_fields_use_the_median_nucleus(fake_model):
         cv2.circle(img, (x, y), d // 2, (60, 40, 120), -1)
     _, info = sizing.sized_probabilities(None, img, diameter="auto", cell_size=SIZE)
     assert 28 <= info["nucleus_diameter_px"] <= 40  # the median, not the one large nucleus
+
+
+def test_min_nucleus_area_is_a_share_of_the_training_nucleus_in_image_pixels():
+    size = {"nucleus_diameter": 26.9}
+    assert sizing.min_nucleus_area(size) == round(0.18 * math.pi / 4 * 26.9**2) == 102
+    assert sizing.min_nucleus_area(size, scale=0.5) == round(0.18 * math.pi / 4 * 53.8**2)  # image shown at half size
+    assert sizing.min_nucleus_area({"nucleus_diameter": 4.0}) == 12  # never below the default
+    assert sizing.min_nucleus_area(None) == sizing.min_nucleus_area({"nucleus_diameter": None}) == 12  # older runs
+    assert sizing.min_nucleus_area(size, scale=None) == 12  # multi-scale fallback: no one scale

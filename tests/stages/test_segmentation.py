@@ -363,3 +363,22 @@ def test_evaluate_instances_writes_cell_and_nucleus_instance_metrics(run, tmp_pa
 
     with pytest.raises(ValueError, match="per-cell truth"):
         instance_scores([{"probs": np.zeros((2, 8, 8)), "truth": None, "path": "x"}])
+
+
+def test_instance_scores_drop_nuclei_below_the_runs_floor():
+    from cervix.stages.segmentation import instance_scores
+
+    probs = np.zeros((2, 64, 64), np.float32)
+    yy, xx = np.mgrid[:64, :64]
+    big = (yy - 20) ** 2 + (xx - 20) ** 2 <= 8**2  # 197 px nucleus, its cell around it
+    probs[0][(yy - 20) ** 2 + (xx - 20) ** 2 <= 16**2] = 1.0
+    probs[1][big] = 1.0
+    probs[0, 45:60, 45:60] = 1.0  # a dark 5 x 5 blob (25 px) in a patch of cytoplasm: no nucleus
+    probs[1, 50:55, 50:55] = 1.0
+    truth = {"cells": (probs[0] > 0.5).astype(np.int32) * 0, "nuclei": big.astype(np.int32)}
+    truth["cells"][(yy - 20) ** 2 + (xx - 20) ** 2 <= 16**2] = 1
+    pred = [{"probs": probs, "truth": truth, "path": "x", "image": np.zeros((64, 64, 3), np.uint8)}]
+    plain, _ = instance_scores(pred, n_boot=10)
+    sized, _ = instance_scores(pred, n_boot=10, cell_size={"nucleus_diameter": 20.0})  # floor 57 px
+    assert plain["nucleus_n_pred"] == 2 and plain["nucleus_n_fp"] == 1
+    assert sized["nucleus_n_pred"] == 1 and sized["nucleus_n_fp"] == 0 and sized["nucleus_det_f1"] == 1.0
