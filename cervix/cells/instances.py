@@ -63,7 +63,9 @@ class InstanceConfig:
 
     cell_threshold: float = 0.5  # cytoplasm (whole-cell) probability threshold
     nucleus_threshold: float = 0.5  # nucleus probability threshold
-    min_nucleus_area: int = 12  # px; smaller nucleus blobs are noise
+    # px; smaller nucleus blobs are noise. `analyze` and `evaluate --instances` raise it to the run's
+    # floor (cervix.inference.sizing.min_nucleus_area: 0.18 of its median training nucleus area)
+    min_nucleus_area: int = 12
     # px; smaller cells are dropped (fragments). 200 rather than 80: on the 6 synthetic validation
     # fields of the cpu-profile model, detection F1 0.83 vs 0.79 (with nuclei not split)
     min_cell_area: int = 200
