@@ -345,7 +345,7 @@ def instance_scores(
     whole, overlapping cells (:func:`cervix.inference.wholecells.predict_whole_cells`) and the
     partition's are kept beside them as ``partition_cell_``. With the run's ``cell_size`` (and its
     ``scale``), nuclei smaller than :func:`cervix.inference.sizing.min_nucleus_area` are dropped,
-    as ``analyze`` drops them.
+    as ``analyze`` drops them; the summary's ``min_nucleus_area`` says how small.
 
     Returns:
         ``(summary with bootstrap 95% CIs over images, per-image rows)``.
@@ -358,11 +358,8 @@ def instance_scores(
     from cervix.inference.wholecells import predict_whole_cells
     from cervix.metrics.instances import aggregate_instance_metrics, instance_metrics
 
-    cfg = InstanceConfig(
-        cell_threshold=thresholds[0],
-        nucleus_threshold=thresholds[1],
-        min_nucleus_area=min_nucleus_area(cell_size, scale),
-    )
+    floor = min_nucleus_area(cell_size, scale)
+    cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1], min_nucleus_area=floor)
     rows = []
     for p in predictions:
         if p.get("truth") is None:
@@ -385,6 +382,7 @@ def instance_scores(
         [{k: v for k, v in r.items() if k != "path"} for r in rows], n_boot=n_boot, seed=seed
     )
     summary["cell_masks"] = "whole cells of the cell head" if cell_head is not None else "partition"
+    summary["min_nucleus_area"] = floor
     return summary, rows
 
 
@@ -487,7 +485,6 @@ def evaluate_segmentation(
             cell_size=cfg.get("cell_size"),
             scale=float(cfg.get("scale", 1.0)),
         )
-        metrics["instances"]["min_nucleus_area"] = min_nucleus_area(cfg.get("cell_size"), float(cfg.get("scale", 1.0)))
         atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)
     atomic_write_text(

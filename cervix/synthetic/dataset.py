@@ -4,10 +4,10 @@ crops (classes format) drawn by :mod:`cervix.synthetic.fields`, byte-identical f
 arguments.
 
 Crops are always cut from the field drawn without clumping: its target cells are the same cells,
-drawn before any neighbour (its random neighbours, debris and photograph differ). Cells picked for classification are
-cells a cytologist can read, as in Herlev and SIPaKMeD, not cells buried under others; cut from
-clumped fields, the `cpu` profile's RGB classifier fell from test accuracy 0.841 to 0.724 on the
-same split.
+drawn before any neighbour (its random neighbours, debris and photograph differ). Cells picked for
+classification are cells a cytologist can read, as in Herlev and SIPaKMeD, not cells buried under
+others; cut from clumped fields, the `cpu` profile's RGB classifier fell from test accuracy 0.841
+to 0.724 on the same split.
 """
 
 from __future__ import annotations
