@@ -65,7 +65,7 @@ def test_profiles_follow_spec():
     assert CellConfig().image_size == 256  # the default (and real-ISBI) input: the window's own side
     with pytest.raises(ValueError, match="multiple of 32"):
         CellConfig(image_size=100)
-    assert cpu.synth["clumping"] == 0.5  # cells covered like ISBI 2014's (median 31% vs 28%)
+    assert cpu.synth["clumping"] == paper.synth["clumping"] == 0.5  # cells covered like ISBI 2014's (median 31% vs 28%)
     smoke = get_profile("smoke")
     assert 0 < smoke.cells.epochs <= 3 and smoke.cells.image_size <= 64
     assert smoke.seg.encoder == "convnext_atto" and 64 <= smoke.seg.image_size <= 128
