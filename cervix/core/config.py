@@ -196,13 +196,13 @@ class Profile:
 #: segmentation step took 27 s with bf16 and 1.6 s in float32 (2026-12-06).
 CPU_AMP = "none"
 
-#: The `cpu` profile's cell head: its 256 px window read at 128 px, 8 fixed epochs. Measured on the
-#: synthetic `cpu` run (2026-12-07, 2 cores, float32): 4.2 min, whole cells on its 6 test fields
-#: matched Dice 0.876 / FNo 0.129 / detection F1 0.79 (on all 30 real ISBI images 0.878 / 0.207 /
-#: 0.764); at 256 px, 8 epochs took about 12 min for 0.891 / 0.176 / 0.79 (ISBI 0.863 / 0.200 /
-#: 0.784), 4 epochs 6.2 min for 0.888 / 0.306 / 0.727. Real ISBI training used 256 px (see README).
+#: The `cpu` profile's cell head: its 256 px window read at 128 px, 16 fixed epochs, chosen on the
+#: 6 synthetic validation fields of the synthetic `cpu` run (2026-12-07, 2 cores, float32; whole
+#: cells matched Dice / FNo / detection F1): 8 epochs 4.2 min, 0.898 / 0.329 / 0.70; 16 epochs
+#: 5.8 min, 0.897 / 0.280 / 0.77; 24 epochs 8.9 min, 0.902 / 0.256 / 0.75. At 256 px, 24 epochs
+#: took 27.5 min for 0.906 / 0.232 / 0.78. Real ISBI training used 256 px (see README).
 CPU_CELL_IMAGE_SIZE = 128
-CPU_CELL_EPOCHS = 8
+CPU_CELL_EPOCHS = 16
 
 
 def _smoke() -> Profile:
@@ -238,11 +238,12 @@ def _smoke() -> Profile:
 
 
 def _cpu() -> Profile:
-    # Sized for all five notebooks in under 25 minutes on 2 CPU cores: segmentation ~560 steps
-    # (28 fields x 16 patches / 8 per batch x 10 epochs, ~8 min), each classifier run (main + 2
-    # ablation runs in notebook 04) 30 epochs of ~700 crops (~1.5 min). The training length is
-    # fixed in epochs; the time caps are safety nets well above it, so a slower machine gives
-    # the same model, later.
+    # Sized for all five notebooks in under 25 minutes on the 2-core bf16 machine of 2026-11-27
+    # (segmentation ~560 steps: 28 fields x 16 patches / 8 per batch x 10 epochs, ~8 min; each
+    # classifier run, main + 2 ablation runs in notebook 04, 30 epochs of ~700 crops, ~1.5 min).
+    # On 2 float32 cores without AVX-512 (2026-12-07): segmentation 18 min, the cell head 6 min,
+    # each classifier run 8 min. The training length is fixed in epochs; the time caps are
+    # safety nets well above it, so a slower machine gives the same model, later.
     return Profile(
         name="cpu",
         seg=SegConfig(
