@@ -56,7 +56,13 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision (bf16 autocast on CPU)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--num-workers", type=int, help="DataLoader workers")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument(
+        "--augment",
+        type=Path,
+        help="augmentation strengths: a JSON file as notebook 01 saves it (runs/PROFILE/augment.json); "
+        'fields left out keep their defaults, e.g. {"fade": 0.7} for faint grey fields like ISBI 2014',
+    )
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with the run's augmentation)")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -296,6 +302,13 @@ def _synth(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2, default=str))
 
 
+def _augment(args: argparse.Namespace) -> Any:
+    """The ``--augment`` file's :class:`cervix.data.augment.AugmentConfig`; None = the stage's default."""
+    from cervix.data.augment import load_augment_config
+
+    return load_augment_config(args.augment, missing_ok=False) if args.augment is not None else None
+
+
 def _segment(args: argparse.Namespace) -> None:
     from cervix.stages.segmentation import train_segmentation
 
@@ -308,6 +321,7 @@ def _segment(args: argparse.Namespace) -> None:
         overrides=ov,
         resume=args.resume,
         split=args.split,
+        augment=_augment(args),
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
     )
@@ -368,6 +382,7 @@ def _classify(args: argparse.Namespace) -> None:
         overrides=ov,
         resume=args.resume,
         split=args.split,
+        augment=_augment(args),
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
     )

@@ -13,6 +13,7 @@ Plain functions used by notebooks 02/03 and by ``python -m cervix segment|evalua
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from cervix.core.device import autocast_context, device_and_amp
 from cervix.core.files import atomic_write_text, ensure_writable
 from cervix.core.labels import HEADS
 from cervix.data import preflight, write_data_report
-from cervix.data.augment import AugmentConfig, ScaleViews
+from cervix.data.augment import AugmentConfig, ScaleViews, run_augment_config
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record
@@ -171,6 +172,12 @@ def _run_config(cfg: SegConfig, data: Any, fmt: str, out: Path, aug: AugmentConf
     }
 
 
+def _run_augment(out: Path) -> AugmentConfig:
+    """A resumed run's own augmentation (today's defaults when its config records none)."""
+    saved = json.loads((out / "config.json").read_text()).get("augment") if (out / "config.json").is_file() else None
+    return run_augment_config(saved) if isinstance(saved, dict) else AugmentConfig()
+
+
 def _loaders(records: list[Record], parts: dict[str, list[int]], cfg: SegConfig, aug: AugmentConfig) -> tuple[Any, Any]:
     """Training patches (augmented) and whole validation images (the test or a training image if none)."""
     take = lambda key: [records[i] for i in parts[key]]  # noqa: E731
@@ -216,7 +223,8 @@ def train_segmentation(
             bad files stop the run, or with ``skip_bad`` are left out and listed in
             ``out/skipped.csv`` (with the files the reader passed over).
         split: reuse a ``split.json``; default a new grouped split (or the run's own on resume).
-        augment: augmentation strengths (default :class:`AugmentConfig`; notebook 01 tunes them).
+        augment: augmentation strengths (default :class:`AugmentConfig`, on resume the run's own;
+            notebook 01 tunes them).
         on_epoch_end: ``callback(history)`` after each epoch (e.g. live curves).
         progress: tqdm progress bars.
 
@@ -227,7 +235,7 @@ def train_segmentation(
     resolve_pretrained(cfg.pretrained, cfg.encoder)  # a missing weights file stops the run before it starts
     out = Path(out)
     records, parts = _prepare_run(data, fmt, out, cfg, split, resume, overwrite, skip_bad, progress)
-    aug = augment if augment is not None else AugmentConfig()
+    aug = augment if augment is not None else _run_augment(out) if resume else AugmentConfig()
     train_loader, val_loader = _loaders(records, parts, cfg, aug)
 
     seed_everything(cfg.seed)

@@ -255,13 +255,21 @@ RESUME_MAY_CHANGE = frozenset(
 )
 
 
+def _same_setting(saved: Any, now: Any) -> bool:
+    """Equal, except that a key a saved group lacks is a setting added to cervix after the run (the
+    stage resumes it as the run trained, e.g. an augmentation off), as for top-level keys."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        return all(k in now and _same_setting(v, now[k]) for k, v in saved.items())
+    return saved == now
+
+
 def check_same_settings(path: Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
     """Refuse to resume a run under other settings: its results would mix two configurations
     while ``config.json`` claimed the new one for the whole run."""
     diff = [
         f"{k}: {saved[k]!r} -> {now[k]!r}"
         for k in sorted(set(saved) & set(now))
-        if k not in RESUME_MAY_CHANGE and to_dict(saved[k]) != to_dict(now[k])
+        if k not in RESUME_MAY_CHANGE and not _same_setting(to_dict(saved[k]), to_dict(now[k]))
     ]
     if diff:
         raise ValueError(

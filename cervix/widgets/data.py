@@ -153,8 +153,8 @@ class AugmentationTuner(W.VBox):
     Attributes:
         sample: the sample being augmented.
         config: the :class:`AugmentConfig` of the current control values.
-        rotate, scale, stain, blur, grey: ``ipywidgets.FloatSlider`` for those fields (grey:
-            segmentation training only).
+        rotate, scale, stain, blur, grey, fade: ``ipywidgets.FloatSlider`` for those fields (grey
+            and fade: segmentation training only).
         flip: ``ipywidgets.Checkbox``.
         seed: ``ipywidgets.IntSlider`` drawing other random views with the same strengths.
         image: ``ipywidgets.Image`` (PNG) of the preview.
@@ -185,13 +185,16 @@ class AugmentationTuner(W.VBox):
         self.grey = W.FloatSlider(
             value=cfg.grey, min=0, max=1, step=0.05, description="grey prob.", readout_format=".2f", **opts
         )
+        self.fade = W.FloatSlider(
+            value=cfg.fade, min=0, max=0.95, step=0.05, description="fade", readout_format=".2f", **opts
+        )
         self.flip = W.Checkbox(value=bool(cfg.flip), description="flips / 90° turns", indent=False)
         self.seed = W.IntSlider(value=int(seed), min=0, max=99, description="draw", **opts)
         self.image = W.Image(format="png", layout=W.Layout(max_width="760px"))
-        for w in (self.rotate, self.scale, self.stain, self.blur, self.grey, self.flip, self.seed):
+        for w in (self.rotate, self.scale, self.stain, self.blur, self.grey, self.fade, self.flip, self.seed):
             w.observe(self._on_change, names="value")
         left = W.VBox([self.rotate, self.scale, self.flip, self.grey])
-        right = W.VBox([self.stain, self.blur, self.seed])
+        right = W.VBox([self.stain, self.blur, self.fade, self.seed])
         super().__init__([W.HBox([left, right]), self.image])
         self._redraw()
 
@@ -203,6 +206,7 @@ class AugmentationTuner(W.VBox):
             stain=round(float(self.stain.value), 3),
             blur=round(float(self.blur.value), 3),
             grey=round(float(self.grey.value), 3),
+            fade=round(float(self.fade.value), 3),
         )
 
     def _on_change(self, change: dict | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -46,6 +47,54 @@ def test_grey_augmentation_in_segmentation_only():
     assert np.array_equal(same, img)  # the stain colour of a crop is diagnostic: never greyed
 
 
+def test_fade_scales_optical_density_against_the_background():
+    img = np.full((20, 20, 3), 235, np.uint8)  # background; its 99th percentile I0 = 235 + 1
+    img[5:15, 5:15] = (150, 120, 200)  # a cell
+    fade = AU.Fade(strength=0.7, p=1.0)
+    assert np.array_equal(fade.apply(img, k=1.0), img)
+    half = fade.apply(img, k=0.5)
+    assert np.array_equal(half[0, 0], img[0, 0])  # the background stays
+    od = -np.log((img[10, 10].astype(float) + 1) / 236)
+    od_half = -np.log((half[10, 10].astype(float) + 1) / 236)
+    np.testing.assert_allclose(od_half, od / 2, atol=0.01)  # Beer-Lambert: half the thickness
+    assert half[10, 10].tolist() == [188, 168, 217]  # 236 * (151/236) ** 0.5 - 1 = 187.8, ...
+    mask = np.zeros((20, 20, 2), np.uint8)
+    mask[5:15, 5:15, 0] = 255
+    mask[8:12, 8:12, 1] = 255  # a nucleus: fades by sqrt(k)
+    img[8:12, 8:12] = 60
+    out = fade.apply(img, k=0.25, **fade.get_params_dependent_on_data({}, {"mask": mask}))
+    od_nuc = -np.log((out[10, 10].astype(float) + 1) / 236)
+    np.testing.assert_allclose(od_nuc, -np.log(61 / 236) / 2, atol=0.01)
+    od_cyt = -np.log((out[6, 6].astype(float) + 1) / 236)
+    np.testing.assert_allclose(od_cyt, od / 4, atol=0.01)
+    assert np.array_equal(fade(image=img, mask=mask)["mask"], mask)  # masks untouched
+    ks = [fade.get_params()["k"] for _ in range(200)]
+    assert 0.3 <= min(ks) < 0.4 and 0.9 < max(ks) <= 1.0
+
+
+def test_fade_in_segmentation_only():
+    img = np.full((32, 32, 3), 230, np.uint8)
+    img[8:24, 8:24] = 140
+    mask = np.zeros((32, 32, 2), np.uint8)
+    cfg = AU.AugmentConfig(rotate=0, scale=0, flip=False, stain=0, blur=0, grey=0, fade=0.9)
+    outs = [AU.seg_transforms(cfg, train=True, patch_size=32, seed=s)(image=img, mask=mask)["image"] for s in range(8)]
+    faded = [o for o in outs if not np.array_equal(o, img)]
+    assert 0 < len(faded) < 8  # half the patches
+    assert all(o[16, 16, 0] > 140 and o[0, 0, 0] == 230 for o in faded)  # the cell lighter, background kept
+    assert np.array_equal(AU.cls_transforms(cfg, train=True, image_size=32, seed=0)(image=img, mask=mask)["image"], img)
+    off = AU.AugmentConfig(fade=0.0)
+    assert "Fade" not in repr(AU.seg_transforms(off, train=True, patch_size=32))
+    with pytest.raises(ValueError, match="fade must be a number in"):
+        AU.check_augment_config(AU.AugmentConfig(fade=1.0), "here")
+
+
+def test_run_augment_config_turns_fields_a_run_lacks_off():
+    old = {"rotate": 90.0, "scale": 0.15, "flip": True, "stain": 0.3, "blur": 0.3}  # before grey and fade
+    assert AU.run_augment_config(old) == AugmentConfig(rotate=90.0, grey=0.0, fade=0.0)
+    now = dataclasses.asdict(AugmentConfig(fade=0.4))
+    assert AU.run_augment_config(now) == AugmentConfig(fade=0.4)
+
+
 def test_augment_config_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("CERVIX_ROOT", str(tmp_path))
     cfg = AugmentConfig(rotate=45.0, scale=0.2, flip=False, stain=0.55, blur=0.1)
@@ -58,6 +107,7 @@ def test_augment_config_round_trip(tmp_path, monkeypatch):
         "stain": 0.55,
         "blur": 0.1,
         "grey": 0.25,
+        "fade": 0.0,
     }
     assert AU.load_augment_config(profile="smoke") == cfg
     assert AU.load_augment_config(path) == cfg

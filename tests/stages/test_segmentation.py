@@ -285,6 +285,38 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
         assert torch.equal(a["model"][k], b["model"][k]), k
 
 
+def test_a_resumed_run_keeps_its_own_augmentation(run, tmp_path, monkeypatch, capsys):
+    """`segment --augment FILE` trains with those strengths; `--resume` without the file goes on
+    with the run's own (from its config), not today's defaults (a field its config lacks, added
+    since, is off: tests/data/test_augment.py)."""
+    from cervix.data.augment import AugmentConfig
+    from cervix.training import loop as engine
+    from cervix.training.checkpoints import load_checkpoint
+
+    aug = tmp_path / "augment.json"
+    aug.write_text(json.dumps({"fade": 0.5, "grey": 0.0}))
+    args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke"]
+    args += ["--epochs", "2", "--batch-size", "4", "--image-size", "64", "--amp", "none", "--cell-epochs", "0"]
+    real_save = engine.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        out = real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt
+        return out
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)
+    assert main(args + ["--out", str(out), "--augment", str(aug)]) == 130
+    monkeypatch.setattr(engine, "save_checkpoint", real_save)
+    assert json.loads((out / "config.json").read_text())["augment"] == dict(vars(AugmentConfig(fade=0.5, grey=0.0)))
+    assert main(args + ["--out", str(out), "--resume"]) == 0  # before: refused (augment: ... -> defaults)
+    assert json.loads((out / "config.json").read_text())["augment"]["fade"] == 0.5
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2
+    bad = main(args + ["--out", str(tmp_path / "x"), "--augment", str(tmp_path / "missing.json")])
+    assert bad == 2 and "missing.json" in capsys.readouterr().err
+
+
 def test_bad_files_stop_before_training_or_are_skipped(run, tmp_path, capsys):
     import shutil
 

@@ -67,3 +67,20 @@ def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path):
     _fill(run)
     prepare_run_dir(run, resume=True)
     assert not (run / ".best.pt.123.tmp").exists() and (run / "best.pt").is_file()
+
+
+def test_same_settings_refuses_changes_but_not_settings_added_since():
+    from pathlib import Path
+
+    from cervix.training.rundir import check_same_settings
+
+    saved = {"lr": 1e-3, "num_workers": 0, "augment": {"rotate": 90.0, "grey": 0.25}}
+    check_same_settings(Path("run/last.pt"), saved, {**saved, "num_workers": 2, "new_top": 1})  # may change; added
+    later = {**saved, "augment": {"rotate": 90.0, "grey": 0.25, "fade": 0.0}}  # a field added after the run
+    check_same_settings(Path("run/last.pt"), saved, later)
+    with pytest.raises(ValueError, match=r"run/last.pt: cannot resume with other settings.*lr: 0.001 -> 0.01"):
+        check_same_settings(Path("run/last.pt"), saved, {**saved, "lr": 1e-2})
+    with pytest.raises(ValueError, match="augment"):
+        check_same_settings(Path("run/last.pt"), saved, {**saved, "augment": {"rotate": 45.0, "grey": 0.25}})
+    with pytest.raises(ValueError, match="augment"):  # a field the run had, gone now
+        check_same_settings(Path("run/last.pt"), saved, {**saved, "augment": {"rotate": 90.0}})

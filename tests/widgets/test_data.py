@@ -85,7 +85,8 @@ def test_augmentation_tuner_updates_config_and_preview(tmp_path):
     t.flip.value = False
     t.scale.value = 0.07
     t.blur.value = 0.5
-    assert t.config == AugmentConfig(rotate=30.0, scale=0.07, flip=False, stain=0.65, blur=0.5)
+    t.fade.value = 0.4
+    assert t.config == AugmentConfig(rotate=30.0, scale=0.07, flip=False, stain=0.65, blur=0.5, fade=0.4)
     assert t.image.value != before
     drawn = t.image.value
     t.seed.value = 5  # other random views, same strengths
