@@ -232,6 +232,22 @@ def test_a_moved_run_folder_still_evaluates(run, tmp_path):
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_images"] >= 1
 
 
+def _interrupt_after_epoch_1(monkeypatch):
+    """Ctrl-C right after epoch 1's ``last.pt`` is written; returns the real save to restore."""
+    from cervix.training import loop as engine
+
+    real_save = engine.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        out = real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)  # the name fit calls
+    return real_save
+
+
 def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys):
     """Ctrl-C after the first epoch's checkpoint, then --resume == the uninterrupted run (CPU),
     with augmentation on (its random state is seeded per epoch, not once per process)."""
@@ -259,15 +275,7 @@ def test_interrupted_segment_resumes_exactly(run, tmp_path, monkeypatch, capsys)
     ]
     assert main(args + ["--out", str(tmp_path / "full")]) == 0
 
-    real_save = engine.save_checkpoint
-
-    def save_then_interrupt(path, state):
-        out = real_save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 1:
-            raise KeyboardInterrupt
-        return out
-
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)  # the name fit calls
+    real_save = _interrupt_after_epoch_1(monkeypatch)
     cut = tmp_path / "cut"
     assert main(args + ["--out", str(cut)]) == 130
     assert "interrupted after epoch 1; checkpoints intact" in capsys.readouterr().err
@@ -297,16 +305,8 @@ def test_a_resumed_run_keeps_its_own_augmentation(run, tmp_path, monkeypatch, ca
     aug.write_text(json.dumps({"fade": 0.5, "grey": 0.0}))
     args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke"]
     args += ["--epochs", "2", "--batch-size", "4", "--image-size", "64", "--amp", "none", "--cell-epochs", "0"]
-    real_save = engine.save_checkpoint
-
-    def save_then_interrupt(path, state):
-        out = real_save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 1:
-            raise KeyboardInterrupt
-        return out
-
     out = tmp_path / "run"
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_interrupt)
+    real_save = _interrupt_after_epoch_1(monkeypatch)
     assert main(args + ["--out", str(out), "--augment", str(aug)]) == 130
     monkeypatch.setattr(engine, "save_checkpoint", real_save)
     assert json.loads((out / "config.json").read_text())["augment"] == dict(vars(AugmentConfig(fade=0.5, grey=0.0)))
