@@ -11,6 +11,7 @@ from cervix.data.annotations import (
 )
 from cervix.data.augment import (
     AugmentConfig,
+    Fade,
     MaskPerturb,
     ScaleViews,
     StainJitter,
@@ -19,6 +20,7 @@ from cervix.data.augment import (
     check_augment_config,
     cls_transforms,
     load_augment_config,
+    run_augment_config,
     save_augment_config,
     scale_view,
     seg_transforms,
@@ -87,6 +89,7 @@ __all__ = [
     "AugmentConfig",
     "MaskPerturb",
     "StainJitter",
+    "Fade",
     "seg_transforms",
     "cls_transforms",
     "SegmentationDataset",
@@ -98,6 +101,7 @@ __all__ = [
     "check_augment_config",
     "save_augment_config",
     "load_augment_config",
+    "run_augment_config",
     "ScaleViews",
     "scale_view",
     "cell_boxes",
