@@ -506,7 +506,7 @@ def plot_augmentations(
         ax.set_title(title, fontsize="small")
     fig.suptitle(
         f"Augmentations: rotate ±{cfg.rotate:g}°, scale ±{cfg.scale:g}, flip {'on' if cfg.flip else 'off'}, "
-        f"stain {cfg.stain:g}, blur p={cfg.blur:g}",
+        f"stain {cfg.stain:g}, blur p={cfg.blur:g}, grey p={cfg.grey:g}, fade {cfg.fade:g}",
         fontsize="medium",
     )
     return fig
