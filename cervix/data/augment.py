@@ -396,9 +396,8 @@ def run_augment_config(saved: Mapping[str, Any]) -> AugmentConfig:
     A field the record lacks was added to cervix after the run started (``grey``, ``fade``): the
     run trained without it, so it is off (0) here, not today's default.
     """
-    names = {f.name for f in dataclasses.fields(AugmentConfig)}
     off = {f.name: (False if isinstance(f.default, bool) else 0.0) for f in dataclasses.fields(AugmentConfig)}
-    return AugmentConfig(**{**off, **{k: v for k, v in saved.items() if k in names}})
+    return AugmentConfig(**{**off, **{k: v for k, v in saved.items() if k in off}})
 
 
 # --------------------------------------------------------------------------------------------
