@@ -48,10 +48,8 @@ sys.path.insert(0, str(ROOT))
 from real_dev import isbi_records, real_samples_dir  # noqa: E402  (beside this script)
 
 from cervix.cells.morphometrics import equivalent_diameter  # noqa: E402
-from cervix.core.masks import binarise  # noqa: E402
 from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.inference.sizing import sized_masks  # noqa: E402
-from cervix.inference.tiling import predict_tiled  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
 from cervix.stages.cellhead import cell_head_of  # noqa: E402
 from cervix.stages.segmentation import inference_kwargs, load_segmentation  # noqa: E402
@@ -219,12 +217,12 @@ def crops_part(
 
 
 def fields_part(model: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Dice per head on the 30 whole ISBI fields at the run's scale (union masks)."""
+    """Dice per head on the 30 whole ISBI fields at the run's scale (union masks, as ``masks`` writes them)."""
     kw, thr = inference_kwargs(cfg), tuple(cfg.get("thresholds", (0.5, 0.5)))
     d: dict[str, list[float]] = {"cytoplasm": [], "nucleus": []}
     for rec in isbi_records():
         s = rec.load()
-        cyt, nuc = binarise(predict_tiled(model, s.image, **kw), thr)
+        cyt, nuc, _ = sized_masks(model, s.image, thr, **kw)
         d["cytoplasm"].append(float(dice_score(cyt[None] > 0, s.cytoplasm[None] > 127)[0]))
         d["nucleus"].append(float(dice_score(nuc[None] > 0, s.nucleus[None] > 127)[0]))
     return {f"dice_{h}": _mean_ci(v) for h, v in d.items()}

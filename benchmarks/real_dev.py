@@ -83,14 +83,13 @@ from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 from cervix.core.config import Profile, TrainConfig, get_profile  # noqa: E402
 from cervix.core.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.core.labels import HEADS  # noqa: E402
-from cervix.core.masks import binarise  # noqa: E402
 from cervix.data.augment import AugmentConfig  # noqa: E402
 from cervix.data.datasets import ClassificationDataset, SegmentationDataset  # noqa: E402
 from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.data.records import RecordList, class_names_of  # noqa: E402
 from cervix.data.splits import load_split, save_split  # noqa: E402
 from cervix.inference.sizing import sized_masks  # noqa: E402
-from cervix.inference.tiling import predict_tiled, single_cell_masks  # noqa: E402
+from cervix.inference.tiling import single_cell_masks  # noqa: E402
 from cervix.losses.dice import DualHeadLoss  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
 from cervix.stages import classification as C  # noqa: E402
@@ -268,8 +267,8 @@ def seg_scores(
         if single_cell:  # as `masks --single-cell` does it
             size = cfg.get("cell_size")
             cyt, nuc, _ = sized_masks(model, s.image, thr, single_cell=True, diameter="auto", cell_size=size, **kw)
-        else:
-            cyt, nuc = binarise(predict_tiled(model, s.image, **kw), thr)
+        else:  # as `masks` does it for fields
+            cyt, nuc, _ = sized_masks(model, s.image, thr, **kw)
         for h, pred, true in zip(HEADS, (cyt, nuc), (s.cytoplasm, s.nucleus)):
             out[h].append(float(dice_score(pred[None] > 0, true[None] > 127)[0]))
     return out

@@ -6,6 +6,7 @@ from cervix.cells.instances import (
     CELL_COLUMNS,
     CROP_MARGIN,
     CROP_MAX_STRETCH,
+    MIN_NUCLEUS_SCORE,
     InstanceConfig,
     Instances,
     cell_box,
@@ -16,6 +17,7 @@ from cervix.cells.instances import (
     cut_cell,
     padded_crop,
     separate,
+    suppress_weak_nuclei,
 )
 from cervix.cells.morphometrics import blob_diameters, cell_morphometrics, colour_stats, equivalent_diameter, nc_ratio
 from cervix.cells.shapes import (
@@ -41,6 +43,7 @@ __all__ = [
     "InstanceConfig",
     "Instances",
     "separate",
+    "suppress_weak_nuclei",
     "cell_table",
     "cell_box",
     "padded_crop",
@@ -51,6 +54,7 @@ __all__ = [
     "CROP_MARGIN",
     "CROP_MAX_STRETCH",
     "CELL_COLUMNS",
+    "MIN_NUCLEUS_SCORE",
     "nc_ratio",
     "equivalent_diameter",
     "blob_diameters",

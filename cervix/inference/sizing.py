@@ -45,7 +45,7 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from cervix.cells.instances import InstanceConfig, centre_id, centre_instance, separate
+from cervix.cells.instances import InstanceConfig, centre_id, centre_instance, separate, suppress_weak_nuclei
 from cervix.cells.morphometrics import blob_diameters, equivalent_diameter
 from cervix.core.masks import binarise, foreground
 from cervix.data.records import Record
@@ -374,8 +374,8 @@ def sized_masks(
     neighbour cut off at the watershed line between their nuclei. Padding stays background.
     """
     probs, info = sized_probabilities(model, image, thresholds, single_cell=single_cell, **kw)
-    if not single_cell:
-        cyt, nuc = binarise(probs, thresholds)
+    if not single_cell:  # a field: both masks whole, weak nuclei left out as separate leaves them out
+        cyt, nuc = binarise(suppress_weak_nuclei(probs, thresholds[1]), thresholds)
         return cyt, nuc, info
     inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
     cyt, nuc = centre_instance(inst)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cervix.cells.instances import MIN_NUCLEUS_SCORE, suppress_weak_nuclei
 from cervix.core.config import Profile, SegConfig, TrainConfig, stage_config, to_dict
 from cervix.core.device import autocast_context, device_and_amp
 from cervix.core.files import atomic_write_text, ensure_writable
@@ -398,7 +399,7 @@ def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Seq
     """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds."""
     dice = {h: [] for h in HEADS}
     for p in predictions:
-        m = seg_metrics(p["probs"][None], p["target"][None], tuple(thresholds))
+        m = seg_metrics(suppress_weak_nuclei(p["probs"], thresholds[1])[None], p["target"][None], tuple(thresholds))
         for h in HEADS:
             dice[h].append(m[f"dice_{h}"])
     return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
@@ -469,8 +470,8 @@ def evaluate_segmentation(
     preds = predict_probabilities(model, cfg, chosen, tta=tta, progress=progress)
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     per: dict[str, list[float]] = {}
-    for p in preds:
-        m = seg_metrics(p["probs"][None], p["target"][None], thr)
+    for p in preds:  # the masks `masks` writes: weak nuclei left out
+        m = seg_metrics(suppress_weak_nuclei(p["probs"], thr[1])[None], p["target"][None], thr)
         for k, v in m["per_image"].items():
             per.setdefault(k, []).append(float(v[0]))
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
@@ -480,6 +481,7 @@ def evaluate_segmentation(
         task="segmentation",
         split=split,
         thresholds=list(thr),
+        min_nucleus_score=MIN_NUCLEUS_SCORE,
         checkpoint=cfg["checkpoint"],
         **skipped_info(getattr(records, "skipped", [])),
     )

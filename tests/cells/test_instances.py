@@ -15,6 +15,7 @@ from cervix.cells.instances import (
     covered_fractions,
     cut_cell,
     separate,
+    suppress_weak_nuclei,
 )
 from cervix.synthetic.fields import item_rng, make_field
 
@@ -51,6 +52,50 @@ def test_touching_nuclei_are_split_at_their_distance_peaks():
     split = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=True))
     merged = separate(np.stack([cyt, nuc]).astype(np.float32), InstanceConfig(min_cell_area=10, split_nuclei=False))
     assert split.n == 2 and merged.n == 1
+
+
+def _two_nuclei(weak: float = 0.6):
+    """Two cells side by side: the left nucleus confident (0.95), the right one pale (``weak``)."""
+    cyt = _discs((60, 120), [(30, 30, 24), (72, 30, 24)]).astype(np.float32)
+    nuc = 0.95 * _discs((60, 120), [(30, 30, 7)]) + weak * _discs((60, 120), [(72, 30, 7)])
+    return np.stack([cyt, nuc.astype(np.float32)])
+
+
+def test_a_nucleus_whose_mean_probability_is_below_the_score_is_suppressed():
+    probs = _two_nuclei(0.6)
+    kept = probs.copy()
+    out = suppress_weak_nuclei(probs, 0.5, 0.8)
+    assert out[1, 30, 30] == np.float32(0.95) and out[1, 30, 72] == 0  # pale one gone, confident one kept
+    np.testing.assert_array_equal(out[0], probs[0])  # cytoplasm untouched
+    np.testing.assert_array_equal(probs, kept)  # the input is not changed
+    # the score is the component's mean: a confident core keeps its pale rim (mean 0.73 of a
+    # 0.95 core of r 4 in a 0.6 disc of r 7 is above 0.7)
+    rim = _two_nuclei(0.6)
+    core = _discs((60, 120), [(72, 30, 4)])
+    rim[1][core] = 0.95
+    mean = rim[1][_discs((60, 120), [(72, 30, 7)])].mean()
+    assert 0.7 < mean < 0.8
+    np.testing.assert_array_equal(suppress_weak_nuclei(rim, 0.5, 0.7), rim)
+    assert not suppress_weak_nuclei(rim, 0.5, 0.8)[1, 30, 67:78].any()
+    # 0 keeps everything and returns the input itself
+    assert suppress_weak_nuclei(probs, 0.5, 0.0) is probs
+
+
+def test_separate_drops_a_weak_nucleus_and_its_cell_joins_the_foreground():
+    probs = _two_nuclei(0.6)
+    both = separate(probs, InstanceConfig(min_cell_area=50, min_nucleus_score=0.0))
+    one = separate(probs, InstanceConfig(min_cell_area=50, min_nucleus_score=0.8))
+    assert both.n == 2 and not both.no_nucleus
+    assert one.nuclei[30, 72] == 0 and one.nuclei[30, 30] > 0
+    # the right disc touches the left one: without its nucleus the left cell grows over it
+    assert one.n == 1 and one.cells[30, 72] == one.cells[30, 30]
+
+
+def test_bad_scores_are_refused():
+    with pytest.raises(ValueError, match="min_score"):
+        suppress_weak_nuclei(_two_nuclei(), 0.5, 1.5)
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        suppress_weak_nuclei(np.zeros((8, 8)), 0.5, 0.5)
 
 
 def test_bad_probabilities_are_refused():

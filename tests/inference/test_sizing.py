@@ -241,3 +241,20 @@ def test_min_nucleus_area_is_a_share_of_the_training_nucleus_in_image_pixels():
     assert sizing.min_nucleus_area({"nucleus_diameter": 4.0}) == 12  # never below the default
     assert sizing.min_nucleus_area(None) == sizing.min_nucleus_area({"nucleus_diameter": None}) == 12  # older runs
     assert sizing.min_nucleus_area(size, scale=None) == 12  # multi-scale fallback: no one scale
+
+
+def test_field_masks_leave_out_a_weak_nucleus(monkeypatch):
+    """A field's nucleus mask keeps the confident nucleus and drops one whose mean probability is
+    below the package's score, as `separate` (and so `analyze`) drops it."""
+    from cervix.cells.instances import MIN_NUCLEUS_SCORE
+
+    probs = np.zeros((2, 60, 120), np.float32)
+    probs[0, 10:50, 10:110] = 1.0
+    probs[1, 25:35, 25:35] = 0.99
+    probs[1, 25:35, 85:95] = (0.5 + MIN_NUCLEUS_SCORE) / 2  # above the threshold, below the score
+    monkeypatch.setattr(sizing, "predict_tiled", lambda model, image, **kw: probs)
+    img = np.full((60, 120, 3), 200, np.uint8)
+    img[0, 0] = 0  # not a flat image (no letterbox found)
+    cyt, nuc, _ = sizing.sized_masks(None, img, (0.5, 0.5))
+    assert nuc[30, 30] == 255 and not nuc[:, 60:].any()
+    assert cyt[30, 90] == 255  # the cytoplasm stays

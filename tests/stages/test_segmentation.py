@@ -49,6 +49,7 @@ def test_evaluate_writes_spec_metrics(run, tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert SPEC_SEG_KEYS <= set(m)
     assert m["n_images"] >= 1 and 0.0 <= m["dice_cytoplasm"] <= 1.0
+    assert m["min_nucleus_score"] == 0.85  # the nuclei scored are those `masks` keeps
     low, high = m["ci95"]["dice_cytoplasm"]
     assert low <= m["dice_cytoplasm"] <= high
     # --split all evaluates every field of the folder
@@ -414,3 +415,23 @@ def test_instance_scores_drop_nuclei_below_the_runs_floor():
     sized, _ = instance_scores(pred, n_boot=10, cell_size={"nucleus_diameter": 20.0})  # floor 57 px
     assert plain["nucleus_n_pred"] == 2 and plain["nucleus_n_fp"] == 1
     assert sized["nucleus_n_pred"] == 1 and sized["nucleus_n_fp"] == 0 and sized["nucleus_det_f1"] == 1.0
+
+
+def test_scores_leave_out_a_weak_false_nucleus():
+    """Pixel Dice (what `evaluate` reports) and instance scores count the nuclei `masks` and
+    `analyze` keep: a pale false nucleus, above the threshold but below the score, is left out."""
+    from cervix.cells.instances import MIN_NUCLEUS_SCORE
+    from cervix.stages.segmentation import dice_at_thresholds, instance_scores
+
+    probs = np.zeros((2, 64, 64), np.float32)
+    probs[0, 4:60, 4:60] = 1.0
+    probs[1, 10:20, 10:20] = 0.99  # the true nucleus
+    probs[1, 40:50, 40:50] = (0.5 + MIN_NUCLEUS_SCORE) / 2  # a pale false one
+    target = np.zeros((2, 64, 64), bool)
+    target[0, 4:60, 4:60] = True
+    target[1, 10:20, 10:20] = True
+    truth = {"cells": target[0].astype(np.int32), "nuclei": target[1].astype(np.int32)}
+    pred = [{"probs": probs, "target": target, "truth": truth, "path": "x", "image": np.zeros((64, 64, 3), np.uint8)}]
+    assert dice_at_thresholds(pred, (0.5, 0.5))["dice_nucleus"] == 1.0  # 2/3 if the pale one counted
+    scores, _ = instance_scores(pred, n_boot=10)
+    assert scores["nucleus_n_fp"] == 0 and scores["nucleus_det_f1"] == 1.0
