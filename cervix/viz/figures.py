@@ -35,8 +35,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from cervix.cells.instances import Instances
+from cervix.cells.instances import Instances, suppress_weak_nuclei
 from cervix.core.labels import HEADS, class_names_of_predictions, class_order
+from cervix.core.masks import binarise
 from cervix.data.datasets import ClassificationDataset, to_image
 from cervix.data.decode import load_image, load_mask
 from cervix.metrics.scores import expected_calibration_error, reliability_curve
@@ -466,8 +467,8 @@ def prediction_grid(samples, predictions, thresholds=(0.5, 0.5), n: int = 4, alp
     samples = [s.load() if hasattr(s, "load") else s for s in list(samples)[:n]]
     predictions = list(predictions)[:n]
     images = [s.image for s in samples]
-    masks = [
-        [(s.cytoplasm, s.nucleus), ((p["probs"][0] > thresholds[0]) * 255, (p["probs"][1] > thresholds[1]) * 255)]
+    masks = [  # the prediction as `masks` writes it: weak nuclei left out
+        [(s.cytoplasm, s.nucleus), binarise(suppress_weak_nuclei(p["probs"][:2], thresholds[1]), thresholds)]
         for s, p in zip(samples, predictions)
     ]
     return mask_grid(images, masks, ["image", "truth", "prediction"])

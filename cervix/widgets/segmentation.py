@@ -13,6 +13,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cervix.cells.instances import suppress_weak_nuclei
 from cervix.core.labels import HEADS
 from cervix.viz import explore
 from cervix.viz.sizing import size_label
@@ -116,6 +117,7 @@ class OverlayBrowser(W.VBox):
         """Redraw the crop of the slider (called on every change)."""
         sample, probs = self._probabilities(self.index_slider.value)
         alpha = self.alpha_slider.value
+        probs = suppress_weak_nuclei(probs, self.threshold_sliders[1].value)  # as `masks` leaves them out
         pred = [(probs[c] > self.threshold_sliders[c].value).astype(np.uint8) * 255 for c in range(2)]
         fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
         axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha))
