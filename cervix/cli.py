@@ -60,7 +60,7 @@ def _common_train(p: argparse.ArgumentParser) -> None:
         "--augment",
         type=Path,
         help="augmentation strengths: a JSON file as notebook 01 saves it (runs/PROFILE/augment.json); "
-        'fields left out keep their defaults, e.g. {"fade": 0.7} for faint grey fields like ISBI 2014',
+        'fields left out keep their defaults, e.g. {"fade": 0} turns off the fading for faint fields',
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with the run's augmentation)")
     p.add_argument(

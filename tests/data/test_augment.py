@@ -107,7 +107,7 @@ def test_augment_config_round_trip(tmp_path, monkeypatch):
         "stain": 0.55,
         "blur": 0.1,
         "grey": 0.25,
-        "fade": 0.0,
+        "fade": 0.5,
     }
     assert AU.load_augment_config(profile="smoke") == cfg
     assert AU.load_augment_config(path) == cfg

@@ -303,16 +303,16 @@ def test_a_resumed_run_keeps_its_own_augmentation(run, tmp_path, monkeypatch, ca
     from cervix.training.checkpoints import load_checkpoint
 
     aug = tmp_path / "augment.json"
-    aug.write_text(json.dumps({"fade": 0.5, "grey": 0.0}))
+    aug.write_text(json.dumps({"fade": 0.3, "grey": 0.0}))
     args = ["segment", "--data", str(run["syn"] / "fields"), "--format", "masks", "--profile", "smoke"]
     args += ["--epochs", "2", "--batch-size", "4", "--image-size", "64", "--amp", "none", "--cell-epochs", "0"]
     out = tmp_path / "run"
     real_save = _interrupt_after_epoch_1(monkeypatch)
     assert main(args + ["--out", str(out), "--augment", str(aug)]) == 130
     monkeypatch.setattr(engine, "save_checkpoint", real_save)
-    assert json.loads((out / "config.json").read_text())["augment"] == dict(vars(AugmentConfig(fade=0.5, grey=0.0)))
+    assert json.loads((out / "config.json").read_text())["augment"] == dict(vars(AugmentConfig(fade=0.3, grey=0.0)))
     assert main(args + ["--out", str(out), "--resume"]) == 0  # before: refused (augment: ... -> defaults)
-    assert json.loads((out / "config.json").read_text())["augment"]["fade"] == 0.5
+    assert json.loads((out / "config.json").read_text())["augment"]["fade"] == 0.3
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
     bad = main(args + ["--out", str(tmp_path / "x"), "--augment", str(tmp_path / "missing.json")])
     assert bad == 2 and "missing.json" in capsys.readouterr().err

@@ -208,7 +208,7 @@ def test_plot_augmentations_layout():
     assert [ax.get_title() for ax in fig.axes][:2] == ["original", "view 1"]
     assert all(len(ax.images) == 1 for ax in fig.axes)
     assert "rotate ±30°" in fig._suptitle.get_text()
-    assert "grey p=0.25, fade 0" in fig._suptitle.get_text()
+    assert "grey p=0.25, fade 0.5" in fig._suptitle.get_text()
     png = explore.figure_to_png(fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError):
