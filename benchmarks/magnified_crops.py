@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from real_dev import isbi_records, real_samples_dir  # noqa: E402  (beside this script)
 
 from cervix.cells.morphometrics import equivalent_diameter  # noqa: E402
+from cervix.core.config import run_min_nucleus_score  # noqa: E402
 from cervix.data.formats import read_dataset  # noqa: E402
 from cervix.inference.sizing import sized_masks  # noqa: E402
 from cervix.metrics.scores import bootstrap_ci, dice_score  # noqa: E402
@@ -160,6 +161,7 @@ def _crop_masker(model: Any, cfg: dict[str, Any], method: str, cell_head: Any) -
         diameter=diameter,
         cell_size=size,
         refine=refine,
+        min_nucleus_score=run_min_nucleus_score(cfg),
         **inference_kwargs(cfg),
     )
 
@@ -222,7 +224,7 @@ def fields_part(model: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     d: dict[str, list[float]] = {"cytoplasm": [], "nucleus": []}
     for rec in isbi_records():
         s = rec.load()
-        cyt, nuc, _ = sized_masks(model, s.image, thr, **kw)
+        cyt, nuc, _ = sized_masks(model, s.image, thr, min_nucleus_score=run_min_nucleus_score(cfg), **kw)
         d["cytoplasm"].append(float(dice_score(cyt[None] > 0, s.cytoplasm[None] > 127)[0]))
         d["nucleus"].append(float(dice_score(nuc[None] > 0, s.nucleus[None] > 127)[0]))
     return {f"dice_{h}": _mean_ci(v) for h, v in d.items()}

@@ -80,7 +80,7 @@ sys.path.insert(0, str(ROOT))
 
 from tinyargs import parse_args_tiny  # noqa: E402  (beside this script)
 
-from cervix.core.config import Profile, TrainConfig, get_profile  # noqa: E402
+from cervix.core.config import Profile, TrainConfig, get_profile, run_min_nucleus_score  # noqa: E402
 from cervix.core.device import autocast_context, device_and_amp  # noqa: E402
 from cervix.core.labels import HEADS  # noqa: E402
 from cervix.data.augment import AugmentConfig  # noqa: E402
@@ -259,7 +259,7 @@ def seg_scores(
     """Dice per image and head with the run's tiled inference and thresholds (single-cell crops:
     the centre cell at the crop's estimated cell size, as `masks --single-cell` does it; runs
     without a stored cell size: the four-scale average)."""
-    kw = S.inference_kwargs(cfg)
+    kw = {**S.inference_kwargs(cfg), "min_nucleus_score": run_min_nucleus_score(cfg)}
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     out: dict[str, list[float]] = {h: [] for h in HEADS}
     for rec in records:

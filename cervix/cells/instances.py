@@ -41,6 +41,7 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from cervix.cells.whole import CellMask
+from cervix.core.config import MIN_NUCLEUS_SCORE
 
 __all__ = [
     "InstanceConfig",
@@ -57,15 +58,7 @@ __all__ = [
     "CROP_MARGIN",
     "CROP_MAX_STRETCH",
     "CELL_COLUMNS",
-    "MIN_NUCLEUS_SCORE",
 ]
-
-
-#: Smallest mean nucleus probability of a kept nucleus (:func:`suppress_weak_nuclei`). Chosen on the
-#: 6 synthetic validation fields of five `cpu`-profile models (two seeds without fading, three
-#: with): mean nucleus detection F1 0.655 keeping all, 0.675 at 0.8, 0.693 at 0.85, 0.678 at 0.9
-#: (0.9 drops true nuclei: nucleus Dice 0.787 -> 0.747); see the README.
-MIN_NUCLEUS_SCORE: float = 0.85
 
 
 @dataclass
@@ -135,19 +128,21 @@ def suppress_weak_nuclei(probs: np.ndarray, threshold: float = 0.5, min_score: f
     cytoplasm) are such objects: barely above the threshold, where a true nucleus is confident.
 
     Args:
-        probs: ``(2, H, W)`` (cytoplasm, nucleus) probabilities.
-        threshold: the nucleus probability threshold that makes the components.
+        probs: ``(C, H, W)`` probabilities, C >= 2: (cytoplasm, nucleus, ...).
+        threshold: the nucleus probability threshold that makes the components (the score of a
+            component is its mean over the pixels above it: a lower threshold takes in more of
+            a nucleus's pale rim and lowers its score).
         min_score: the smallest mean probability a nucleus keeps; 0 keeps every nucleus.
 
     Returns:
         ``probs`` itself when nothing is suppressed, else a copy with the weak nuclei at 0.
 
     Raises:
-        ValueError: ``probs`` is not ``(2, H, W)`` or ``min_score`` is outside ``[0, 1]``.
+        ValueError: ``probs`` is not ``(C >= 2, H, W)`` or ``min_score`` is outside ``[0, 1]``.
     """
     probs = np.asarray(probs)
-    if probs.ndim != 3 or probs.shape[0] != 2:
-        raise ValueError(f"probs must be (2, H, W) (cytoplasm, nucleus), got shape {probs.shape}")
+    if probs.ndim != 3 or probs.shape[0] < 2:
+        raise ValueError(f"probs must be (C >= 2, H, W) (cytoplasm, nucleus, ...), got shape {probs.shape}")
     if not 0.0 <= min_score <= 1.0:
         raise ValueError(f"min_score must be in [0, 1], got {min_score}")
     if min_score == 0.0:

@@ -1,6 +1,7 @@
 """Foundations every other folder uses: class names, safe file writes, configs and profiles, folders, masks, device."""
 
 from cervix.core.config import (
+    MIN_NUCLEUS_SCORE,
     PROFILES,
     CellConfig,
     ClsConfig,
@@ -15,6 +16,7 @@ from cervix.core.config import (
     profile_banner,
     profile_name,
     profile_names,
+    run_min_nucleus_score,
     stage_config,
     to_dict,
 )
@@ -52,6 +54,8 @@ from cervix.core.paths import (
 )
 
 __all__ = [
+    "MIN_NUCLEUS_SCORE",
+    "run_min_nucleus_score",
     "TrainConfig",
     "LoopConfig",
     "SegConfig",

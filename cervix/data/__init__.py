@@ -10,6 +10,7 @@ from cervix.data.annotations import (
     read_sipakmed_contour,
 )
 from cervix.data.augment import (
+    SEGMENTATION_ONLY,
     AugmentConfig,
     Fade,
     MaskPerturb,
@@ -102,6 +103,7 @@ __all__ = [
     "save_augment_config",
     "load_augment_config",
     "run_augment_config",
+    "SEGMENTATION_ONLY",
     "ScaleViews",
     "scale_view",
     "cell_boxes",

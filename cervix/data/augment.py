@@ -38,6 +38,7 @@ __all__ = [
     "save_augment_config",
     "load_augment_config",
     "run_augment_config",
+    "SEGMENTATION_ONLY",
     "ScaleViews",
     "scale_view",
     "cell_boxes",
@@ -389,6 +390,11 @@ def load_augment_config(
     cfg = AugmentConfig(**data)
     check_augment_config(cfg, str(p))
     return cfg
+
+
+#: The fields of :class:`AugmentConfig` that only segmentation training uses (the classifier's
+#: transforms ignore them).
+SEGMENTATION_ONLY: tuple[str, ...] = ("grey", "fade")
 
 
 def run_augment_config(saved: Mapping[str, Any]) -> AugmentConfig:

@@ -45,7 +45,14 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from cervix.cells.instances import InstanceConfig, centre_id, centre_instance, separate, suppress_weak_nuclei
+from cervix.cells.instances import (
+    MIN_NUCLEUS_SCORE,
+    InstanceConfig,
+    centre_id,
+    centre_instance,
+    separate,
+    suppress_weak_nuclei,
+)
 from cervix.cells.morphometrics import blob_diameters, equivalent_diameter
 from cervix.core.masks import binarise, foreground
 from cervix.data.records import Record
@@ -209,13 +216,15 @@ def min_nucleus_area(cell_size: Mapping[str, Any] | None, scale: float | None = 
     return max(floor, int(round(MIN_NUCLEUS_SHARE * area)))
 
 
-def _measure(probs: np.ndarray, thresholds: Sequence[float], single_cell: bool) -> float | None:
-    """Nucleus diameter (image px) of the centre cell (crops) or the median nucleus (fields)."""
+def _measure(probs: np.ndarray, thresholds: Sequence[float], single_cell: bool, score: float) -> float | None:
+    """Nucleus diameter (image px) of the centre cell (crops) or the median nucleus (fields); nuclei
+    scoring below ``score`` (:func:`cervix.cells.instances.suppress_weak_nuclei`) are not measured."""
     if single_cell:
-        inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
-        area = int(foreground(centre_instance(inst)[1]).sum())
+        icfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1], min_nucleus_score=score)
+        area = int(foreground(centre_instance(separate(probs, icfg))[1]).sum())
         return float(equivalent_diameter(area)) if area else None
-    d = blob_diameters(probs[1] > thresholds[1], min_area=4)
+    kept = suppress_weak_nuclei(probs, thresholds[1], score)  # the nuclei a field keeps
+    d = blob_diameters(kept[1] > thresholds[1], min_area=4)
     return float(np.median(d)) if len(d) else None
 
 
@@ -238,7 +247,13 @@ def _choose_level(measures: Sequence[tuple[float, float]], target: float) -> flo
 
 
 def _estimate(
-    model: nn.Module, image: np.ndarray, thresholds: Sequence[float], single_cell: bool, target: float, kw: dict
+    model: nn.Module,
+    image: np.ndarray,
+    thresholds: Sequence[float],
+    single_cell: bool,
+    target: float,
+    kw: dict,
+    score: float = MIN_NUCLEUS_SCORE,
 ) -> tuple[float | None, int]:
     """First pass: ``(nucleus diameter in image px or None, levels tried)`` over :data:`PYRAMID`
     (the level is chosen by :func:`_choose_level`).
@@ -255,7 +270,7 @@ def _estimate(
     for level in levels:
         s = base * level
         probs = predict_tiled(model, image, **{**kw, "scale": s, "overlap": 0.0, "margin": 0, "tta": False})
-        d = _measure(probs[:2], thresholds, single_cell)
+        d = _measure(probs[:2], thresholds, single_cell, score)
         if d is not None:
             measures.append((s, d))
     return _choose_level(measures, target), len(levels)
@@ -274,6 +289,7 @@ def _refine(
     target: float,
     info: dict[str, Any],
     kw: dict,
+    score: float = MIN_NUCLEUS_SCORE,
 ) -> np.ndarray:
     """Refinement (Cellpose's second size step): the nucleus measured again on the normalised pass,
     where the model sees it near its training size, becomes the estimate; when it differs from the
@@ -282,7 +298,7 @@ def _refine(
     d1 = float(info["nucleus_diameter_px"])
     if not math.isclose(info["scale"], target / d1):  # clipped
         return probs
-    d2 = _measure(probs, thresholds, single_cell)
+    d2 = _measure(probs, thresholds, single_cell, score)
     if not d2:
         return probs
     info.update(nucleus_diameter_first_px=d1, nucleus_diameter_px=d2)
@@ -302,6 +318,7 @@ def sized_probabilities(
     diameter: float | str | None = None,
     cell_size: Mapping[str, Any] | None = None,
     refine: bool = True,
+    min_nucleus_score: float = MIN_NUCLEUS_SCORE,
     **kw: Any,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(2, H, W)`` probabilities of an image segmented at its cells' training size.
@@ -316,6 +333,8 @@ def sized_probabilities(
         cell_size: the run's :func:`training_cell_size`; None (older runs): the fallback.
         refine: with ``"auto"``, measure the nucleus again on the normalised pass (and segment once
             more when it moved by more than :data:`REFINE_TOLERANCE`).
+        min_nucleus_score: nuclei of a lower mean probability are not measured (the run's
+            ``min_nucleus_score``).
         **kw: :func:`cervix.inference.tiling.predict_tiled` arguments (``scale`` = the run's).
 
     Returns:
@@ -339,7 +358,8 @@ def sized_probabilities(
         s = base
         d = None
         if cell_size is not None and diameter == "auto":
-            d, _ = _estimate(model, content, thresholds, single_cell, float(cell_size["nucleus_diameter"]), kw)
+            target = float(cell_size["nucleus_diameter"])
+            d, _ = _estimate(model, content, thresholds, single_cell, target, kw, min_nucleus_score)
             info.update(nucleus_diameter_px=d, size_source="auto" if d else "auto: no nucleus found")
             s = float(cell_size["nucleus_diameter"]) / d if d else base
         elif cell_size is not None and isinstance(diameter, (int, float)):
@@ -350,7 +370,7 @@ def sized_probabilities(
         probs = predict_tiled(model, content, **{**kw, "scale": s})[:2]
         if d and refine:
             target = float(cell_size["nucleus_diameter"])
-            probs = _refine(model, content, probs, thresholds, single_cell, target, info, kw)
+            probs = _refine(model, content, probs, thresholds, single_cell, target, info, kw, min_nucleus_score)
     full = np.zeros((2, H, W), np.float32)
     full[:, t : H - b, left : W - r] = probs
     info["padding"] = [t, b, left, r]
@@ -364,6 +384,7 @@ def sized_masks(
     *,
     single_cell: bool = False,
     cell_head: tuple[nn.Module, Mapping[str, Any]] | None = None,
+    min_nucleus_score: float = MIN_NUCLEUS_SCORE,
     **kw: Any,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(cytoplasm, nucleus, info)``: uint8 {0, 255} masks of :func:`sized_probabilities`.
@@ -373,11 +394,17 @@ def sized_masks(
     cell, reaching under the neighbours that lie over it; without one, its part of the partition, a
     neighbour cut off at the watershed line between their nuclei. Padding stays background.
     """
-    probs, info = sized_probabilities(model, image, thresholds, single_cell=single_cell, **kw)
-    if not single_cell:  # a field: both masks whole, weak nuclei left out as separate leaves them out
-        cyt, nuc = binarise(suppress_weak_nuclei(probs, thresholds[1]), thresholds)
+    probs, info = sized_probabilities(
+        model, image, thresholds, single_cell=single_cell, min_nucleus_score=min_nucleus_score, **kw
+    )
+    # nuclei below the run's score are left out, as separate leaves them out; not from the multi-scale
+    # fallback, whose average over four scales lowers every nucleus's probability (a one-scale score)
+    score = 0.0 if info["size_source"] == "multi-scale" else min_nucleus_score
+    if not single_cell:  # a field: both masks whole
+        cyt, nuc = binarise(suppress_weak_nuclei(probs, thresholds[1], score), thresholds)
         return cyt, nuc, info
-    inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+    icfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1], min_nucleus_score=score)
+    inst = separate(probs, icfg)
     cyt, nuc = centre_instance(inst)
     cid = centre_id(inst)
     if cell_head is not None and cid and nuc.any():

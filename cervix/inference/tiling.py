@@ -316,5 +316,7 @@ def single_cell_masks(
         ``(cytoplasm, nucleus)``: uint8 {0, 255} masks of the centre cell, the crop's size.
     """
     probs = multi_scale_probabilities(model, image, scales, min_side, **kw)  # (2, H, W)
-    inst = separate(probs, InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1]))
+    # no nucleus score: averaging over scales lowers every nucleus's mean probability
+    icfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1], min_nucleus_score=0.0)
+    inst = separate(probs, icfg)
     return centre_instance(inst)

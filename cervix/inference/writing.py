@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cervix.cells.morphometrics import nc_ratio
+from cervix.core.config import MIN_NUCLEUS_SCORE
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
 from cervix.core.labels import HEADS
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD
@@ -264,6 +265,7 @@ def write_masks(
     cell_size: dict[str, Any] | None = None,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    min_nucleus_score: float = MIN_NUCLEUS_SCORE,
 ) -> dict[str, Any]:
     """Predict and write cytoplasm and nucleus masks for many images, with a QC summary.
 
@@ -285,6 +287,8 @@ def write_masks(
         single_cell: each image is a single-cell crop: keep only its centre cell.
         cell_diameter, cell_size: None, ``"auto"`` or px, and the run's ``config["cell_size"]``:
             see :func:`cervix.inference.sizing.sized_probabilities`.
+        min_nucleus_score: nuclei of a lower mean probability are left out (the run's
+            ``min_nucleus_score``; :func:`cervix.cells.instances.suppress_weak_nuclei`).
 
     Every file not written (passed over by :func:`list_images`, or failed) is listed in
     ``<out_dir>/skipped.csv``; ``report`` is the one-line "N used, M skipped" summary.
@@ -302,7 +306,7 @@ def write_masks(
     items = _mask_items(images, passed_over)
     thresholds = tuple(float(t) for t in thresholds)
     kw = dict(tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, amp=amp, scale=scale, normalise=normalise)
-    kw.update(mean=mean, std=std, diameter=cell_diameter, cell_size=cell_size)
+    kw.update(mean=mean, std=std, diameter=cell_diameter, cell_size=cell_size, min_nucleus_score=min_nucleus_score)
     rows, errors = _predict_and_write(model, items, out, thresholds, single_cell, max_outside, kw, progress)
     _flag_area_outliers(rows, outlier_z)
 

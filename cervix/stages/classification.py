@@ -42,7 +42,7 @@ from cervix.core.config import ClsConfig, Profile, TrainConfig, stage_config, to
 from cervix.core.files import atomic_write_text
 from cervix.core.labels import grouping_or_none
 from cervix.data import preflight, write_data_report
-from cervix.data.augment import AugmentConfig
+from cervix.data.augment import SEGMENTATION_ONLY, AugmentConfig
 from cervix.data.datasets import IMAGENET_MEAN, IMAGENET_STD, ClassificationDataset
 from cervix.data.formats import read_dataset
 from cervix.data.records import Record, RecordList, class_names_of
@@ -361,6 +361,8 @@ def train_classifier(
         data, masks, fmt, out, cfg, split, resume, overwrite, skip_bad, progress
     )
     aug = _augment_config(augment)
+    if resume:
+        aug = _with_run_segmentation_fields(aug, out)
     run = _Run(records, class_names, cfg, data, masks, fmt, aug, resume, on_epoch_end, progress)
     if cfg.folds == 1:
         result = _train_single(run, out, saved, split_path)
@@ -402,6 +404,18 @@ class _Run:
             self.on_epoch_end,
             self.progress,
         )
+
+
+def _with_run_segmentation_fields(aug: AugmentConfig, out: Path) -> AugmentConfig:
+    """``aug`` with the segmentation-only fields (``grey``, ``fade``) a resumed run recorded: the
+    classifier never uses them, so a default changed since the run started must not refuse its
+    resume."""
+    for path in (out / "config.json", *sorted(out.glob("fold_*/config.json"))):
+        if path.is_file():
+            rec = json.loads(path.read_text()).get("augment")
+            if isinstance(rec, dict):
+                return dataclasses.replace(aug, **{k: rec[k] for k in SEGMENTATION_ONLY if k in rec})
+    return aug
 
 
 def _augment_config(augment: AugmentConfig | bool | None) -> AugmentConfig:

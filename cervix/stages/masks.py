@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cervix.core.config import run_min_nucleus_score
 from cervix.core.labels import HEADS, class_order
 from cervix.core.masks import binarise
 from cervix.data.records import Record
@@ -141,7 +142,16 @@ def generate_masks(
     items = _image_list(Path(images), walk)
     size = run_cell_size(cfg, diameter)
     return write_masks(
-        model, items, out, thr, progress=progress, single_cell=single_cell, cell_diameter=diameter, cell_size=size, **kw
+        model,
+        items,
+        out,
+        thr,
+        progress=progress,
+        single_cell=single_cell,
+        cell_diameter=diameter,
+        cell_size=size,
+        min_nucleus_score=run_min_nucleus_score(cfg),
+        **kw,
     )
 
 
@@ -189,7 +199,7 @@ def compare_sizes(
         nucleus, info)`` of :func:`cervix.inference.sizing.sized_masks` (``before``: the run's
         scale; ``after``: ``diameter``, ``"auto"`` by default).
     """
-    kw = inference_kwargs(cfg)
+    kw = {**inference_kwargs(cfg), "min_nucleus_score": run_min_nucleus_score(cfg)}
     thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
     diameter = parse_diameter(diameter)
     size = run_cell_size(cfg, diameter)

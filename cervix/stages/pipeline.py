@@ -30,6 +30,7 @@ from cervix.cells.exports import coco_annotations, coco_document, coco_image, fi
 from cervix.cells.instances import CELL_COLUMNS, InstanceConfig, Instances, cell_table, cut_cell, separate
 from cervix.cells.morphometrics import cell_morphometrics
 from cervix.cells.whole import OVERLAP_COLUMNS, overlap_table
+from cervix.core.config import run_min_nucleus_score
 from cervix.core.files import atomic_write_text, ensure_writable, write_png
 from cervix.core.labels import HEADS, group_label
 from cervix.data.annotations import coco_index, decode_masks, exported_cells
@@ -215,7 +216,8 @@ def _segment_crops(
         try:
             # each image is one cell crop, of unknown magnification
             image = load_image(path)
-            cyt, nuc, info = sized_masks(model, image, thr, single_cell=True, **size, **inference_kwargs(cfg, tta=tta))
+            kw = {**inference_kwargs(cfg, tta=tta), "min_nucleus_score": run_min_nucleus_score(cfg)}
+            cyt, nuc, info = sized_masks(model, image, thr, single_cell=True, **size, **kw)
             mpaths = [write_png(out / "masks" / head / f"{rel}.png", m) for head, m in zip(HEADS, (cyt, nuc))]
         except Exception as exc:  # noqa: BLE001 - every failure is listed, the run goes on
             errors.append({"file": rel, "error": f"{type(exc).__name__}: {exc}"})
@@ -327,9 +329,12 @@ def analyze_field(
     on them and classified.
     """
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
-    icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1])
+    score = run_min_nucleus_score(seg_cfg)
+    icfg = instance_cfg or InstanceConfig(cell_threshold=thr[0], nucleus_threshold=thr[1], min_nucleus_score=score)
     kw = inference_kwargs(seg_cfg, tta=tta)
-    probs, size = sized_probabilities(seg_model, image, thr, diameter=diameter, cell_size=cell_size, **kw)  # (2, H, W)
+    probs, size = sized_probabilities(
+        seg_model, image, thr, diameter=diameter, cell_size=cell_size, min_nucleus_score=icfg.min_nucleus_score, **kw
+    )  # (2, H, W)
     floor = min_nucleus_area(cell_size, size.get("scale"))  # nuclei in the field's pixels
     inst = separate(probs, replace(icfg, min_nucleus_area=max(icfg.min_nucleus_area, floor)))
     if cell_head is not None:  # its window follows the resize of the final pass (the run's scale or the cells' size)
@@ -442,9 +447,8 @@ def analyze(
     masks_kind = "whole" if sizing["cell_head"] is not None else "partition"
     names = list(cls_cfg["class_names"])
     thr = tuple(seg_cfg.get("thresholds", (0.5, 0.5)))
-    icfg = InstanceConfig(
-        cell_threshold=thr[0], nucleus_threshold=thr[1], **({"min_cell_area": min_area} if min_area else {})
-    )
+    icfg = InstanceConfig(*thr, min_nucleus_score=run_min_nucleus_score(seg_cfg))
+    icfg.min_cell_area = min_area or icfg.min_cell_area
     cells, summary, errors, coco, overlaps = [], [], [], {"images": [], "annotations": []}, []
     for path, rel in tqdm(items, desc="analyze", disable=not progress):
         try:

@@ -23,8 +23,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cervix.cells.instances import MIN_NUCLEUS_SCORE, suppress_weak_nuclei
-from cervix.core.config import Profile, SegConfig, TrainConfig, stage_config, to_dict
+from cervix.cells.instances import suppress_weak_nuclei
+from cervix.core.config import (
+    MIN_NUCLEUS_SCORE,
+    Profile,
+    SegConfig,
+    TrainConfig,
+    run_min_nucleus_score,
+    stage_config,
+    to_dict,
+)
 from cervix.core.device import autocast_context, device_and_amp
 from cervix.core.files import atomic_write_text, ensure_writable
 from cervix.core.labels import HEADS
@@ -344,6 +352,7 @@ def instance_scores(
     cell_head: tuple[torch.nn.Module, Mapping[str, Any]] | None = None,
     cell_size: Mapping[str, Any] | None = None,
     scale: float = 1.0,
+    min_nucleus_score: float = MIN_NUCLEUS_SCORE,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cell and nucleus instance metrics of stored predictions against their per-cell truth.
 
@@ -354,7 +363,9 @@ def instance_scores(
     whole, overlapping cells (:func:`cervix.inference.wholecells.predict_whole_cells`) and the
     partition's are kept beside them as ``partition_cell_``. With the run's ``cell_size`` (and its
     ``scale``), nuclei smaller than :func:`cervix.inference.sizing.min_nucleus_area` are dropped,
-    as ``analyze`` drops them; the summary's ``min_nucleus_area`` says how small.
+    as ``analyze`` drops them; the summary's ``min_nucleus_area`` says how small. Nuclei whose mean
+    probability is below ``min_nucleus_score`` (the run's) are dropped too
+    (:func:`cervix.cells.instances.suppress_weak_nuclei`).
 
     Returns:
         ``(summary with bootstrap 95% CIs over images, per-image rows)``.
@@ -368,7 +379,12 @@ def instance_scores(
     from cervix.metrics.instances import aggregate_instance_metrics, instance_metrics
 
     floor = min_nucleus_area(cell_size, scale)
-    cfg = InstanceConfig(cell_threshold=thresholds[0], nucleus_threshold=thresholds[1], min_nucleus_area=floor)
+    cfg = InstanceConfig(
+        cell_threshold=thresholds[0],
+        nucleus_threshold=thresholds[1],
+        min_nucleus_area=floor,
+        min_nucleus_score=min_nucleus_score,
+    )
     rows = []
     for p in predictions:
         if p.get("truth") is None:
@@ -395,11 +411,15 @@ def instance_scores(
     return summary, rows
 
 
-def dice_at_thresholds(predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> dict[str, float]:
-    """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds."""
+def dice_at_thresholds(
+    predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float], min_nucleus_score: float = MIN_NUCLEUS_SCORE
+) -> dict[str, float]:
+    """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds, of the
+    masks ``masks`` writes: nuclei scoring below ``min_nucleus_score`` left out."""
     dice = {h: [] for h in HEADS}
     for p in predictions:
-        m = seg_metrics(suppress_weak_nuclei(p["probs"], thresholds[1])[None], p["target"][None], tuple(thresholds))
+        probs = suppress_weak_nuclei(p["probs"], thresholds[1], min_nucleus_score)
+        m = seg_metrics(probs[None], p["target"][None], tuple(thresholds))
         for h in HEADS:
             dice[h].append(m[f"dice_{h}"])
     return {f"dice_{h}": float(np.mean(dice[h])) for h in HEADS}
@@ -468,10 +488,10 @@ def evaluate_segmentation(
     if not chosen:
         raise ValueError(f"no images in split {split!r} of {data}")
     preds = predict_probabilities(model, cfg, chosen, tta=tta, progress=progress)
-    thr = tuple(cfg.get("thresholds", (0.5, 0.5)))
+    thr, score = tuple(cfg.get("thresholds", (0.5, 0.5))), run_min_nucleus_score(cfg)
     per: dict[str, list[float]] = {}
     for p in preds:  # the masks `masks` writes: weak nuclei left out
-        m = seg_metrics(suppress_weak_nuclei(p["probs"], thr[1])[None], p["target"][None], thr)
+        m = seg_metrics(suppress_weak_nuclei(p["probs"], thr[1], score)[None], p["target"][None], thr)
         for k, v in m["per_image"].items():
             per.setdefault(k, []).append(float(v[0]))
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in per.items()}
@@ -481,19 +501,14 @@ def evaluate_segmentation(
         task="segmentation",
         split=split,
         thresholds=list(thr),
-        min_nucleus_score=MIN_NUCLEUS_SCORE,
+        min_nucleus_score=score,
         checkpoint=cfg["checkpoint"],
         **skipped_info(getattr(records, "skipped", [])),
     )
     if instances:
+        size, scale = cfg.get("cell_size"), float(cfg.get("scale", 1.0))
         metrics["instances"], inst_rows = instance_scores(
-            preds,
-            thr,
-            n_boot=n_boot,
-            seed=seed,
-            cell_head=cell_head,
-            cell_size=cfg.get("cell_size"),
-            scale=float(cfg.get("scale", 1.0)),
+            preds, thr, n_boot, seed, cell_head=cell_head, cell_size=size, scale=scale, min_nucleus_score=score
         )
         atomic_write_text(out_dir / "instances_per_image.csv", pd.DataFrame(inst_rows).to_csv(index=False))
     write_metrics(out_dir, metrics)

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cervix.cells.instances import suppress_weak_nuclei
+from cervix.core.config import run_min_nucleus_score
 from cervix.core.labels import HEADS
 from cervix.viz import explore
 from cervix.viz.sizing import size_label
@@ -117,7 +118,8 @@ class OverlayBrowser(W.VBox):
         """Redraw the crop of the slider (called on every change)."""
         sample, probs = self._probabilities(self.index_slider.value)
         alpha = self.alpha_slider.value
-        probs = suppress_weak_nuclei(probs, self.threshold_sliders[1].value)  # as `masks` leaves them out
+        score = run_min_nucleus_score(self.run_config)
+        probs = suppress_weak_nuclei(probs, self.threshold_sliders[1].value, score)  # as `masks` leaves them out
         pred = [(probs[c] > self.threshold_sliders[c].value).astype(np.uint8) * 255 for c in range(2)]
         fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
         axes[0].imshow(overlay(sample.image, sample.cytoplasm, sample.nucleus, alpha))
@@ -197,7 +199,14 @@ class DiameterExplorer(W.VBox):
         thr = tuple(self.run_config.get("thresholds", (0.5, 0.5)))
         kw = inference_kwargs(self.run_config)
         cyt, nuc, self.info = sized_masks(
-            self.model, img, thr, single_cell=True, diameter=diameter, cell_size=size, **kw
+            self.model,
+            img,
+            thr,
+            single_cell=True,
+            diameter=diameter,
+            cell_size=size,
+            min_nucleus_score=run_min_nucleus_score(self.run_config),
+            **kw,
         )
         fig, axes = plt.subplots(1, 2, figsize=(6.0, 3.2))
         axes[0].imshow(img)

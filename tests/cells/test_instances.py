@@ -68,8 +68,8 @@ def test_a_nucleus_whose_mean_probability_is_below_the_score_is_suppressed():
     assert out[1, 30, 30] == np.float32(0.95) and out[1, 30, 72] == 0  # pale one gone, confident one kept
     np.testing.assert_array_equal(out[0], probs[0])  # cytoplasm untouched
     np.testing.assert_array_equal(probs, kept)  # the input is not changed
-    # the score is the component's mean: a confident core keeps its pale rim (mean 0.73 of a
-    # 0.95 core of r 4 in a 0.6 disc of r 7 is above 0.7)
+    # the score is the component's mean: a confident core keeps its pale rim (a 0.95 core of r 4
+    # in a 0.6 disc of r 7: mean about 0.72, above 0.7)
     rim = _two_nuclei(0.6)
     core = _discs((60, 120), [(72, 30, 4)])
     rim[1][core] = 0.95
@@ -94,7 +94,7 @@ def test_separate_drops_a_weak_nucleus_and_its_cell_joins_the_foreground():
 def test_bad_scores_are_refused():
     with pytest.raises(ValueError, match="min_score"):
         suppress_weak_nuclei(_two_nuclei(), 0.5, 1.5)
-    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(C >= 2, H, W\)"):
         suppress_weak_nuclei(np.zeros((8, 8)), 0.5, 0.5)
 
 

@@ -118,7 +118,7 @@ def _aligned_sample() -> D.Sample:
 
 def test_geometric_transforms_keep_masks_aligned():
     s = _aligned_sample()
-    cfg = AU.AugmentConfig(rotate=180, scale=0.2, flip=True, stain=0, blur=0)
+    cfg = AU.AugmentConfig(rotate=180, scale=0.2, flip=True, stain=0, blur=0, fade=0)
     views = DS.preview_augmentations(s, cfg, n=12, seed=0)
     moved = 0
     for img, cyt, nuc in views:
@@ -129,7 +129,7 @@ def test_geometric_transforms_keep_masks_aligned():
         moved += not np.array_equal(cyt, s.cytoplasm)
     assert moved >= 10  # the transforms actually moved things
     # flips / 90-degree rotations alone are exact
-    flips = DS.preview_augmentations(s, AU.AugmentConfig(rotate=0, scale=0, flip=True, stain=0, blur=0), n=8)
+    flips = DS.preview_augmentations(s, AU.AugmentConfig(rotate=0, scale=0, flip=True, stain=0, blur=0, fade=0), n=8)
     for img, cyt, _ in flips:
         assert np.array_equal(img[..., 0], cyt)
 

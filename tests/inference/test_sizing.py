@@ -253,8 +253,8 @@ def test_field_masks_leave_out_a_weak_nucleus(monkeypatch):
     probs[1, 25:35, 25:35] = 0.99
     probs[1, 25:35, 85:95] = (0.5 + MIN_NUCLEUS_SCORE) / 2  # above the threshold, below the score
     monkeypatch.setattr(sizing, "predict_tiled", lambda model, image, **kw: probs)
-    img = np.full((60, 120, 3), 200, np.uint8)
-    img[0, 0] = 0  # not a flat image (no letterbox found)
-    cyt, nuc, _ = sizing.sized_masks(None, img, (0.5, 0.5))
+    img = np.full((60, 120, 3), 200, np.uint8)  # flat all round: no letterbox is found
+    cyt, nuc, info = sizing.sized_masks(None, img, (0.5, 0.5))
+    assert info["padding"] == [0, 0, 0, 0]
     assert nuc[30, 30] == 255 and not nuc[:, 60:].any()
     assert cyt[30, 90] == 255  # the cytoplasm stays

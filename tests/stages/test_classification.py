@@ -6,6 +6,8 @@ crops' own fields (6 groups, 30 crops), one epoch.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +224,23 @@ def test_checkpoint_config_that_does_not_fit_its_weights(run5, tmp_path, capsys)
         load_classifier(path)
     assert main(["evaluate", "--checkpoint", str(tmp_path / "edited.pt"), "--out", str(tmp_path / "e")]) == 2
     assert "edited.pt" in capsys.readouterr().err
+
+
+def test_a_resumed_classifier_keeps_the_segmentation_only_augmentation_it_recorded(tmp_path):
+    """A classifier run started when fade defaulted to 0 resumes under today's defaults: fade and
+    grey only act in segmentation, so the run's recorded values are kept (before: refused)."""
+    from cervix.core.config import to_dict
+    from cervix.data.augment import AugmentConfig
+    from cervix.stages.classification import _with_run_segmentation_fields
+    from cervix.training.rundir import check_same_settings
+
+    saved = {"augment": {**to_dict(AugmentConfig()), "grey": 0.25, "fade": 0.0}}
+    fold = tmp_path / "fold_1"
+    fold.mkdir()
+    (fold / "config.json").write_text(json.dumps(saved))  # k-fold runs record it per fold
+    with pytest.raises(ValueError, match="augment"):
+        check_same_settings(tmp_path, saved, {"augment": to_dict(AugmentConfig(fade=0.5))})
+    aug = _with_run_segmentation_fields(AugmentConfig(fade=0.5, rotate=30.0), tmp_path)
+    assert aug.fade == 0.0 and aug.grey == 0.25 and aug.rotate == 30.0  # other fields as asked
+    check_same_settings(tmp_path, saved, {"augment": to_dict(replace(aug, rotate=AugmentConfig().rotate))})
+    assert _with_run_segmentation_fields(AugmentConfig(), tmp_path / "new") == AugmentConfig()  # nothing recorded
