@@ -316,8 +316,8 @@ def predict_probabilities(
     progress: bool = True,
 ) -> list[dict[str, np.ndarray]]:
     """Tiled probabilities for records: a list of ``{"probs": (2, H, W) float32, "target": (2, H, W) bool | None,
-    "path", "truth" (per-cell truth or None), "image" (H, W, 3) uint8}``."""
-    kw = inference_kwargs(cfg, tta=tta)
+    "path", "truth" (per-cell truth or None), "image" (H, W, 3) uint8, "min_nucleus_score" (the run's)}``."""
+    kw, score = inference_kwargs(cfg, tta=tta), run_min_nucleus_score(cfg)
     out = []
     for rec in tqdm(records, desc="predict", disable=not progress):
         s = rec.load()
@@ -325,7 +325,17 @@ def predict_probabilities(
         target = None
         if s.cytoplasm is not None and s.nucleus is not None:
             target = np.stack([s.cytoplasm > 127, s.nucleus > 127])
-        out.append({"probs": probs, "target": target, "path": rec.path, "truth": _instance_truth(s), "image": s.image})
+        truth = _instance_truth(s)
+        out.append(
+            {
+                "probs": probs,
+                "target": target,
+                "path": rec.path,
+                "truth": truth,
+                "image": s.image,
+                "min_nucleus_score": score,
+            }
+        )
     return out
 
 
@@ -412,13 +422,15 @@ def instance_scores(
 
 
 def dice_at_thresholds(
-    predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float], min_nucleus_score: float = MIN_NUCLEUS_SCORE
+    predictions: Sequence[Mapping[str, Any]], thresholds: Sequence[float], min_nucleus_score: float | None = None
 ) -> dict[str, float]:
     """Mean Dice per head of stored predictions at the given (cytoplasm, nucleus) thresholds, of the
-    masks ``masks`` writes: nuclei scoring below ``min_nucleus_score`` left out."""
+    masks ``masks`` writes: nuclei scoring below ``min_nucleus_score`` left out (None: each
+    prediction's run's score, :func:`predict_probabilities`)."""
     dice = {h: [] for h in HEADS}
     for p in predictions:
-        probs = suppress_weak_nuclei(p["probs"], thresholds[1], min_nucleus_score)
+        score = p.get("min_nucleus_score", MIN_NUCLEUS_SCORE) if min_nucleus_score is None else min_nucleus_score
+        probs = suppress_weak_nuclei(p["probs"], thresholds[1], score)
         m = seg_metrics(probs[None], p["target"][None], tuple(thresholds))
         for h in HEADS:
             dice[h].append(m[f"dice_{h}"])

@@ -58,6 +58,7 @@ def _seg_run(synth, tmp_path, cell_size: dict | None = SIZE) -> Path:
                     "overlap": 0.25,
                     "scale": 1.0,
                     "thresholds": [0.5, 0.5],
+                    "min_nucleus_score": 0.0,  # untrained: no nucleus would pass a score
                     "amp": "none",
                     **({"cell_size": cell_size} if cell_size else {}),
                 },

@@ -49,7 +49,8 @@ def test_evaluate_writes_spec_metrics(run, tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert SPEC_SEG_KEYS <= set(m)
     assert m["n_images"] >= 1 and 0.0 <= m["dice_cytoplasm"] <= 1.0
-    assert m["min_nucleus_score"] == 0.85  # the nuclei scored are those `masks` keeps
+    # the nuclei scored are those `masks` keeps, at the run's score (the smoke profile's: 0)
+    assert m["min_nucleus_score"] == json.loads((run["run"] / "config.json").read_text())["min_nucleus_score"] == 0.0
     low, high = m["ci95"]["dice_cytoplasm"]
     assert low <= m["dice_cytoplasm"] <= high
     # --split all evaluates every field of the folder
@@ -433,5 +434,7 @@ def test_scores_leave_out_a_weak_false_nucleus():
     truth = {"cells": target[0].astype(np.int32), "nuclei": target[1].astype(np.int32)}
     pred = [{"probs": probs, "target": target, "truth": truth, "path": "x", "image": np.zeros((64, 64, 3), np.uint8)}]
     assert dice_at_thresholds(pred, (0.5, 0.5))["dice_nucleus"] == 1.0  # 2/3 if the pale one counted
+    own = [{**pred[0], "min_nucleus_score": 0.0}]  # a run that keeps every nucleus (predict_probabilities)
+    assert dice_at_thresholds(own, (0.5, 0.5))["dice_nucleus"] == pytest.approx(2 / 3)
     scores, _ = instance_scores(pred, n_boot=10)
     assert scores["nucleus_n_fp"] == 0 and scores["nucleus_det_f1"] == 1.0
