@@ -118,6 +118,17 @@ def _add_use_commands(sub: Any) -> None:
     _cell_diameter(p, "the run's scale")
 
 
+def _unit_fraction(text: str) -> float:
+    """A number in [0, 1] (argparse type: anything else is a one-line usage error)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return v
+
+
 def _cell_diameter(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument(
         "--cell-diameter",
@@ -191,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--single-cell", action="store_true", help="images are single-cell crops: keep only the centre cell's masks"
     )
     p.add_argument("--threshold", type=float, nargs="+", help="one value or cytoplasm nucleus")
+    p.add_argument(
+        "--min-nucleus-score",
+        type=_unit_fraction,
+        metavar="S",
+        help="leave out nuclei whose mean probability is below S, in [0, 1]; 0 keeps every nucleus "
+        "(default: the run's, 0.85 for the cpu and paper profiles)",
+    )
     p.add_argument("--amp", choices=["none", "bf16", "fp16"])
     _cell_diameter(p, "auto with --single-cell, else the run's scale")
 
@@ -364,6 +382,7 @@ def _masks(args: argparse.Namespace) -> None:
         amp=args.amp,
         single_cell=args.single_cell,
         cell_diameter="default" if args.cell_diameter is None else args.cell_diameter,
+        min_nucleus_score=args.min_nucleus_score,
     )
     print(json.dumps({k: v for k, v in qc.items() if k != "images"}, indent=2, default=str))
     print(qc["report"])

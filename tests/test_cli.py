@@ -103,6 +103,11 @@ def test_build_parser_has_the_eight_subcommands():
         (["predict", "--seg", "s", "--cls", "c", "--images", "i"], "the following arguments are required: --out"),
         (["segment", "--data", "d", "--out", "o", "--amp", "fp32"], "argument --amp: invalid choice: 'fp32'"),
         (["classify", "--data", "d", "--out", "o", "--pretrained", "/no/such/w.pt"], "no such weights file"),
+        (
+            ["masks", "--checkpoint", "r", "--images", "i", "--out", "o", "--min-nucleus-score", "2"],
+            "must be in [0, 1]",
+        ),
+        (["masks", "--checkpoint", "r", "--images", "i", "--out", "o", "--min-nucleus-score", "x"], "not a number"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, capsys):
@@ -144,6 +149,17 @@ def test_evaluate_passes_tta_through(monkeypatch, capsys):
     assert main(["evaluate", "--checkpoint", "run", "--instances"]) == 0
     assert main(["evaluate", "--checkpoint", "run", "--instances", "--tta"]) == 0
     assert seen == [False, True]
+
+
+def test_masks_passes_the_nucleus_score_through(monkeypatch, capsys):
+    import cervix.stages.masks as M
+
+    seen = []
+    qc = {"report": "0 used", "n_images": 0}
+    monkeypatch.setattr(M, "generate_masks", lambda *a, **kw: seen.append(kw["min_nucleus_score"]) or qc)
+    base = ["masks", "--checkpoint", "r", "--images", "i", "--out", "o"]
+    assert main(base) == 0 and main(base + ["--min-nucleus-score", "0"]) == 0
+    assert seen == [None, 0.0]  # None: the run's own
 
 
 def test_synth_clumping_is_recorded_and_checked(tmp_path, capsys):

@@ -119,6 +119,7 @@ def generate_masks(
     single_cell: bool = False,
     progress: bool = True,
     cell_diameter: float | str | None = "default",
+    min_nucleus_score: float | None = None,
 ) -> dict[str, Any]:
     """Write cytoplasm and nucleus masks for every image under ``images`` (``cervix masks``).
 
@@ -129,7 +130,9 @@ def generate_masks(
     (:func:`cervix.cells.instances.centre_instance`): a model trained on fields segments every cell in view.
     ``cell_diameter``: ``"auto"`` (each image's cell size estimated and normalised to the run's,
     the default with ``single_cell``), a cell diameter in pixels, or None (the run's scale, the
-    default for fields); see :mod:`cervix.inference.sizing`.
+    default for fields); see :mod:`cervix.inference.sizing`. ``min_nucleus_score``: nuclei of a
+    lower mean probability are left out (:func:`cervix.cells.instances.suppress_weak_nuclei`; None:
+    the run's).
 
     Returns:
         The QC dict of :func:`cervix.inference.writing.write_masks` (``summary``, ``rows``, ``flagged``,
@@ -150,7 +153,7 @@ def generate_masks(
         single_cell=single_cell,
         cell_diameter=diameter,
         cell_size=size,
-        min_nucleus_score=run_min_nucleus_score(cfg),
+        min_nucleus_score=run_min_nucleus_score(cfg) if min_nucleus_score is None else float(min_nucleus_score),
         **kw,
     )
 

@@ -75,6 +75,17 @@ def test_masks_cell_diameter_given_run_scale_and_bad_values(run, tmp_path, capsy
         assert not (tmp_path / bad).exists()
 
 
+def test_masks_min_nucleus_score_leaves_out_nuclei(run, tmp_path):
+    """`masks --min-nucleus-score` overrides the run's score (the smoke run's is 0): at 1 only a
+    nucleus saturated throughout would stay, and a few-step model has fewer of them."""
+    base = ["masks", "--checkpoint", str(run["run"]), "--images", str(run["syn"] / "fields" / "images")]
+    kept = {}
+    for score in ("0", "1"):
+        assert main([*base, "--out", str(tmp_path / score), "--min-nucleus-score", score]) == 0
+        kept[score] = sum(int((load_mask(p) > 127).sum()) for p in (tmp_path / score / "nucleus").rglob("*.png"))
+    assert kept["0"] > 0 and kept["1"] < kept["0"]
+
+
 def test_compare_mask_folders_perfect_and_wrong(run, tmp_path):
     truth = run["syn"] / "crops_masks"
     df = M.compare_mask_folders(truth, truth)
