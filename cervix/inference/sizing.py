@@ -45,15 +45,9 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from cervix.cells.instances import (
-    MIN_NUCLEUS_SCORE,
-    InstanceConfig,
-    centre_id,
-    centre_instance,
-    separate,
-    suppress_weak_nuclei,
-)
+from cervix.cells.instances import InstanceConfig, centre_id, centre_instance, separate, suppress_weak_nuclei
 from cervix.cells.morphometrics import blob_diameters, equivalent_diameter
+from cervix.core.config import MIN_NUCLEUS_SCORE
 from cervix.core.masks import binarise, foreground
 from cervix.data.records import Record
 from cervix.inference.tiling import CROP_SCALES, multi_scale_probabilities, predict_tiled
