@@ -4,8 +4,8 @@
 this script, which reads the test metrics that notebook 05 wrote (``runs/cpu/eval/``), compares
 them with the profile's floors (:attr:`cervix.core.config.Profile.floors`) and exits 1 when one is
 missed. The floors depend on the training length, so they are checked here, not asserted in the
-notebooks (which only print a warning). Not part of ``.ci/run``: a complete run takes about 52 min
-on 2 float32 CPU cores.
+notebooks (which only print a warning). Not part of ``.ci/run``: a complete run takes 52-73 min
+on 2 float32 CPU cores (depending on the machine).
 """
 
 from __future__ import annotations
